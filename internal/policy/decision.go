@@ -1,0 +1,106 @@
+package policy
+
+import (
+	"time"
+
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+)
+
+// Basis is the legal ground a message goes out on.
+type Basis string
+
+// The legal bases of GDPR Art. 6(1) that Herold knows.
+const (
+	Contract           Basis = "contract"            // Art. 6(1)(b)
+	LegitimateInterest Basis = "legitimate_interest" // Art. 6(1)(f), for advertising with §7(3) UWG
+	Consent            Basis = "consent"             // Art. 6(1)(a)
+)
+
+// Reason is a stable snake_case code for a decision. Producers, dashboards
+// and auditors depend on these strings: never rename one.
+type Reason string
+
+// The reason codes. When several apply the first in this order wins (see Precedence).
+const (
+	Allowed           Reason = "allowed"
+	UnknownType       Reason = "unknown_type"
+	ChannelNotAllowed Reason = "channel_not_allowed"
+	UnknownRecipient  Reason = "unknown_recipient"
+	Suppressed        Reason = "suppressed"
+	Blocked           Reason = "blocked"
+	NoContactPoint    Reason = "no_contact_point"
+	UnverifiedContact Reason = "unverified_contact"
+	Objection         Reason = "objection"
+	ConsentWithdrawn  Reason = "consent_withdrawn"
+	ContractEnded     Reason = "contract_ended"
+	NoContract        Reason = "no_contract"
+	NoOpenRequest     Reason = "no_open_request"
+	DOIPending        Reason = "doi_pending"
+	NoConsent         Reason = "no_consent"
+	FrequencyCap      Reason = "frequency_cap"
+)
+
+// Precedence lists the denial reasons from most to least specific: when
+// several apply, the earliest wins, so answers are predictable.
+func Precedence() []Reason {
+	return []Reason{UnknownType, ChannelNotAllowed, UnknownRecipient, Suppressed, Blocked,
+		NoContactPoint, UnverifiedContact, Objection, ConsentWithdrawn, ContractEnded,
+		NoContract, NoOpenRequest, DOIPending, NoConsent, FrequencyCap}
+}
+
+// Kind says whether a recipient is a customer or a prospect.
+type Kind string
+
+// The kinds of recipients.
+const (
+	Customer Kind = "customer"
+	Prospect Kind = "prospect"
+)
+
+// Recipient is what the policy needs to know about a person. The store
+// gathers it in one round trip; the policy never sees names or addresses
+// beyond whether a contact point exists.
+type Recipient struct {
+	ID               message.RecipientID
+	Kind             Kind
+	ContractStart    time.Time // zero: never had a contract
+	ContractEnd      time.Time // zero: contract still running
+	OpenRequest      bool
+	HasEmail         bool
+	EmailFromSale    bool      // address collected in a sale with the objection notice (§7(3) no. 1 and 4 UWG)
+	HasPhone         bool      // an E.164 mobile number exists
+	PhoneVerifiedAt  time.Time // zero: number not verified
+	Suppressed       bool      // erased person, hard bounce or provider STOP for the contact point of this channel
+	ContractEvidence string    // e.g. "contract:active since 2024-01-01", kept in the decision as proof
+}
+
+// Facts are everything Decide looks at for one message on one channel.
+type Facts struct {
+	Type      message.Type
+	Channel   message.Channel
+	Now       time.Time
+	Recipient *Recipient    // nil: unknown recipient
+	Consent   consent.State // folded ledger at Now
+	// RecentAdvertising counts advertising messages delivered to the recipient
+	// within the catalog's frequency window; the campaigns issue fills it.
+	RecentAdvertising int
+}
+
+// Decision is the outcome for one message on one channel, kept as proof. The
+// zero Decision denies, so code that forgets to decide suppresses.
+type Decision struct {
+	Allowed        bool                `json:"allowed"`
+	Basis          Basis               `json:"basis,omitempty"`
+	Reason         Reason              `json:"reason"`
+	Rule           string              `json:"rule,omitempty"`
+	Evidence       []string            `json:"evidence,omitempty"`
+	DataCategories []string            `json:"data_categories,omitempty"`
+	OptOutNotice   bool                `json:"opt_out_notice"`
+	SMSFallback    bool                `json:"sms_fallback"`
+	DecidedAt      time.Time           `json:"decided_at"`
+	CatalogVersion string              `json:"catalog_version,omitempty"`
+	Type           message.Type        `json:"type,omitempty"`
+	Channel        message.Channel     `json:"channel,omitempty"`
+	Recipient      message.RecipientID `json:"recipient_id,omitempty"`
+}
