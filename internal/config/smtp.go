@@ -1,0 +1,4 @@
+package config
+
+// SMTP configures the channels issue: e-mail over SMTP. Its fields are owned by that area.
+type SMTP struct{}

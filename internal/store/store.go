@@ -1,0 +1,47 @@
+// Package store keeps Herold's state in Redis with go-redis: recipients, the
+// consent ledger, suppression hashes, message records and decisions,
+// idempotency keys and campaigns.
+//
+// # Key layout
+//
+// Every key starts with the configured prefix (default "herold:"). Keys of one
+// recipient share the hash tag {r:<id>}, so on Redis Cluster they live in one
+// slot and a MULTI, a pipeline or a Lua script over them works; see each
+// area's file for its keys.
+//
+// Methods return ErrNotFound (wrapped with the operation) when a thing does not exist.
+package store
+
+import (
+	"errors"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound means the recipient, message or campaign does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict means a write lost a race or reused an idempotency key with another body.
+var ErrConflict = errors.New("conflict")
+
+// Store is Herold's Redis state. It is safe for concurrent use.
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+}
+
+// New returns a Store over rdb with every key under prefix.
+func New(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix}
+}
+
+// Redis returns the client, for components (asynq, the rate limiter) that share it.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Prefix returns the key prefix.
+func (s *Store) Prefix() string { return s.prefix }
+
+// recipientTag is the hash tag that keeps one recipient's keys in one cluster slot.
+func (s *Store) recipientKey(id, part string) string {
+	return s.prefix + "{r:" + id + "}:" + part
+}
