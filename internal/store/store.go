@@ -14,6 +14,7 @@ package store
 
 import (
 	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -28,11 +29,28 @@ var ErrConflict = errors.New("conflict")
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
+	salt   []byte           // HMAC key of suppression and index hashes (HEROLD_HASH_SALT)
+	now    func() time.Time // clock for created_at, updated_at and suppression times
 }
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithSalt sets the secret salt of the HMAC-SHA256 hashes that the
+// suppression list and the e-mail and phone indexes are keyed by
+// (HEROLD_HASH_SALT). Changing it later makes existing entries unfindable.
+func WithSalt(salt string) Option { return func(s *Store) { s.salt = []byte(salt) } }
+
+// WithClock sets the clock the Store stamps records with (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
 // New returns a Store over rdb with every key under prefix.
-func New(rdb redis.UniversalClient, prefix string) *Store {
-	return &Store{rdb: rdb, prefix: prefix}
+func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
+	s := &Store{rdb: rdb, prefix: prefix, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // Redis returns the client, for components (asynq, the rate limiter) that share it.
