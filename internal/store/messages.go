@@ -1,0 +1,430 @@
+package store
+
+// Message records.
+//
+// # Keys
+//
+//	<prefix>msg:<message id>              hash {r: revision, j: JSON MessageRecord}; TTL record TTL after the last change
+//	<prefix>{r:<recipient id>}:messages   sorted set of message ids, score = creation time (unix ms); same TTL
+//	<prefix>msgprov:<provider id>         string: message id, for provider status callbacks; same TTL
+//
+// A record is changed only through a compare-and-set on its revision (one Lua
+// script round trip), so the worker, the cancel API and provider callbacks
+// never overwrite each other's changes. The record and the recipient index
+// live in different cluster slots: they are written in one pipeline, not one
+// transaction, and readers tolerate an index entry whose record expired or was
+// never written.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
+)
+
+// MessageStatus is where a message stands. The strings are part of the API.
+type MessageStatus string
+
+// The statuses of a message.
+const (
+	StatusScheduled   MessageStatus = "scheduled"   // accepted, waits for send_at
+	StatusQueued      MessageStatus = "queued"      // accepted, waits for a worker (also between retries)
+	StatusSending     MessageStatus = "sending"     // a worker decided and is handing it to the provider
+	StatusDelivered   MessageStatus = "delivered"   // the provider accepted it (or later confirmed delivery)
+	StatusSuppressed  MessageStatus = "suppressed"  // the policy denied every channel: never sent
+	StatusFailed      MessageStatus = "failed"      // permanent error, or retries exhausted
+	StatusCanceled    MessageStatus = "canceled"    // canceled before it was sent
+	StatusRead        MessageStatus = "read"        // the provider reports it was read
+	StatusUndelivered MessageStatus = "undelivered" // the provider accepted it but could not deliver it
+)
+
+// Pending reports whether the message has not been handed to a worker's
+// sender yet, so it may still be canceled.
+func (s MessageStatus) Pending() bool { return s == StatusScheduled || s == StatusQueued }
+
+// Final reports whether nothing more will be sent for the message. Provider
+// callbacks may still move delivered to read or undelivered.
+func (s MessageStatus) Final() bool {
+	switch s {
+	case StatusDelivered, StatusSuppressed, StatusFailed, StatusCanceled, StatusRead, StatusUndelivered:
+		return true
+	}
+	return false
+}
+
+// Attempt is one try to hand a message to a provider. Error never holds
+// personal data: providers' errors are kept in their ProviderError form.
+type Attempt struct {
+	At        time.Time               `json:"at"`
+	Channel   message.Channel         `json:"channel"`
+	Retry     int                     `json:"retry"` // 0 for the first try
+	Error     string                  `json:"error,omitempty"`
+	Provider  *channels.ProviderError `json:"provider_error,omitempty"`
+	Permanent bool                    `json:"permanent,omitempty"`
+}
+
+// MessageRecord is everything Herold knows about one message: what was asked,
+// what the policy decided at delivery time and what the providers answered.
+type MessageRecord struct {
+	ID          string              `json:"id"`
+	Type        message.Type        `json:"type"`
+	Class       message.Class       `json:"class"`
+	RecipientID message.RecipientID `json:"recipient_id"`
+	// Channels is the producer's order of preference; empty means the type's
+	// channels in catalog order.
+	Channels []message.Channel `json:"channels,omitempty"`
+	// Data is the template data by category. It is needed only until the
+	// message is sent, so it is dropped when the record reaches a final status.
+	Data       map[string]map[string]any `json:"data,omitempty"`
+	Locale     string                    `json:"locale,omitempty"`
+	SendAt     time.Time                 `json:"send_at,omitzero"`
+	CampaignID string                    `json:"campaign_id,omitempty"`
+	APIKey     string                    `json:"api_key,omitempty"` // name of the key that submitted it
+
+	Status MessageStatus `json:"status"`
+	// Decision is the one that settled the message: the allowed decision of
+	// the channel used, or the denial of the first preferred channel.
+	Decision *policy.Decision `json:"decision,omitempty"`
+	// Decisions holds the decision of every channel considered, in order.
+	Decisions         []policy.Decision `json:"decisions,omitempty"`
+	Channel           message.Channel   `json:"channel,omitempty"` // channel used
+	Attempts          []Attempt         `json:"attempts,omitempty"`
+	Provider          string            `json:"provider,omitempty"`
+	ProviderID        string            `json:"provider_message_id,omitempty"`
+	ProviderStatus    string            `json:"provider_status,omitempty"`
+	ProviderErrorCode int               `json:"provider_error_code,omitempty"`
+
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+
+	// Rev is the revision the record was read at; 0 for a record not stored yet.
+	Rev int64 `json:"-"`
+}
+
+func (s *Store) messageKey(id string) string      { return s.prefix + "msg:" + id }
+func (s *Store) providerKey(provID string) string { return s.prefix + "msgprov:" + provID }
+func (s *Store) messageIndexKey(id message.RecipientID) string {
+	return s.recipientKey(string(id), "messages")
+}
+
+// casScript replaces the record only if it is still at the expected
+// revision. KEYS[1] record; ARGV: expected rev ("0" = must not exist), new
+// rev, JSON, TTL ms. Returns 1 on success, 0 on a lost race.
+var casScript = redis.NewScript(`
+local cur = redis.call('HGET', KEYS[1], 'r')
+if (cur or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'r', ARGV[2], 'j', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1
+`)
+
+// CreateMessage stores a new record (it must not exist yet) and adds it to
+// the recipient's index, both kept for ttl. It returns ErrConflict if a record
+// with the id exists.
+func (s *Store) CreateMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) error {
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = time.Now().UTC()
+	}
+	if rec.UpdatedAt.IsZero() {
+		rec.UpdatedAt = rec.CreatedAt
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("create message %s: encode: %w", rec.ID, err)
+	}
+	pipe := s.rdb.Pipeline()
+	cas := casScript.Eval(ctx, pipe, []string{s.messageKey(rec.ID)}, "0", "1", b, ttl.Milliseconds())
+	idx := s.messageIndexKey(rec.RecipientID)
+	pipe.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
+	pipe.PExpire(ctx, idx, ttl)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("create message %s: %w", rec.ID, err)
+	}
+	if n, _ := cas.Int(); n != 1 {
+		return fmt.Errorf("create message %s: %w: exists", rec.ID, ErrConflict)
+	}
+	rec.Rev = 1
+	return nil
+}
+
+// GetMessage returns the record of message id, or ErrNotFound.
+func (s *Store) GetMessage(ctx context.Context, id string) (MessageRecord, error) {
+	vals, err := s.rdb.HMGet(ctx, s.messageKey(id), "r", "j").Result()
+	if err != nil {
+		return MessageRecord{}, fmt.Errorf("get message %s: %w", id, err)
+	}
+	return decodeMessage(id, vals)
+}
+
+func decodeMessage(id string, vals []any) (MessageRecord, error) {
+	rs, ok1 := vals[0].(string)
+	js, ok2 := vals[1].(string)
+	if !ok1 || !ok2 {
+		return MessageRecord{}, fmt.Errorf("get message %s: %w", id, ErrNotFound)
+	}
+	var rec MessageRecord
+	if err := json.Unmarshal([]byte(js), &rec); err != nil {
+		return MessageRecord{}, fmt.Errorf("get message %s: decode: %w", id, err)
+	}
+	rev, err := strconv.ParseInt(rs, 10, 64)
+	if err != nil {
+		return MessageRecord{}, fmt.Errorf("get message %s: revision %q: %w", id, rs, err)
+	}
+	rec.Rev = rev
+	return rec, nil
+}
+
+// ErrSkipUpdate, returned by an UpdateMessage function, leaves the record as
+// it is; UpdateMessage then returns the record unchanged and a nil error.
+var ErrSkipUpdate = errors.New("skip update")
+
+// UpdateMessage reads message id, applies fn and writes the result if nobody
+// changed the record in between; on a lost race it reads again and retries.
+// fn must not have side effects beyond the record: it may run more than once.
+// An error from fn (other than ErrSkipUpdate) is returned as it is. The record
+// is kept for ttl after this change. A final status drops the template data.
+func (s *Store) UpdateMessage(ctx context.Context, id string, ttl time.Duration, fn func(*MessageRecord) error) (MessageRecord, error) {
+	for range 20 {
+		rec, err := s.GetMessage(ctx, id)
+		if err != nil {
+			return MessageRecord{}, err
+		}
+		rec.UpdatedAt = time.Now().UTC()
+		switch err := fn(&rec); {
+		case errors.Is(err, ErrSkipUpdate):
+			return rec, nil
+		case err != nil:
+			return rec, err
+		}
+		ok, err := s.writeMessage(ctx, &rec, ttl)
+		if err != nil {
+			return rec, err
+		}
+		if ok {
+			return rec, nil
+		}
+	}
+	return MessageRecord{}, fmt.Errorf("update message %s: %w: too many concurrent changes", id, ErrConflict)
+}
+
+// writeMessage stores rec if the stored revision is still rec.Rev, and the
+// provider index if rec has a provider id. It reports false on a lost race.
+func (s *Store) writeMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) (bool, error) {
+	if rec.Status.Final() {
+		rec.Data = nil // data minimisation: it was only needed to render
+	}
+	if rec.UpdatedAt.IsZero() {
+		rec.UpdatedAt = time.Now().UTC()
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return false, fmt.Errorf("update message %s: encode: %w", rec.ID, err)
+	}
+	pipe := s.rdb.Pipeline()
+	cas := casScript.Eval(ctx, pipe, []string{s.messageKey(rec.ID)}, strconv.FormatInt(rec.Rev, 10), strconv.FormatInt(rec.Rev+1, 10), b, ttl.Milliseconds())
+	if rec.ProviderID != "" {
+		pipe.Set(ctx, s.providerKey(rec.ProviderID), rec.ID, ttl)
+	}
+	if rec.Rev == 0 {
+		idx := s.messageIndexKey(rec.RecipientID)
+		pipe.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
+		pipe.PExpire(ctx, idx, ttl)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("update message %s: %w", rec.ID, err)
+	}
+	if n, _ := cas.Int(); n != 1 {
+		return false, nil
+	}
+	rec.Rev++
+	return true, nil
+}
+
+// PutMessage stores rec as a whole if the stored revision is still rec.Rev
+// (0: the record must not exist) and returns ErrConflict otherwise. The
+// campaign sender uses it for records it creates while delivering.
+func (s *Store) PutMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) error {
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = time.Now().UTC()
+	}
+	ok, err := s.writeMessage(ctx, rec, ttl)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("put message %s: %w: changed concurrently", rec.ID, ErrConflict)
+	}
+	return nil
+}
+
+// DeleteMessage removes a record and its index entries, e.g. when enqueueing
+// it failed. A missing record is not an error.
+func (s *Store) DeleteMessage(ctx context.Context, id string) error {
+	rec, err := s.GetMessage(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.Del(ctx, s.messageKey(id))
+	pipe.ZRem(ctx, s.messageIndexKey(rec.RecipientID), id)
+	if rec.ProviderID != "" {
+		pipe.Del(ctx, s.providerKey(rec.ProviderID))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("delete message %s: %w", id, err)
+	}
+	return nil
+}
+
+// RecipientMessages returns the records of every message to recipient id
+// still held, oldest first (for the export of a person's data).
+func (s *Store) RecipientMessages(ctx context.Context, id message.RecipientID) ([]MessageRecord, error) {
+	ids, err := s.rdb.ZRange(ctx, s.messageIndexKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, mid := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.messageKey(mid), "r", "j")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+	}
+	out := make([]MessageRecord, 0, len(ids))
+	for i, cmd := range cmds {
+		rec, err := decodeMessage(ids[i], cmd.Val())
+		if errors.Is(err, ErrNotFound) {
+			continue // expired: the index entry outlived it
+		}
+		if err != nil {
+			return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
+}
+
+// DeleteRecipientMessages erases every message record of recipient id, with
+// its provider index entries and the recipient's index (for erasure, Art. 17).
+// A worker that later picks up one of these messages finds no record and
+// sends nothing.
+func (s *Store) DeleteRecipientMessages(ctx context.Context, id message.RecipientID) error {
+	recs, err := s.RecipientMessages(ctx, id)
+	if err != nil {
+		return fmt.Errorf("delete recipient messages: %w", err)
+	}
+	ids, err := s.rdb.ZRange(ctx, s.messageIndexKey(id), 0, -1).Result()
+	if err != nil {
+		return fmt.Errorf("delete recipient messages %s: %w", id, err)
+	}
+	keys := []string{s.messageIndexKey(id)}
+	for _, mid := range ids {
+		keys = append(keys, s.messageKey(mid))
+	}
+	for _, r := range recs {
+		if r.ProviderID != "" {
+			keys = append(keys, s.providerKey(r.ProviderID))
+		}
+	}
+	pipe := s.rdb.Pipeline()
+	for chunk := range slices.Chunk(keys, 100) {
+		for _, k := range chunk {
+			pipe.Unlink(ctx, k) // one key per command: they live in different cluster slots
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("delete recipient messages %s: %w", id, err)
+	}
+	return nil
+}
+
+// MessageByProviderID returns the id of the message a provider knows as providerID.
+func (s *Store) MessageByProviderID(ctx context.Context, providerID string) (string, error) {
+	id, err := s.rdb.Get(ctx, s.providerKey(providerID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("message by provider id: %w", ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("message by provider id: %w", err)
+	}
+	return id, nil
+}
+
+// providerStatusRank orders the statuses a callback may set, so a late
+// "delivered" never overwrites "read".
+func providerStatusRank(s MessageStatus) int {
+	switch s {
+	case StatusDelivered:
+		return 1
+	case StatusUndelivered, StatusFailed:
+		return 2
+	case StatusRead:
+		return 3
+	}
+	return 0
+}
+
+// UpdateProviderStatus records a provider's status callback for the message
+// it knows as providerID. status is the provider's word (Twilio: queued,
+// sending, sent, delivered, undelivered, failed, read; SMTP DSNs: delivered,
+// failed). delivered, read, undelivered and failed move the message's status,
+// never backwards; the others are kept as provider_status only. errorCode is
+// the provider's error code (0: none). Unknown provider ids are ErrNotFound.
+// The record keeps its time to live from the last change (HEROLD_RECORD_TTL
+// applies through the TTL the worker set; callbacks keep the current one).
+func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error {
+	id, err := s.MessageByProviderID(ctx, providerID)
+	if err != nil {
+		return fmt.Errorf("update provider status: %w", err)
+	}
+	ttl, err := s.rdb.PTTL(ctx, s.messageKey(id)).Result()
+	if err != nil {
+		return fmt.Errorf("update provider status %s: %w", id, err)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("update provider status %s: %w", id, ErrNotFound)
+	}
+	_, err = s.UpdateMessage(ctx, id, ttl, func(rec *MessageRecord) error {
+		next := rec.Status
+		switch status {
+		case "delivered":
+			next = StatusDelivered
+		case "read":
+			next = StatusRead
+		case "undelivered":
+			next = StatusUndelivered
+		case "failed":
+			next = StatusUndelivered // the provider accepted it, then gave up
+		}
+		if providerStatusRank(next) > providerStatusRank(rec.Status) && !rec.Status.Pending() {
+			rec.Status = next
+		}
+		rec.ProviderStatus = status
+		if errorCode != 0 {
+			rec.ProviderErrorCode = errorCode
+		}
+		rec.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update provider status: %w", err)
+	}
+	return nil
+}
