@@ -20,6 +20,7 @@ type Config struct {
 	Templates Templates
 	Pages     Pages
 	Campaigns Campaigns
+	Dispatch  Dispatch
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.

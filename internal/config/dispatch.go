@@ -1,0 +1,29 @@
+package config
+
+import (
+	"fmt"
+	"time"
+)
+
+// Dispatch configures message submission and delivery (the dispatch issue).
+type Dispatch struct {
+	SendHorizon     time.Duration `env:"HEROLD_SEND_HORIZON" default:"720h" help:"how far ahead send_at may lie (default 30 days)"`
+	SendAtTolerance time.Duration `env:"HEROLD_SEND_AT_TOLERANCE" default:"1m" help:"how far in the past send_at may lie (clock skew); older is rejected, within it the message goes out now"`
+	IdempotencyTTL  time.Duration `env:"HEROLD_IDEMPOTENCY_TTL" default:"24h" help:"how long an idempotency key is remembered per API key"`
+	SendTimeout     time.Duration `env:"HEROLD_SEND_TIMEOUT" default:"30s" help:"time limit of one delivery attempt to a provider"`
+}
+
+// Validate checks the durations.
+func (d *Dispatch) Validate() error {
+	switch {
+	case d.SendHorizon < time.Minute:
+		return fmt.Errorf("HEROLD_SEND_HORIZON: %s is shorter than a minute", d.SendHorizon)
+	case d.SendAtTolerance < 0:
+		return fmt.Errorf("HEROLD_SEND_AT_TOLERANCE: must not be negative, got %s", d.SendAtTolerance)
+	case d.IdempotencyTTL < time.Minute:
+		return fmt.Errorf("HEROLD_IDEMPOTENCY_TTL: %s is shorter than a minute", d.IdempotencyTTL)
+	case d.SendTimeout < time.Second:
+		return fmt.Errorf("HEROLD_SEND_TIMEOUT: %s is shorter than a second", d.SendTimeout)
+	}
+	return nil
+}
