@@ -107,6 +107,7 @@ type Worker struct {
 	Concurrency       int           `env:"HEROLD_WORKER_CONCURRENCY" default:"20" help:"messages delivered in parallel by one worker process"`
 	TaskCheckInterval time.Duration `env:"HEROLD_TASK_CHECK_INTERVAL" default:"50ms" help:"how often an idle worker looks for new tasks (asynq; the 1s default adds ~1s latency)"`
 	MaxRetry          int           `env:"HEROLD_MAX_RETRY" default:"12" help:"delivery attempts after the first before a message fails"`
+	Scheduler         bool          `env:"HEROLD_SCHEDULER" default:"true" help:"run the scheduler of periodic tasks in serve, worker and dev (keep it on in at least one process)"`
 }
 
 // Validate checks the worker's numbers.

@@ -1,0 +1,144 @@
+// Package main is the herold command: one binary that runs Herold's roles
+// (serve, api, worker), the zero-setup dev mode, and tools (catalog check,
+// config, version).
+//
+//	herold serve             API, people's pages, webhooks, worker and scheduler in one process
+//	herold api               the HTTP side only (scale out behind a load balancer)
+//	herold worker            queue worker and scheduler only (scale out against one Redis)
+//	herold dev               everything of serve on an embedded in-memory Redis; nothing survives
+//	herold catalog check     validate a message catalog and print it as a table
+//	herold config            print every setting as a Markdown table (README)
+//	herold version           print the version
+//
+// Settings come from HEROLD_* environment variables and are overridden by
+// flags of the same name (HEROLD_HTTP_ADDR → --http-addr); see `herold config`.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, restore the default behaviour, so a second
+		// Ctrl-C ends a shutdown that takes too long.
+		<-ctx.Done()
+		stop()
+	}()
+	if err := run(ctx, os.Stdout, os.Stderr, os.Args[1:], os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "herold:", err)
+		os.Exit(exitCode(err))
+	}
+}
+
+// run is the whole command, with its streams, arguments and environment passed
+// in so that tests can run it in-process.
+func run(ctx context.Context, stdout, stderr io.Writer, args []string, getenv func(string) string) error {
+	return invoke(ctx, &invocation{stdout: stdout, stderr: stderr, args: args, getenv: getenv})
+}
+
+func invoke(ctx context.Context, inv *invocation) error {
+	err := dispatch(ctx, inv)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+// invocation is one call of the command.
+type invocation struct {
+	stdout, stderr io.Writer
+	args           []string
+	getenv         func(string) string
+	// listening, when set, is called with the HTTP listener's address once it
+	// accepts connections. Tests use it with --http-addr 127.0.0.1:0.
+	listening func(addr string)
+}
+
+// command is a subcommand. Areas add theirs to commands.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, inv *invocation, args []string) error
+}
+
+// commands lists the subcommands in the order `herold help` shows them.
+func commands() []command {
+	return []command{
+		{"serve", "run API, people's pages, webhooks, worker and scheduler in one process", roleCommand(roleServe())},
+		{"api", "run the HTTP side only: API, people's pages and webhooks", roleCommand(roleAPI())},
+		{"worker", "run the queue worker and the scheduler only", roleCommand(roleWorker())},
+		{"dev", "try Herold: everything of serve on an in-memory Redis; nothing survives a restart", roleCommand(roleDev())},
+		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
+		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
+		{"version", "print the version", versionCommand},
+		// Areas add their subcommands here, e.g. `template preview` (templates),
+		// `campaign` and `bench` (campaigns).
+	}
+}
+
+func dispatch(ctx context.Context, inv *invocation) error {
+	if len(inv.args) == 0 {
+		printUsage(inv.stderr)
+		return usageErrorf("missing command")
+	}
+	name := inv.args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		printUsage(inv.stdout)
+		return nil
+	case "-v", "-version", "--version":
+		name = "version"
+	}
+	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
+	if i < 0 {
+		printUsage(inv.stderr)
+		return usageErrorf("unknown command %q", name)
+	}
+	return commands()[i].run(ctx, inv, inv.args[1:])
+}
+
+func printUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("Herold dispatches outbound messages (email, SMS, WhatsApp, RCS) and checks the legal basis of each.\n\n")
+	b.WriteString("Usage: herold <command> [flags]\n\nCommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun `herold <command> --help` for its flags. Every setting is a HEROLD_* environment\n")
+	b.WriteString("variable; a flag of the same name overrides it (HEROLD_HTTP_ADDR → --http-addr).\n")
+	io.WriteString(w, b.String())
+}
+
+// exitError carries an exit status other than 1.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageErrorf reports a mistake in the command line (exit status 2).
+func usageErrorf(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
+}
+
+// exitCode is the process exit status for err.
+func exitCode(err error) int {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.code
+	}
+	return 1
+}
