@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
+)
+
+// Snapshot is what Herold knows about one recipient at one read: the profile
+// (with its suppression flags) and the whole consent ledger. Found is false
+// for an unknown (or erased) recipient.
+type Snapshot struct {
+	ID        message.RecipientID
+	Found     bool
+	Recipient Recipient
+	Events    []consent.Event
+}
+
+// LoadFacts reads the profile and the ledger of id in one round trip (one
+// pipeline over keys of one hash tag). An unknown recipient is not an error:
+// the Snapshot has Found false, and the policy answers unknown_recipient.
+func (s *Store) LoadFacts(ctx context.Context, id message.RecipientID) (Snapshot, error) {
+	snaps, err := s.LoadFactsBatch(ctx, []message.RecipientID{id})
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return snaps[0], nil
+}
+
+// LoadFactsBatch reads the snapshots of many recipients in one pipeline, in
+// the order of ids; missing ones have Found false. On Redis Cluster go-redis
+// splits the pipeline by node.
+func (s *Store) LoadFactsBatch(ctx context.Context, ids []message.RecipientID) ([]Snapshot, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	type pair struct {
+		profile *redis.StringCmd
+		ledger  *redis.StringSliceCmd
+	}
+	cmds := make([]pair, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = pair{p.Get(ctx, s.profileKey(id)), p.LRange(ctx, s.ledgerKey(id), 0, -1)}
+		}
+		return nil
+	})
+	if err != nil && !isNil(err) {
+		return nil, fmt.Errorf("load facts of %d recipients: %w", len(ids), err)
+	}
+	out := make([]Snapshot, len(ids))
+	for i, id := range ids {
+		out[i].ID = id
+		b, err := cmds[i].profile.Bytes()
+		if isNil(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("load facts %s: %w", id, err)
+		}
+		r, err := decodeProfile(b)
+		if err != nil {
+			return nil, fmt.Errorf("load facts %s: %w", id, err)
+		}
+		raw, err := cmds[i].ledger.Result()
+		if err != nil {
+			return nil, fmt.Errorf("load facts %s: ledger: %w", id, err)
+		}
+		events, err := decodeLedger(raw)
+		if err != nil {
+			return nil, fmt.Errorf("load facts %s: %w", id, err)
+		}
+		out[i] = Snapshot{ID: id, Found: true, Recipient: r, Events: events}
+	}
+	return out, nil
+}
+
+// Facts builds the policy's facts for a message of type t on channel ch at
+// now: the recipient's facts (contract, open request, contact points of ch
+// and whether they are suppressed) and the ledger folded at now. For a
+// snapshot that was not found the Recipient is nil (unknown_recipient).
+func (sn Snapshot) Facts(t message.Type, ch message.Channel, now time.Time) policy.Facts {
+	f := policy.Facts{
+		Type:    t,
+		Channel: ch,
+		Now:     now,
+		Consent: consent.Fold(sn.Events, now),
+	}
+	if !sn.Found {
+		return f
+	}
+	r := sn.Recipient
+	pr := &policy.Recipient{
+		ID:               sn.ID,
+		Kind:             r.Kind,
+		OpenRequest:      r.OpenRequest,
+		HasEmail:         len(r.Emails) > 0,
+		HasPhone:         r.Mobile != nil && r.Mobile.Number != "",
+		Suppressed:       r.SuppressedOn(ch),
+		ContractEvidence: contractEvidence(r.Contract),
+	}
+	if pr.ID == "" {
+		pr.ID = r.ID
+	}
+	if pr.HasEmail {
+		// UWG §7(3) no. 1: only the address collected in the sale counts, and
+		// only the primary address is written to.
+		pr.EmailFromSale = r.Emails[0].CollectedInSale
+	}
+	if pr.HasPhone {
+		pr.PhoneVerifiedAt = r.Mobile.VerifiedAt
+	}
+	if c := r.Contract; c != nil {
+		pr.ContractStart, pr.ContractEnd = c.StartedAt, c.EndedAt
+	}
+	f.Recipient = pr
+	return f
+}
+
+// contractEvidence describes the contract dates the decision relied on.
+func contractEvidence(c *Contract) string {
+	switch {
+	case c == nil || c.StartedAt.IsZero():
+		return "contract:none"
+	case c.EndedAt.IsZero():
+		return "contract:started " + c.StartedAt.Format(time.DateOnly)
+	default:
+		return "contract:started " + c.StartedAt.Format(time.DateOnly) + " ended " + c.EndedAt.Format(time.DateOnly)
+	}
+}

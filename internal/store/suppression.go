@@ -1,0 +1,377 @@
+package store
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+)
+
+// ErrNoContactPoint means a recipient has no address for the channel asked about.
+var ErrNoContactPoint = errors.New("no contact point")
+
+// Suppression reasons Herold itself records.
+const (
+	ReasonErased = "erased" // the person was erased (Art. 17 GDPR)
+)
+
+var reasonPattern = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+
+// casDelScript deletes a hash field only while it still holds the expected
+// value, so an index entry that another recipient took over stays.
+var casDelScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+	return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0`)
+
+// Global keys (one each, not per recipient, so never in a multi-key command
+// with a recipient's keys).
+func (s *Store) suppressionKey() string { return s.prefix + "suppression" }
+func (s *Store) emailIndexKey() string  { return s.prefix + "idx:email" }
+func (s *Store) phoneIndexKey() string  { return s.prefix + "idx:phone" }
+
+// emailHash is the salted hash of an e-mail address, case-folded so that
+// "Max@X.de" and "max@x.de" meet in the suppression list.
+func (s *Store) emailHash(addr string) string { return s.hash("email:" + strings.ToLower(addr)) }
+
+// phoneHash is the salted hash of an E.164 number.
+func (s *Store) phoneHash(e164 string) string { return s.hash("phone:" + e164) }
+
+func (s *Store) hash(v string) string {
+	m := hmac.New(sha256.New, s.salt)
+	m.Write([]byte(v))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// The channel scopes a suppression entry may have, per kind of contact point.
+var (
+	emailScopes = []string{consent.AllChannels, string(message.Email)}
+	phoneScopes = []string{consent.AllChannels, string(message.SMS), string(message.WhatsApp), string(message.RCS)}
+)
+
+type suppressionEntry struct {
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// suppressionsFor reads the suppression list entries of r's contact points,
+// keyed by contact hash, in one command.
+func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]Suppression, error) {
+	var fields []string
+	var hashes []string
+	var scopes []string
+	add := func(h string, sc []string) {
+		for _, c := range sc {
+			fields = append(fields, h+":"+c)
+			hashes = append(hashes, h)
+			scopes = append(scopes, c)
+		}
+	}
+	for _, e := range r.Emails {
+		add(s.emailHash(e.Address), emailScopes)
+	}
+	if r.Mobile != nil && r.Mobile.Number != "" {
+		add(s.phoneHash(r.Mobile.Number), phoneScopes)
+	}
+	out := map[string][]Suppression{}
+	if len(fields) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, s.suppressionKey(), fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read suppression list: %w", err)
+	}
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		var e suppressionEntry
+		if err := json.Unmarshal([]byte(str), &e); err != nil {
+			return nil, fmt.Errorf("read suppression list: entry %d: %w", i, err)
+		}
+		out[hashes[i]] = append(out[hashes[i]], Suppression{Channel: scopes[i], Reason: e.Reason, At: e.At})
+	}
+	return out, nil
+}
+
+// applySuppressions sets r's suppression flags from the list entries.
+func (s *Store) applySuppressions(r *Recipient, sup map[string][]Suppression) {
+	for i := range r.Emails {
+		r.Emails[i].Suppressed = slices.Clone(sup[s.emailHash(r.Emails[i].Address)])
+	}
+	if r.Mobile != nil {
+		r.Mobile.Suppressed = slices.Clone(sup[s.phoneHash(r.Mobile.Number)])
+	}
+}
+
+// refreshSuppressions makes the stored profile's flags agree with the
+// suppression list and returns the profile.
+func (s *Store) refreshSuppressions(ctx context.Context, id message.RecipientID) (Recipient, error) {
+	for try := 0; try < maxWriteTries; try++ {
+		cur, err := s.GetRecipient(ctx, id)
+		if err != nil {
+			return Recipient{}, err
+		}
+		sup, err := s.suppressionsFor(ctx, cur)
+		if err != nil {
+			return Recipient{}, err
+		}
+		next := cloneRecipient(cur)
+		s.applySuppressions(&next, sup)
+		if sameFlags(cur, next) {
+			return cur, nil
+		}
+		stored, err := s.updateProfile(ctx, id, func(now *Recipient, _ time.Time) (*Recipient, error) {
+			if now == nil {
+				return nil, ErrNotFound
+			}
+			if !now.UpdatedAt.Equal(cur.UpdatedAt) {
+				return nil, ErrConflict // rewritten meanwhile: read the new addresses
+			}
+			return &next, nil
+		})
+		if errors.Is(err, ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return Recipient{}, err
+		}
+		return stored, nil
+	}
+	return Recipient{}, ErrConflict
+}
+
+func cloneRecipient(r Recipient) Recipient {
+	out := r
+	out.Emails = slices.Clone(r.Emails)
+	if r.Mobile != nil {
+		m := *r.Mobile
+		out.Mobile = &m
+	}
+	return out
+}
+
+func sameFlags(a, b Recipient) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// reindex points the e-mail and phone indexes at the new profile's addresses
+// and drops those of the old profile that it no longer has. Entries are keyed
+// by salted hash, never by the clear address.
+func (s *Store) reindex(ctx context.Context, old, cur *Recipient) error {
+	oldE, oldP := s.contactHashes(old)
+	newE, newP := s.contactHashes(cur)
+	id := ""
+	if cur != nil {
+		id = string(cur.ID)
+	} else if old != nil {
+		id = string(old.ID)
+	}
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, h := range oldE {
+			if !slices.Contains(newE, h) {
+				casDelScript.Eval(ctx, p, []string{s.emailIndexKey()}, h, id)
+			}
+		}
+		for _, h := range oldP {
+			if !slices.Contains(newP, h) {
+				casDelScript.Eval(ctx, p, []string{s.phoneIndexKey()}, h, id)
+			}
+		}
+		for _, h := range newE {
+			p.HSet(ctx, s.emailIndexKey(), h, id)
+		}
+		for _, h := range newP {
+			p.HSet(ctx, s.phoneIndexKey(), h, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update indexes: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) contactHashes(r *Recipient) (emails, phones []string) {
+	if r == nil {
+		return nil, nil
+	}
+	for _, e := range r.Emails {
+		emails = append(emails, s.emailHash(e.Address))
+	}
+	if r.Mobile != nil {
+		phones = append(phones, s.phoneHash(r.Mobile.Number))
+	}
+	return emails, phones
+}
+
+// RecipientByEmail returns the recipient holding addr (compared without
+// case), or an error wrapping ErrNotFound.
+func (s *Store) RecipientByEmail(ctx context.Context, addr string) (message.RecipientID, error) {
+	norm, err := NormalizeEmail(addr)
+	if err != nil {
+		return "", fmt.Errorf("recipient by email: %w", ErrNotFound)
+	}
+	id, err := s.lookupIndex(ctx, s.emailIndexKey(), s.emailHash(norm), func(r Recipient) bool {
+		return slices.ContainsFunc(r.Emails, func(e Email) bool { return strings.EqualFold(e.Address, norm) })
+	})
+	if err != nil {
+		return "", fmt.Errorf("recipient by email: %w", err)
+	}
+	return id, nil
+}
+
+// RecipientByPhone returns the recipient whose mobile number is e164, or an
+// error wrapping ErrNotFound.
+func (s *Store) RecipientByPhone(ctx context.Context, e164 string) (message.RecipientID, error) {
+	e164 = strings.TrimSpace(e164)
+	id, err := s.lookupIndex(ctx, s.phoneIndexKey(), s.phoneHash(e164), func(r Recipient) bool {
+		return r.Mobile != nil && r.Mobile.Number == e164
+	})
+	if err != nil {
+		return "", fmt.Errorf("recipient by phone: %w", err)
+	}
+	return id, nil
+}
+
+// lookupIndex reads an index entry and checks that the profile still holds
+// the address, so a stale entry (left by racing writers) is never answered.
+func (s *Store) lookupIndex(ctx context.Context, key, field string, holds func(Recipient) bool) (message.RecipientID, error) {
+	v, err := s.rdb.HGet(ctx, key, field).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	id := message.RecipientID(v)
+	r, err := s.GetRecipient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if !holds(r) {
+		return "", ErrNotFound
+	}
+	return id, nil
+}
+
+// SuppressAddress puts the contact point that id has for ch (the primary
+// e-mail address, or the mobile number for sms, whatsapp and rcs) on the
+// suppression list for ch, and flags it on the profile: every later message
+// on ch to that address, of any type and to any recipient holding it, is
+// denied with reason suppressed. Use it for hard bounces and provider-level
+// STOPs; reason is a snake_case code such as "hard_bounce". The first
+// suppression of an address on a channel is kept. Unknown recipient:
+// ErrNotFound; no address for ch: ErrNoContactPoint.
+func (s *Store) SuppressAddress(ctx context.Context, id message.RecipientID, ch message.Channel, reason string) error {
+	if !ch.Valid() {
+		return fmt.Errorf("suppress address %s: unknown channel %q", id, ch)
+	}
+	if !reasonPattern.MatchString(reason) {
+		return fmt.Errorf("suppress address %s: reason %q is not a snake_case code", id, reason)
+	}
+	r, err := s.GetRecipient(ctx, id)
+	if err != nil {
+		return fmt.Errorf("suppress address: %w", err)
+	}
+	addr := r.Address(ch)
+	if addr == "" {
+		return fmt.Errorf("suppress address %s on %s: %w", id, ch, ErrNoContactPoint)
+	}
+	h := s.phoneHash(addr)
+	if ch == message.Email {
+		h = s.emailHash(addr)
+	}
+	entry, err := json.Marshal(suppressionEntry{Reason: reason, At: s.now().UTC()})
+	if err != nil {
+		return fmt.Errorf("suppress address %s: %w", id, err)
+	}
+	// The list first, then the profile: see writeProfile.
+	if err := s.rdb.HSetNX(ctx, s.suppressionKey(), h+":"+string(ch), entry).Err(); err != nil {
+		return fmt.Errorf("suppress address %s: %w", id, err)
+	}
+	if _, err := s.refreshSuppressions(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("suppress address %s: %w", id, err)
+	}
+	return nil
+}
+
+// IsSuppressed reports whether an e-mail address (ch email) or E.164 number
+// is on the suppression list for ch, e.g. for a recipient given inline.
+func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr string) (bool, error) {
+	var fields []string
+	if ch == message.Email {
+		h := s.emailHash(addr)
+		fields = []string{h + ":" + consent.AllChannels, h + ":" + string(ch)}
+	} else {
+		h := s.phoneHash(addr)
+		fields = []string{h + ":" + consent.AllChannels, h + ":" + string(ch)}
+	}
+	vals, err := s.rdb.HMGet(ctx, s.suppressionKey(), fields...).Result()
+	if err != nil {
+		return false, fmt.Errorf("is suppressed: %w", err)
+	}
+	return slices.ContainsFunc(vals, func(v any) bool { return v != nil }), nil
+}
+
+// DeleteRecipient erases id (GDPR Art. 17): its profile, consent ledger,
+// index entries and message log go; each of its e-mail addresses and its
+// number stays on the suppression list as a salted hash only (reason
+// "erased", every channel), so that a later profile with the same address is
+// suppressed instead of contacted. The list is written first, so an erasure
+// that fails half-way never loses the suppression. Unknown recipient:
+// ErrNotFound.
+func (s *Store) DeleteRecipient(ctx context.Context, id message.RecipientID) error {
+	r, err := s.GetRecipient(ctx, id)
+	if err != nil {
+		return fmt.Errorf("erase recipient: %w", err)
+	}
+	entry, err := json.Marshal(suppressionEntry{Reason: ReasonErased, At: s.now().UTC()})
+	if err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
+	emails, phones := s.contactHashes(&r)
+	if len(emails)+len(phones) > 0 {
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, h := range slices.Concat(emails, phones) {
+				p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, entry)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("erase recipient %s: suppression list: %w", id, err)
+		}
+	}
+	if err := s.reindex(ctx, &r, nil); err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
+	if err := s.DeleteRecipientMessages(ctx, id); err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
+	if err := s.rdb.Del(ctx, s.recipientKeys(id)...).Err(); err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
+	return nil
+}
+
+// recipientKeys are the keys of id that this file's area owns; they share a
+// hash tag, so one DEL removes them atomically on Redis Cluster too.
+func (s *Store) recipientKeys(id message.RecipientID) []string {
+	return []string{s.profileKey(id), s.ledgerKey(id)}
+}
