@@ -18,12 +18,13 @@ import (
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
 
 // app holds what every role of Herold shares. newApp builds it in order
-// (config → logger → Redis → store → catalog → keys → secrets → queue), then
+// (config → logger → catalog → Redis → store → keys → secrets → queue), then
 // wire lets each area add its parts in its own section.
 type app struct {
 	cfg    config.Config
@@ -34,6 +35,7 @@ type app struct {
 	// ---- Foundation
 	rdb      redis.UniversalClient // the one client; asynq shares it, we close it
 	store    *store.Store
+	catalog  *policy.Catalog // embedded default or HEROLD_CATALOG, valid
 	keys     *apikey.Ring
 	tokens   *token.Sealer // seals unsubscribe, preference and confirmation links
 	hashSalt string        // salt of suppression hashes (HEROLD_HASH_SALT or generated)
@@ -74,6 +76,12 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 	log.LogAttrs(ctx, slog.LevelInfo, "starting herold",
 		slog.String("role", r.name), slog.String("version", versionString()),
 		slog.Attr{Key: "config", Value: slog.GroupValue(config.Attrs(&a.cfg)...)})
+
+	// ---- Catalog: refuse to start on any problem.
+	if a.catalog, err = loadCatalog(cfg.Core.Catalog); err != nil {
+		return nil, err
+	}
+	log.Info("catalog loaded", "version", a.catalog.Version(), "types", len(a.catalog.Types()))
 
 	// ---- Redis
 	rdb, err := connectRedis(ctx, cfg)
@@ -141,9 +149,6 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 // wire builds each area's parts on the foundation, in dependency order. Each
 // area owns its section: add lines there, and fields to app above.
 func (a *app) wire(ctx context.Context) error {
-	// ---- Catalog (policy): load the embedded catalog or HEROLD_CATALOG and
-	// refuse to start on any problem.
-
 	// ---- D channels: one channels.Sender per channel (email over SMTP, sms,
 	// whatsapp and rcs over Twilio); in dev mode (a.role.dev) a channel without
 	// a configured provider writes to the outbox folder (a.cfg.Core.OutboxDir).

@@ -79,6 +79,7 @@ func commands() []command {
 		{"api", "run the HTTP side only: API, people's pages and webhooks", roleCommand(roleAPI())},
 		{"worker", "run the queue worker and the scheduler only", roleCommand(roleWorker())},
 		{"dev", "try Herold: everything of serve on an in-memory Redis; nothing survives a restart", roleCommand(roleDev())},
+		{"catalog", "catalog check [FILE]: validate a message catalog and print its table", catalogCommand},
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
