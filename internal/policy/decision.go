@@ -82,6 +82,10 @@ type Facts struct {
 	Now       time.Time
 	Recipient *Recipient    // nil: unknown recipient
 	Consent   consent.State // folded ledger at Now
+	// List is the newsletter list for newsletter and doi_confirmation
+	// messages; empty means the type's first list (newsletter) or any
+	// pending signup (doi_confirmation).
+	List string
 	// RecentAdvertising counts advertising messages delivered to the recipient
 	// within the catalog's frequency window; the campaigns issue fills it.
 	RecentAdvertising int
