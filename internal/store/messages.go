@@ -133,7 +133,7 @@ return 1
 // with the id exists.
 func (s *Store) CreateMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) error {
 	if rec.CreatedAt.IsZero() {
-		rec.CreatedAt = time.Now().UTC()
+		rec.CreatedAt = s.now().UTC()
 	}
 	if rec.UpdatedAt.IsZero() {
 		rec.UpdatedAt = rec.CreatedAt
@@ -199,7 +199,7 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, ttl time.Duration,
 		if err != nil {
 			return MessageRecord{}, err
 		}
-		rec.UpdatedAt = time.Now().UTC()
+		rec.UpdatedAt = s.now().UTC()
 		switch err := fn(&rec); {
 		case errors.Is(err, ErrSkipUpdate):
 			return rec, nil
@@ -224,7 +224,7 @@ func (s *Store) writeMessage(ctx context.Context, rec *MessageRecord, ttl time.D
 		rec.Data = nil // data minimisation: it was only needed to render
 	}
 	if rec.UpdatedAt.IsZero() {
-		rec.UpdatedAt = time.Now().UTC()
+		rec.UpdatedAt = s.now().UTC()
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -255,7 +255,7 @@ func (s *Store) writeMessage(ctx context.Context, rec *MessageRecord, ttl time.D
 // campaign sender uses it for records it creates while delivering.
 func (s *Store) PutMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) error {
 	if rec.CreatedAt.IsZero() {
-		rec.CreatedAt = time.Now().UTC()
+		rec.CreatedAt = s.now().UTC()
 	}
 	ok, err := s.writeMessage(ctx, rec, ttl)
 	if err != nil {
@@ -420,7 +420,7 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		if errorCode != 0 {
 			rec.ProviderErrorCode = errorCode
 		}
-		rec.UpdatedAt = time.Now().UTC()
+		rec.UpdatedAt = s.now().UTC()
 		return nil
 	})
 	if err != nil {

@@ -1,0 +1,488 @@
+package dispatch
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/store"
+)
+
+// Submission is one message a producer asks Herold to send.
+type Submission struct {
+	Type message.Type `json:"type"`
+	// RecipientID names a stored recipient. With Recipient set it may be
+	// empty (Recipient.ID names it then).
+	RecipientID message.RecipientID `json:"recipient_id,omitempty"`
+	// Recipient, if set, is upserted (store.PutRecipient) before the message
+	// is accepted. It needs the recipients scope.
+	Recipient *store.RecipientInput `json:"recipient,omitempty"`
+	// Channels is the order of preference; empty: the type's channels in
+	// catalog order. Every channel must belong to the type.
+	Channels []message.Channel `json:"channels,omitempty"`
+	// Data is the template data by data category, e.g. {"invoice": {...}};
+	// every category must be declared by the type.
+	Data   map[string]map[string]any `json:"data,omitempty"`
+	Locale string                    `json:"locale,omitempty"` // "de" or "en"; empty: the recipient's
+	// SendAt delays delivery; zero: now. It may lie up to the configured
+	// tolerance in the past and up to the horizon ahead.
+	SendAt time.Time `json:"send_at,omitzero"`
+	// IdempotencyKey makes retries safe: the same key from the same API key
+	// within the idempotency TTL returns the first message instead of sending again.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// CampaignID links the message to a campaign (optional).
+	CampaignID string `json:"campaign_id,omitempty"`
+
+	// Key is the API key that submits; its scopes are checked. nil means an
+	// internal caller (e.g. the double opt-in pages), trusted to send any type.
+	Key *apikey.Key `json:"-"`
+}
+
+// Accepted is the answer to an accepted Submission.
+type Accepted struct {
+	ID     string              `json:"id"`
+	Status store.MessageStatus `json:"status"`
+	SendAt time.Time           `json:"send_at,omitzero"`
+	// Duplicate: an earlier request with the same idempotency key created
+	// the message; nothing new was queued.
+	Duplicate bool `json:"-"`
+}
+
+// FieldError names one bad field of a Submission.
+type FieldError struct {
+	Field   string
+	Message string
+}
+
+// InvalidError lists every bad field of a Submission. Nothing was written.
+type InvalidError struct{ Fields []FieldError }
+
+func (e *InvalidError) Error() string {
+	parts := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		parts[i] = f.Field + ": " + f.Message
+	}
+	return "invalid submission: " + strings.Join(parts, "; ")
+}
+
+// ForbiddenError says which scope the API key lacks.
+type ForbiddenError struct{ Scope string }
+
+func (e *ForbiddenError) Error() string { return fmt.Sprintf("API key lacks scope %q", e.Scope) }
+
+// Errors of Submit and Cancel besides InvalidError and ForbiddenError.
+var (
+	// ErrUnknownRecipient: the recipient does not exist (HTTP 422).
+	ErrUnknownRecipient = errors.New("unknown recipient")
+	// ErrIdempotencyMismatch: the idempotency key was used with another body (HTTP 409).
+	ErrIdempotencyMismatch = errors.New("idempotency key already used with another request body")
+	// ErrInProgress: a request with the same idempotency key is still being accepted (HTTP 409; retry).
+	ErrInProgress = errors.New("a request with this idempotency key is in progress")
+	// ErrNotCancelable: the message is being sent or was already settled (HTTP 409).
+	ErrNotCancelable = errors.New("message can no longer be canceled")
+)
+
+// Enqueuer is the part of *asynq.Client that Submit uses.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// TaskDeleter is the part of *asynq.Inspector that Cancel uses.
+type TaskDeleter interface {
+	DeleteTask(queue, id string) error
+}
+
+// ServiceOptions are the dependencies of NewService.
+type ServiceOptions struct {
+	Store     *store.Store
+	Catalog   *policy.Catalog
+	Client    Enqueuer
+	Inspector TaskDeleter
+	Queues    queue.Queues
+	Settings  config.Dispatch
+	MaxRetry  int           // HEROLD_MAX_RETRY
+	RecordTTL time.Duration // HEROLD_RECORD_TTL
+	Region    string        // HEROLD_DEFAULT_REGION, for inline recipients' phone numbers
+	Log       *slog.Logger
+	Now       func() time.Time // default time.Now
+}
+
+// Service accepts messages: it validates, checks scopes and idempotency,
+// writes the message record and enqueues its delivery task.
+type Service struct {
+	o ServiceOptions
+}
+
+// NewService returns a Service.
+func NewService(o ServiceOptions) (*Service, error) {
+	switch {
+	case o.Store == nil || o.Catalog == nil || o.Client == nil:
+		return nil, errors.New("dispatch service: Store, Catalog and Client are required")
+	case o.RecordTTL <= 0:
+		return nil, errors.New("dispatch service: RecordTTL must be positive")
+	case o.Settings.IdempotencyTTL <= 0 || o.Settings.SendHorizon <= 0:
+		return nil, errors.New("dispatch service: Settings.IdempotencyTTL and SendHorizon must be positive")
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Region == "" {
+		o.Region = "DE"
+	}
+	return &Service{o: o}, nil
+}
+
+var (
+	idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	localePattern         = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
+	messageIDPattern      = regexp.MustCompile(`^msg_[a-z2-7]{26}$`)
+	campaignIDPattern     = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+)
+
+// ValidMessageID reports whether id has the form of a message id, so the API
+// can answer 404 without asking Redis.
+func ValidMessageID(id string) bool { return messageIDPattern.MatchString(id) }
+
+// NewMessageID returns a random message id: "msg_" and 26 base32 characters (130 bits).
+func NewMessageID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// Submit accepts one message. In order, nothing written until the last step:
+//  1. the fields are validated (InvalidError naming every bad field);
+//  2. the API key's scopes are checked (ForbiddenError naming the scope);
+//  3. an idempotency key is claimed (SET NX): a repeat returns the first
+//     message (Accepted.Duplicate), another body is ErrIdempotencyMismatch;
+//  4. an inline recipient is upserted, or the recipient must exist (ErrUnknownRecipient);
+//  5. the record is written (queued or scheduled) and the task enqueued with
+//     the message id as asynq task id. If enqueueing fails the record is
+//     deleted and the idempotency key released, so a retry starts afresh.
+//
+// The policy is not asked here: it decides at delivery time.
+func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) {
+	now := s.o.Now().UTC()
+	spec, rid, inline, err := s.validate(sub, now)
+	if err != nil {
+		return Accepted{}, err
+	}
+	if sub.Key != nil && sub.Recipient != nil && !sub.Key.Allows(apikey.ScopeRecipients) {
+		return Accepted{}, &ForbiddenError{Scope: apikey.ScopeRecipients}
+	}
+
+	id := NewMessageID()
+	var claim store.Idempotency
+	claimed := false
+	if sub.IdempotencyKey != "" {
+		claim = store.Idempotency{BodyHash: bodyHash(sub), MessageID: id, At: now}
+		prev, ok, err := s.o.Store.ClaimIdempotency(ctx, keyName(sub.Key), sub.IdempotencyKey, claim, s.o.Settings.IdempotencyTTL)
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return Accepted{}, fmt.Errorf("submit: %w", ErrIdempotencyMismatch)
+		case err != nil:
+			return Accepted{}, fmt.Errorf("submit: %w", err)
+		case !ok:
+			rec, err := s.o.Store.GetMessage(ctx, prev.MessageID)
+			if errors.Is(err, store.ErrNotFound) {
+				return Accepted{}, fmt.Errorf("submit: %w", ErrInProgress)
+			}
+			if err != nil {
+				return Accepted{}, fmt.Errorf("submit: %w", err)
+			}
+			return Accepted{ID: rec.ID, Status: rec.Status, SendAt: rec.SendAt, Duplicate: true}, nil
+		}
+		claimed = true
+	}
+	release := func() {
+		if !claimed {
+			return
+		}
+		// The request failed before anything was queued: let the producer retry.
+		if err := s.o.Store.ReleaseIdempotency(context.WithoutCancel(ctx), keyName(sub.Key), sub.IdempotencyKey, claim); err != nil {
+			s.o.Log.ErrorContext(ctx, "release idempotency key", "message_id", id, "err", err)
+		}
+	}
+
+	if inline != nil {
+		if _, _, err := s.o.Store.PutRecipient(ctx, *inline); err != nil {
+			release()
+			var ve *store.ValidationError
+			if errors.As(err, &ve) {
+				return Accepted{}, invalidFromStore(ve.WithPrefix("recipient."))
+			}
+			return Accepted{}, fmt.Errorf("submit: upsert recipient %s: %w", rid, err)
+		}
+	} else if _, err := s.o.Store.GetRecipient(ctx, rid); err != nil {
+		release()
+		if errors.Is(err, store.ErrNotFound) {
+			return Accepted{}, fmt.Errorf("submit: recipient %s: %w", rid, ErrUnknownRecipient)
+		}
+		return Accepted{}, fmt.Errorf("submit: %w", err)
+	}
+
+	status := store.StatusQueued
+	sendAt := time.Time{}
+	if sub.SendAt.After(now) {
+		status, sendAt = store.StatusScheduled, sub.SendAt.UTC()
+	}
+	rec := &store.MessageRecord{
+		ID: id, Type: spec.Key, Class: spec.Class, RecipientID: rid,
+		Channels: sub.Channels, Data: sub.Data, Locale: sub.Locale, SendAt: sendAt,
+		CampaignID: sub.CampaignID, APIKey: keyName(sub.Key),
+		Status: status, CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.o.Store.CreateMessage(ctx, rec, s.o.RecordTTL); err != nil {
+		release()
+		return Accepted{}, fmt.Errorf("submit: %w", err)
+	}
+	task, err := queue.NewDeliverTask(s.o.Queues, id, spec.Class, s.o.MaxRetry)
+	if err == nil {
+		var opts []asynq.Option
+		if !sendAt.IsZero() {
+			opts = append(opts, asynq.ProcessAt(sendAt))
+		}
+		_, err = s.o.Client.EnqueueContext(ctx, task, opts...)
+		if errors.Is(err, asynq.ErrTaskIDConflict) {
+			err = nil // the id is fresh, so this cannot be another message: already accepted
+		}
+	}
+	if err != nil {
+		cleanup := context.WithoutCancel(ctx)
+		if derr := s.o.Store.DeleteMessage(cleanup, id); derr != nil {
+			s.o.Log.ErrorContext(ctx, "remove record of message not enqueued", "message_id", id, "err", derr)
+		}
+		release()
+		return Accepted{}, fmt.Errorf("submit: enqueue %s: %w", id, err)
+	}
+	s.o.Log.InfoContext(ctx, "message accepted", "message_id", id, "type", spec.Key,
+		"recipient_id", rid, "status", status, "api_key", keyName(sub.Key))
+	return Accepted{ID: id, Status: status, SendAt: sendAt}, nil
+}
+
+// keyName is the name idempotency keys and records are scoped by.
+func keyName(k *apikey.Key) string {
+	if k == nil {
+		return "internal"
+	}
+	return k.Name
+}
+
+// bodyHash fingerprints what a request asks for, so a reused idempotency key
+// with another request is told apart from a retry. encoding/json sorts map
+// keys, so the hash does not depend on the order of fields in the body.
+func bodyHash(sub Submission) string {
+	c := sub
+	c.IdempotencyKey, c.Key = "", nil
+	if !c.SendAt.IsZero() {
+		c.SendAt = c.SendAt.UTC()
+	}
+	b, _ := json.Marshal(c) // a Submission always encodes: it came from JSON or Go values
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func invalidFromStore(ve *store.ValidationError) error {
+	out := &InvalidError{}
+	for _, f := range ve.Fields {
+		out.Fields = append(out.Fields, FieldError{Field: f.Field, Message: f.Message})
+	}
+	return out
+}
+
+// validate checks everything that needs no I/O. It returns the type, the
+// recipient id and the parsed inline recipient (nil without one).
+func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, message.RecipientID, *store.Recipient, error) {
+	var bad []FieldError
+	add := func(field, format string, args ...any) {
+		bad = append(bad, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+
+	spec, known := s.o.Catalog.Type(sub.Type)
+	switch {
+	case sub.Type == "":
+		add("type", "missing: name a message type of the catalog")
+	case !known:
+		add("type", "unknown message type %q (known: %s)", sub.Type, s.typeList())
+	case sub.Key != nil && !sub.Key.AllowsSend(string(spec.Key), string(spec.Class)):
+		// Checked before the other fields: a key that may not send the type
+		// learns nothing more about it.
+		return policy.TypeSpec{}, "", nil, &ForbiddenError{Scope: apikey.SendScope(string(spec.Key))}
+	}
+
+	var rid message.RecipientID
+	var inline *store.Recipient
+	switch {
+	case sub.Recipient != nil:
+		idStr := cmpOr(string(sub.RecipientID), sub.Recipient.ID)
+		if sub.RecipientID != "" && sub.Recipient.ID != "" && string(sub.RecipientID) != sub.Recipient.ID {
+			add("recipient.id", "does not match recipient_id %q", sub.RecipientID)
+		} else if idStr == "" {
+			add("recipient_id", "missing: give recipient_id or recipient.id")
+		} else if r, err := message.ParseRecipientID(idStr); err != nil {
+			add("recipient_id", "%v", err)
+		} else {
+			in := *sub.Recipient
+			in.ID = ""
+			parsed, err := store.ParseRecipient(string(r), in, s.o.Region)
+			var ve *store.ValidationError
+			switch {
+			case errors.As(err, &ve):
+				for _, f := range ve.WithPrefix("recipient.").Fields {
+					add(f.Field, "%s", f.Message)
+				}
+			case err != nil:
+				add("recipient", "%v", err)
+			default:
+				rid, inline = r, &parsed
+			}
+		}
+	case sub.RecipientID == "":
+		add("recipient_id", "missing: give recipient_id, or recipient to create or update the recipient inline")
+	default:
+		r, err := message.ParseRecipientID(string(sub.RecipientID))
+		if err != nil {
+			add("recipient_id", "%v", err)
+		}
+		rid = r
+	}
+
+	seen := map[message.Channel]bool{}
+	for i, ch := range sub.Channels {
+		field := fmt.Sprintf("channels[%d]", i)
+		switch {
+		case !ch.Valid():
+			add(field, "unknown channel %q (want email, sms, whatsapp or rcs)", ch)
+		case seen[ch]:
+			add(field, "channel %q listed twice", ch)
+		case known && !slices.Contains(spec.Channels, ch):
+			add(field, "channel %q is not allowed for type %s (allowed: %s)", ch, spec.Key, joinChannels(spec.Channels))
+		}
+		seen[ch] = true
+	}
+
+	for _, cat := range sortedKeys(sub.Data) {
+		if known && !slices.Contains(spec.DataCategories, cat) {
+			add("data."+cat, "data category %q is not declared by type %s (declared: %s)", cat, spec.Key, strings.Join(spec.DataCategories, ", "))
+		}
+		if sub.Data[cat] == nil {
+			add("data."+cat, "must be a JSON object")
+		}
+	}
+
+	if sub.Locale != "" && !localePattern.MatchString(sub.Locale) {
+		add("locale", "%q is not a language code such as de or en", sub.Locale)
+	}
+	if !sub.SendAt.IsZero() {
+		switch {
+		case sub.SendAt.Before(now.Add(-s.o.Settings.SendAtTolerance)):
+			add("send_at", "%s lies in the past (more than %s ago)", sub.SendAt.UTC().Format(time.RFC3339), s.o.Settings.SendAtTolerance)
+		case sub.SendAt.After(now.Add(s.o.Settings.SendHorizon)):
+			add("send_at", "%s lies more than %s ahead (HEROLD_SEND_HORIZON)", sub.SendAt.UTC().Format(time.RFC3339), s.o.Settings.SendHorizon)
+		}
+	}
+	if sub.IdempotencyKey != "" && !idempotencyKeyPattern.MatchString(sub.IdempotencyKey) {
+		add("idempotency_key", "must be 1-255 printable ASCII characters without spaces")
+	}
+	if sub.CampaignID != "" && !campaignIDPattern.MatchString(sub.CampaignID) {
+		add("campaign_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+	}
+	if len(bad) > 0 {
+		return policy.TypeSpec{}, "", nil, &InvalidError{Fields: bad}
+	}
+	return spec, rid, inline, nil
+}
+
+func (s *Service) typeList() string {
+	var names []string
+	for _, t := range s.o.Catalog.Types() {
+		names = append(names, string(t.Key))
+	}
+	return strings.Join(names, ", ")
+}
+
+func joinChannels(chs []message.Channel) string {
+	parts := make([]string, len(chs))
+	for i, c := range chs {
+		parts[i] = string(c)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// Get returns the record of message id (store.ErrNotFound if unknown).
+func (s *Service) Get(ctx context.Context, id string) (store.MessageRecord, error) {
+	if !ValidMessageID(id) {
+		return store.MessageRecord{}, fmt.Errorf("get message: %w", store.ErrNotFound)
+	}
+	return s.o.Store.GetMessage(ctx, id)
+}
+
+// Cancel cancels message id if it is still scheduled or queued: the record
+// becomes canceled (a worker that already dequeued the task sees it and sends
+// nothing) and the task is deleted from its queue. A message being sent or
+// already settled is ErrNotCancelable; canceling twice is fine.
+func (s *Service) Cancel(ctx context.Context, id string) (store.MessageRecord, error) {
+	if !ValidMessageID(id) {
+		return store.MessageRecord{}, fmt.Errorf("cancel message: %w", store.ErrNotFound)
+	}
+	now := s.o.Now().UTC()
+	rec, err := s.o.Store.UpdateMessage(ctx, id, s.o.RecordTTL, func(r *store.MessageRecord) error {
+		switch {
+		case r.Status == store.StatusCanceled:
+			return store.ErrSkipUpdate
+		case !r.Status.Pending():
+			return fmt.Errorf("cancel message %s (status %s): %w", id, r.Status, ErrNotCancelable)
+		}
+		r.Status, r.UpdatedAt = store.StatusCanceled, now
+		return nil
+	})
+	if err != nil {
+		return rec, err
+	}
+	if s.o.Inspector != nil {
+		err := s.o.Inspector.DeleteTask(s.o.Queues.Name(rec.Class), id)
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			// The record says canceled, which the worker honours: deleting the
+			// task only saves it a dequeue.
+			s.o.Log.WarnContext(ctx, "delete canceled task", "message_id", id, "err", err)
+		}
+	}
+	s.o.Log.InfoContext(ctx, "message canceled", "message_id", id, "recipient_id", rec.RecipientID)
+	return rec, nil
+}
