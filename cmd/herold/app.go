@@ -17,8 +17,8 @@ import (
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
-	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -33,14 +33,15 @@ type app struct {
 	stdout io.Writer // for the few lines meant for a person (dev mode's API key)
 
 	// ---- Foundation
-	rdb      redis.UniversalClient // the one client; asynq shares it, we close it
-	store    *store.Store
-	catalog  *policy.Catalog // embedded default or HEROLD_CATALOG, valid
-	keys     *apikey.Ring
-	tokens   *token.Sealer // seals unsubscribe, preference and confirmation links
-	hashSalt string        // salt of suppression hashes (HEROLD_HASH_SALT or generated)
-	devKey   string        // dev mode: the generated API key with scope "*"
-	queue    *asynq.Client // enqueues onto rdb
+	rdb         redis.UniversalClient // the one client; asynq shares it, we close it
+	store       *store.Store
+	catalog     *policy.Catalog // embedded default or HEROLD_CATALOG, valid
+	keys        *apikey.Ring
+	tokens      *token.Sealer // seals unsubscribe, preference and confirmation links
+	hashSalt    string        // salt of suppression hashes (HEROLD_HASH_SALT or generated)
+	devKey      string        // dev mode: the generated API key with scope "*"
+	asynqClient *asynq.Client // enqueues onto rdb
+	queues      queue.Queues  // asynq queue of each class (tests give theirs a suffix)
 
 	// mux serves everything on HEROLD_HTTP_ADDR without an API key: health,
 	// provider webhooks (which check their own signatures) and people's pages.
@@ -125,7 +126,7 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 	}
 
 	// ---- Queue
-	a.queue = asynq.NewClientFromRedisClient(rdb)
+	a.asynqClient = asynq.NewClientFromRedisClient(rdb)
 	a.asynqMux = asynq.NewServeMux()
 	a.scheduler = asynq.NewSchedulerFromRedisClient(rdb, &asynq.SchedulerOpts{
 		Logger:   asynqLogger{log.With("component", "scheduler")},
@@ -178,12 +179,8 @@ func (a *app) wire(ctx context.Context) error {
 // priority, so an invoice never waits behind a campaign.
 func (a *app) newWorker() *asynq.Server {
 	cfg := asynq.Config{
-		Concurrency: a.cfg.Worker.Concurrency,
-		Queues: map[string]int{
-			string(message.Transactional): 6,
-			string(message.Service):       3,
-			string(message.Marketing):     1,
-		},
+		Concurrency:       a.cfg.Worker.Concurrency,
+		Queues:            a.queues.Priorities(),
 		StrictPriority:    true,
 		TaskCheckInterval: a.cfg.Worker.TaskCheckInterval,
 		ShutdownTimeout:   a.cfg.HTTP.ShutdownGrace,
