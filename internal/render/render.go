@@ -1,0 +1,435 @@
+// Package render turns a message type, its data and the policy decision into
+// the content of one channel: e-mail subject, text and HTML; SMS text with its
+// encoding and segment count; WhatsApp content variables with a text fallback;
+// RCS text.
+//
+// Templates come from the embedded default set (package templates) and an
+// optional override folder. HTML is rendered with html/template (contextual
+// escaping on), everything else with text/template, both with
+// missingkey=error: a template that needs data the message did not carry
+// fails with an error wrapping ErrMissingData that names the key, never with
+// a hole in a sent message.
+//
+// Two compliance rules are enforced here, outside the templates, so that no
+// template can break them:
+//
+//   - The data-category guard: a template sees only the data categories the
+//     decision allows (plus contact). Categories it may not see are present
+//     but empty, so templates branch on them with {{with .Data.usage}}.
+//   - The opt-out notice: when the decision requires it, the renderer appends
+//     the right to object or withdraw, free of charge, with sealed unsubscribe
+//     and preference-centre links (a short form on SMS), and sets the
+//     List-Unsubscribe fields of e-mail.
+//
+// Every error Render returns is permanent: rendering is deterministic, so the
+// same message fails the same way on every attempt.
+package render
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/token"
+	"github.com/heroldhq/herold/templates"
+)
+
+// Errors of Render. All of them are permanent.
+var (
+	// ErrMissingData: the template needs data the message did not carry (or
+	// carried in an unusable form); the error names the key, e.g. "invoice.amount".
+	ErrMissingData = errors.New("missing template data")
+	// ErrNoTemplate: no template exists for the type and channel in any locale.
+	ErrNoTemplate = errors.New("no template")
+	// ErrNotAllowed: the decision does not allow the message.
+	ErrNotAllowed = errors.New("decision does not allow the message")
+)
+
+// Brand is what headers, signatures and footers show.
+type Brand struct {
+	Name       string // "Herold Mobil"
+	URL        string // web site
+	ServiceURL string // customer portal
+	Support    string // service phone number
+	Address    string // company name and postal address
+	Imprint    string // register and management line
+	Color      string // #rrggbb, HTML header and buttons
+}
+
+// Options configure a Renderer. Catalog, Sealer and PublicURL are required.
+type Options struct {
+	FS          fs.FS  // default templates; nil: templates.FS()
+	OverrideDir string // HEROLD_TEMPLATES_DIR: files here replace or add to FS
+	Catalog     *policy.Catalog
+	Sealer      *token.Sealer
+	PublicURL   string // links: {PublicURL}/unsubscribe/{token}, {PublicURL}/preferences/{token}
+
+	DefaultLocale     string   // "de" when empty
+	Locales           []string // locales Check requires; default: de, en and DefaultLocale
+	Brand             Brand
+	UnsubscribeMailto string        // List-Unsubscribe mailto address; empty: none
+	LinkTTL           time.Duration // validity of opt-out links; default one year
+	SMSMaxSegments    int           // Check warns above this; default 3
+	SMSStopNumber     string        // number for STOP replies in the SMS notice
+	SMSOmitLink       bool          // leave the link out of the SMS notice when SMSStopNumber is set
+	ContentSIDs       map[string]string
+	Now               func() time.Time // default time.Now
+}
+
+// OptionsFromConfig fills the Options that come from the Templates settings;
+// the caller adds Catalog, Sealer and PublicURL.
+func OptionsFromConfig(c config.Templates) Options {
+	return Options{
+		OverrideDir:       c.Dir,
+		DefaultLocale:     c.DefaultLocale,
+		Locales:           slices.Clone(c.Locales),
+		UnsubscribeMailto: c.UnsubscribeMailto,
+		LinkTTL:           c.LinkTTL,
+		SMSMaxSegments:    c.SMSMaxSegments,
+		SMSStopNumber:     c.SMSStopNumber,
+		SMSOmitLink:       !c.SMSOptOutLink,
+		ContentSIDs:       c.ContentSIDs(),
+		Brand: Brand{Name: c.BrandName, URL: c.BrandURL, ServiceURL: c.BrandServiceURL, Support: c.BrandSupport,
+			Address: c.BrandAddress, Imprint: c.BrandImprint, Color: c.BrandColor},
+	}
+}
+
+// Request is one message to render for one channel.
+type Request struct {
+	MessageID       string
+	Type            message.Type
+	Channel         message.Channel
+	Locale          string // the message's locale; may be empty
+	RecipientLocale string // the recipient's locale; may be empty
+	Recipient       message.RecipientID
+	// Profile is the contact category: salutation, first_name, last_name, company.
+	Profile map[string]any
+	// Data holds the message's template data by category ("invoice", "usage", …).
+	Data     map[string]map[string]any
+	Decision policy.Decision
+}
+
+// Content is the rendered message, ready for channels.Outbound.
+type Content struct {
+	Subject           string            `json:"subject,omitempty"`
+	Text              string            `json:"text"`
+	HTML              string            `json:"html,omitempty"`
+	Locale            string            `json:"locale"`
+	SMSEncoding       string            `json:"sms_encoding,omitempty"`
+	SMSSegments       int               `json:"sms_segments,omitempty"`
+	ContentSID        string            `json:"content_sid,omitempty"`
+	ContentVariables  map[string]string `json:"content_variables,omitempty"`
+	UnsubscribeURL    string            `json:"unsubscribe_url,omitempty"`
+	UnsubscribeMailto string            `json:"unsubscribe_mailto,omitempty"`
+	ListID            string            `json:"list_id,omitempty"`
+}
+
+// view is the value every template executes on.
+type view struct {
+	Data      map[string]map[string]any
+	Brand     Brand
+	Locale    string
+	Type      string
+	Channel   string
+	MessageID string
+}
+
+// Renderer renders messages. It is immutable after New and safe for concurrent use.
+type Renderer struct {
+	sets          map[setKey]*set
+	files         map[string][]byte
+	locales       []string // required by Check
+	available     []string // locales with at least one template
+	defaultLocale string
+	catalog       *policy.Catalog
+	sealer        *token.Sealer
+	publicURL     string
+	brand         Brand
+	mailto        string
+	linkTTL       time.Duration
+	maxSegments   int
+	smsStop       string
+	smsOmitLink   bool
+	contentSIDs   map[string]string
+	categories    []string
+	now           func() time.Time
+}
+
+// New loads and parses every template, so that a syntax error stops start-up.
+func New(opts Options) (*Renderer, error) {
+	if opts.Catalog == nil {
+		return nil, errors.New("render: no catalog")
+	}
+	if opts.Sealer == nil {
+		return nil, errors.New("render: no token sealer")
+	}
+	u, err := url.Parse(opts.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("render: public URL %q is not an absolute http(s) URL", opts.PublicURL)
+	}
+	r := &Renderer{
+		defaultLocale: cmp.Or(opts.DefaultLocale, "de"),
+		catalog:       opts.Catalog,
+		sealer:        opts.Sealer,
+		publicURL:     strings.TrimRight(opts.PublicURL, "/"),
+		brand:         opts.Brand,
+		mailto:        opts.UnsubscribeMailto,
+		linkTTL:       cmp.Or(opts.LinkTTL, 365*24*time.Hour),
+		maxSegments:   cmp.Or(opts.SMSMaxSegments, 3),
+		smsStop:       opts.SMSStopNumber,
+		smsOmitLink:   opts.SMSOmitLink,
+		contentSIDs:   maps.Clone(opts.ContentSIDs),
+		now:           opts.Now,
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.brand.Name == "" {
+		r.brand = defaultBrand()
+	}
+	r.locales = slices.Clone(opts.Locales)
+	if len(r.locales) == 0 {
+		r.locales = []string{"de", "en"}
+	}
+	if !slices.Contains(r.locales, r.defaultLocale) {
+		r.locales = append(r.locales, r.defaultLocale)
+	}
+	cats := policy.DataCategories()
+	for _, t := range opts.Catalog.Types() {
+		cats = append(cats, t.DataCategories...)
+	}
+	slices.Sort(cats)
+	r.categories = slices.Compact(cats)
+
+	fsys := opts.FS
+	if fsys == nil {
+		fsys = templates.FS()
+	}
+	if r.files, err = loadFiles(fsys, opts.OverrideDir); err != nil {
+		return nil, err
+	}
+	if err := r.parse(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// defaultBrand matches the defaults of config.Templates.
+func defaultBrand() Brand {
+	return Brand{Name: "Herold Mobil", URL: "https://www.example.com", ServiceURL: "https://service.example.com",
+		Support: "0800 000 0000", Address: "Herold Mobil GmbH · Musterstraße 1 · 10115 Berlin",
+		Imprint: "Sitz Berlin · Amtsgericht Charlottenburg HRB 000000 B · Geschäftsführung: Erika Mustermann",
+		Color:   "#0b5394"}
+}
+
+// Locales returns the locales that have templates, sorted.
+func (r *Renderer) Locales() []string { return slices.Clone(r.available) }
+
+// DefaultLocale returns the locale used when no other has templates.
+func (r *Renderer) DefaultLocale() string { return r.defaultLocale }
+
+// Has reports whether a template for type t on channel ch exists in locale.
+func (r *Renderer) Has(t message.Type, ch message.Channel, locale string) bool {
+	_, ok := r.sets[setKey{locale, t, ch}]
+	return ok
+}
+
+// Render renders req for its channel.
+func (r *Renderer) Render(req Request) (Content, error) {
+	where := fmt.Sprintf("render %s/%s", req.Type, req.Channel)
+	if !req.Decision.Allowed {
+		return Content{}, fmt.Errorf("%s: %w (reason %s)", where, ErrNotAllowed, req.Decision.Reason)
+	}
+	spec, ok := r.catalog.Type(req.Type)
+	if !ok {
+		return Content{}, fmt.Errorf("%s: %w: type not in the catalog", where, ErrNoTemplate)
+	}
+	s, locale := r.pick(req)
+	if s == nil {
+		return Content{}, fmt.Errorf("%s: %w in any locale", where, ErrNoTemplate)
+	}
+	v := &view{Data: r.guard(req), Brand: r.brand, Locale: locale, Type: string(req.Type),
+		Channel: string(req.Channel), MessageID: req.MessageID}
+	c := Content{Locale: locale}
+
+	var notice optOut
+	if req.Decision.OptOutNotice {
+		scope := scopeFor(spec, req.Decision, v.Data)
+		var err error
+		if notice, err = r.links(req, scope, r.now()); err != nil {
+			return Content{}, fmt.Errorf("%s: %w", where, err)
+		}
+		notice.sentence = sentence(req.Decision.Basis, scope, noticeLang(locale))
+	}
+	l := noticeLang(locale)
+
+	text, err := execText(s.text, v)
+	if err != nil {
+		return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+	}
+	switch req.Channel {
+	case message.Email:
+		subj, err := execText(s.subject, v)
+		if err != nil {
+			return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+		}
+		if c.Subject = cleanSubject(subj); c.Subject == "" {
+			return Content{}, fmt.Errorf("%s/%s: %w: the subject is empty", where, locale, ErrMissingData)
+		}
+		c.Text = text
+		if s.html != nil {
+			var b bytes.Buffer
+			if err := s.html.ExecuteTemplate(&b, s.htmlEntry, v); err != nil {
+				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, execError(err))
+			}
+			c.HTML = b.String()
+		}
+		if req.Decision.OptOutNotice {
+			c.Text += "\n\n" + noticeText(notice, l)
+			if c.HTML != "" {
+				c.HTML = appendHTML(c.HTML, noticeHTML(notice, l))
+			}
+			c.UnsubscribeURL = notice.unsubscribe
+			if r.mailto != "" {
+				c.UnsubscribeMailto = "mailto:" + r.mailto + "?subject=" + url.PathEscape("unsubscribe "+notice.rawToken)
+			}
+			c.ListID = listID(notice.scope, r.publicURL)
+		}
+	case message.SMS:
+		c.Text = text
+		if req.Decision.OptOutNotice {
+			c.Text += "\n" + r.noticeSMS(notice, l)
+		}
+	case message.WhatsApp, message.RCS:
+		c.Text = text
+		switch {
+		case !req.Decision.OptOutNotice:
+		case req.Channel == message.RCS && req.Decision.SMSFallback:
+			c.Text += "\n" + r.noticeSMS(notice, l) // the same text may go out as SMS
+		default:
+			c.Text += "\n\n" + noticeMessenger(notice, l)
+		}
+		if req.Channel == message.WhatsApp {
+			if s.vars != nil {
+				vars, err := execVars(*s.vars, v)
+				if err != nil {
+					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+				}
+				if req.Decision.OptOutNotice {
+					vars[nextVar(vars)] = notice.unsubscribe
+				}
+				c.ContentVariables = vars
+			}
+			c.ContentSID = cmp.Or(r.contentSIDs[string(req.Type)+":"+locale], r.contentSIDs[string(req.Type)])
+		}
+	default:
+		return Content{}, fmt.Errorf("%s: %w: unknown channel", where, ErrNoTemplate)
+	}
+	if req.Channel == message.SMS || req.Channel == message.RCS {
+		c.SMSEncoding, c.SMSSegments = SMSInfo(c.Text)
+	}
+	return c, nil
+}
+
+// pick resolves the locale: the message's, else the recipient's, else the
+// default; each also as its language alone ("de-AT" → "de").
+func (r *Renderer) pick(req Request) (*set, string) {
+	for _, l := range []string{req.Locale, lang(req.Locale), req.RecipientLocale, lang(req.RecipientLocale), r.defaultLocale} {
+		if l == "" {
+			continue
+		}
+		if s, ok := r.sets[setKey{l, req.Type, req.Channel}]; ok {
+			return s, l
+		}
+	}
+	return nil, ""
+}
+
+// guard builds the template data: every known category is present, but only
+// the ones the decision allows carry data; contact comes from the profile.
+func (r *Renderer) guard(req Request) map[string]map[string]any {
+	data := make(map[string]map[string]any, len(r.categories)+len(req.Data))
+	for _, c := range r.categories {
+		data[c] = nil
+	}
+	for c := range req.Data {
+		data[c] = nil
+	}
+	for _, c := range req.Decision.DataCategories {
+		if c != policy.DataContact && req.Data[c] != nil {
+			data[c] = req.Data[c]
+		}
+	}
+	contact := map[string]any{"salutation": "", "first_name": "", "last_name": "", "company": ""}
+	maps.Copy(contact, req.Data[policy.DataContact])
+	for k, v := range req.Profile {
+		if v != nil && v != "" {
+			contact[k] = v
+		}
+	}
+	data[policy.DataContact] = contact
+	return data
+}
+
+// cleanSubject folds a subject into one line: CR, LF, tabs and other control
+// characters become single spaces, so no data can inject a header.
+func cleanSubject(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+var varLine = regexp.MustCompile(`^([A-Za-z0-9_]+)=(.*)$`)
+
+// execVars renders a whatsapp.vars template: one "key=value" line per variable.
+func execVars(t textTemplate, v *view) (map[string]string, error) {
+	out, err := execText(t, v)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]string{}
+	for line := range strings.SplitSeq(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		m := varLine.FindStringSubmatch(line)
+		if m == nil {
+			return nil, fmt.Errorf("%w: whatsapp variable line is not key=value", ErrMissingData)
+		}
+		val := strings.TrimSpace(m[2])
+		if val == "" {
+			return nil, fmt.Errorf("%w: whatsapp variable %s is empty", ErrMissingData, m[1])
+		}
+		vars[m[1]] = val
+	}
+	return vars, nil
+}
+
+// nextVar returns the number after the highest numeric variable: the
+// approved template's last placeholder takes the opt-out link.
+func nextVar(vars map[string]string) string {
+	max := 0
+	for k := range vars {
+		if n, err := strconv.Atoi(k); err == nil && n > max {
+			max = n
+		}
+	}
+	return strconv.Itoa(max + 1)
+}
