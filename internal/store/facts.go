@@ -123,14 +123,16 @@ func (sn Snapshot) Facts(t message.Type, ch message.Channel, now time.Time) poli
 	return f
 }
 
-// contractEvidence describes the contract dates the decision relied on.
+// contractEvidence gives the contract dates the decision relied on as an
+// ISO 8601 interval ("contract_dates:2024-01-01/.." while it runs); "" without
+// a contract.
 func contractEvidence(c *Contract) string {
 	switch {
 	case c == nil || c.StartedAt.IsZero():
-		return "contract:none"
+		return ""
 	case c.EndedAt.IsZero():
-		return "contract:started " + c.StartedAt.Format(time.DateOnly)
+		return "contract_dates:" + c.StartedAt.Format(time.DateOnly) + "/.."
 	default:
-		return "contract:started " + c.StartedAt.Format(time.DateOnly) + " ended " + c.EndedAt.Format(time.DateOnly)
+		return "contract_dates:" + c.StartedAt.Format(time.DateOnly) + "/" + c.EndedAt.Format(time.DateOnly)
 	}
 }

@@ -361,7 +361,7 @@ func TestAppendConsentAndLoadFacts(t *testing.T) {
 		ID: "c-1", Kind: policy.Customer, HasEmail: true, EmailFromSale: true, HasPhone: true,
 		PhoneVerifiedAt:  time.Date(2025, 1, 2, 10, 0, 0, 0, time.UTC),
 		ContractStart:    time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
-		ContractEvidence: "contract:started 2024-01-01",
+		ContractEvidence: "contract_dates:2024-01-01/..",
 	}
 	if diff := cmp.Diff(want, *f.Recipient); diff != "" {
 		t.Fatalf("recipient facts (-want +got):\n%s", diff)
