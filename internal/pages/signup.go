@@ -357,10 +357,6 @@ func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusBadRequest, "error.form")
 		return
 	}
-	if !p.checkCSRF(r) {
-		p.fail(w, r, http.StatusForbidden, "error.csrf")
-		return
-	}
 	t, list, ok := p.confirmTarget(w, r)
 	if !ok {
 		return
@@ -373,6 +369,10 @@ func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	if !pending {
 		p.fail(w, r, http.StatusGone, "confirm.gone")
+		return
+	}
+	if !p.checkCSRF(r) {
+		p.fail(w, r, http.StatusForbidden, "error.csrf")
 		return
 	}
 	usedKey := p.key("used", t.Nonce)

@@ -1,0 +1,392 @@
+package pages_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/token"
+)
+
+// subscribed signs addr up to news and confirms, returning the prospect.
+func (b *testBundle) subscribed(t *testing.T, addr string) message.RecipientID {
+	t.Helper()
+	c := browser(t)
+	b.signUp(t, c, "news", addr)
+	id := b.recipient(t, addr)
+	link := b.confirmURL(t, id)
+	g := do(t, c, "GET", link, nil)
+	b.clock.Advance(time.Second)
+	if p := do(t, c, "POST", link, url.Values{"csrf": {field(t, csrfRe, g.body)}}); p.status != 200 {
+		t.Fatalf("confirm: %d", p.status)
+	}
+	b.clock.Advance(time.Second)
+	return id
+}
+
+func TestOneClickUnsubscribeAsCurlSendsIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.subscribed(t, "oneclick@example.de")
+	u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id),
+		Scope: "newsletter:news", Channel: "email", Expires: b.clock.Now().Add(365 * 24 * time.Hour)})
+
+	// Exactly what `curl -X POST -d 'List-Unsubscribe=One-Click' URL` sends:
+	// no cookie, no Origin, form-encoded body.
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", u, strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "curl/8.5.0")
+	req.Header.Set("Accept", "*/*")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("one-click POST: %d, want 200", resp.StatusCode)
+	}
+	ev := b.ledger(t, id)
+	last := ev[len(ev)-1]
+	if len(ev) != 3 || last.Kind != consent.Withdraw || last.Purpose != "newsletter:news" || last.Channel != "email" ||
+		last.Source != consent.WebForm || !last.IP.IsLoopback() || last.Text == "" {
+		t.Fatalf("ledger = %+v, want a withdrawal of newsletter:news", ev)
+	}
+	if st := consent.Fold(ev, b.clock.Now()).Lookup("newsletter:news", message.Email).Status; st != consent.Withdrawn {
+		t.Fatalf("status %q, want withdrawn", st)
+	}
+
+	// The real curl, if installed, gets 200 too; a repeat records nothing new.
+	if curl, err := exec.LookPath("curl"); err == nil {
+		out, err := exec.CommandContext(t.Context(), curl, "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-d", "List-Unsubscribe=One-Click", u).CombinedOutput()
+		if err != nil || string(out) != "200" {
+			t.Fatalf("curl: %s %v", out, err)
+		}
+	} else {
+		t.Logf("curl not installed; the Go request above replays what it sends")
+	}
+	if n := len(b.ledger(t, id)); n != 3 {
+		t.Errorf("repeated one-click wrote again: %d events", n)
+	}
+
+	// Without the one-click body nothing happens.
+	id2 := b.subscribed(t, "noform@example.de")
+	u2 := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id2), Scope: "newsletter:news", Channel: "email"})
+	for _, body := range []string{"", "List-Unsubscribe=Yes", "%zz"} {
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", u2, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("body %q: %d, want 400", body, resp.StatusCode)
+		}
+	}
+	if n := len(b.ledger(t, id2)); n != 2 {
+		t.Errorf("bad one-click bodies wrote events: %d", n)
+	}
+	// A forged token is refused.
+	if p := do(t, http.DefaultClient, "POST", b.srv.URL+"/unsubscribe/AAAA"+strings.Repeat("B", 60), url.Values{"List-Unsubscribe": {"One-Click"}}); p.status != 404 {
+		t.Errorf("forged token: %d", p.status)
+	}
+	// GET asks and changes nothing (mail scanners fetch links).
+	c := browser(t)
+	g := do(t, c, "GET", u2, nil)
+	if g.status != 200 || !strings.Contains(g.body, `name="List-Unsubscribe" value="One-Click"`) {
+		t.Fatalf("GET unsubscribe: %d\n%s", g.status, g.body)
+	}
+	if n := len(b.ledger(t, id2)); n != 2 {
+		t.Errorf("GET unsubscribe wrote events")
+	}
+}
+
+func TestUnsubscribeScopes(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.customer(t, "cust-scopes", "scopes@example.de")
+	for _, tc := range []struct {
+		scope, channel string
+		kind           consent.Kind
+		key            consent.Key
+	}{
+		{"advertising", "sms", consent.Object, consent.Key{Purpose: "advertising", Channel: "sms"}},
+		{"advertising", "", consent.Object, consent.Key{Purpose: "advertising", Channel: "all"}},
+		{"survey", "email", consent.Withdraw, consent.Key{Purpose: "survey", Channel: "email"}},
+		{"customer_tip", "email", consent.Object, consent.Key{Purpose: "customer_tip", Channel: "email"}},
+	} {
+		u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id), Scope: tc.scope, Channel: tc.channel})
+		if p := do(t, http.DefaultClient, "POST", u, url.Values{"List-Unsubscribe": {"One-Click"}}); p.status != 200 {
+			t.Fatalf("%s/%s: %d", tc.scope, tc.channel, p.status)
+		}
+		ev := b.ledger(t, id)
+		last := ev[len(ev)-1]
+		if last.Kind != tc.kind || (consent.Key{Purpose: last.Purpose, Channel: last.Channel}) != tc.key {
+			t.Errorf("%s/%s recorded %s %s/%s, want %s %v", tc.scope, tc.channel, last.Kind, last.Purpose, last.Channel, tc.kind, tc.key)
+		}
+	}
+}
+
+var undoCSRFRe = regexp.MustCompile(`(?s)id="undo-form">\s*<input type="hidden" name="csrf" value="([^"]+)"`)
+
+func TestUndo(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+
+	// A newsletter confirmed by double opt-in comes back confirmed.
+	id := b.subscribed(t, "undo@example.de")
+	c := browser(t)
+	u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id), Scope: "newsletter:news", Channel: "email"})
+	g := do(t, c, "GET", u, nil)
+	done := do(t, c, "POST", u, url.Values{"List-Unsubscribe": {"One-Click"}, "csrf": {field(t, csrfRe, g.body)}})
+	if done.status != 200 || !strings.Contains(done.body, `id="undo-submit"`) {
+		t.Fatalf("unsubscribe page: %d\n%s", done.status, done.body)
+	}
+	b.clock.Advance(time.Second)
+	undo := do(t, c, "POST", u+"/undo", url.Values{"csrf": {field(t, undoCSRFRe, done.body)}})
+	if undo.status != 200 {
+		t.Fatalf("undo: %d\n%s", undo.status, undo.body)
+	}
+	e := consent.Fold(b.ledger(t, id), b.clock.Now()).Lookup("newsletter:news", message.Email)
+	if e.Status != consent.Granted || !e.DOIConfirmed {
+		t.Errorf("after undo: %+v, want granted and confirmed again", e)
+	}
+	n := len(b.ledger(t, id))
+	if p := do(t, c, "POST", u+"/undo", url.Values{"csrf": {field(t, undoCSRFRe, done.body)}}); p.status != 200 || len(b.ledger(t, id)) != n {
+		t.Errorf("second undo: %d, events %d → %d", p.status, n, len(b.ledger(t, id)))
+	}
+
+	// An objection that replaced no consent is not undone into a consent.
+	cust := b.customer(t, "cust-undo", "li@example.de")
+	ua := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(cust), Scope: "advertising", Channel: "email"})
+	g = do(t, c, "GET", ua, nil)
+	done = do(t, c, "POST", ua, url.Values{"List-Unsubscribe": {"One-Click"}})
+	b.clock.Advance(time.Second)
+	undo = do(t, c, "POST", ua+"/undo", url.Values{"csrf": {field(t, undoCSRFRe, done.body)}})
+	if undo.status != 200 || !strings.Contains(undo.body, "nichts wiederherzustellen") && !strings.Contains(undo.body, "nothing to restore") {
+		t.Errorf("undo of a bare objection: %d\n%s", undo.status, undo.body)
+	}
+	ev := b.ledger(t, cust)
+	if len(ev) != 1 || ev[0].Kind != consent.Object {
+		t.Errorf("ledger = %+v, want the objection only", ev)
+	}
+
+	// With an earlier consent, the undo restores it.
+	if _, err := b.store.AppendConsent(t.Context(), cust, consent.Event{Kind: consent.Grant, Purpose: "advertising", Channel: "sms",
+		At: b.clock.Now(), Source: consent.Phone, Text: "ja"}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Second)
+	us := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(cust), Scope: "advertising", Channel: "sms"})
+	done = do(t, c, "POST", us, url.Values{"List-Unsubscribe": {"One-Click"}})
+	b.clock.Advance(time.Second)
+	do(t, c, "POST", us+"/undo", url.Values{"csrf": {field(t, undoCSRFRe, done.body)}})
+	if st := consent.Fold(b.ledger(t, cust), b.clock.Now()).Lookup("advertising", message.SMS).Status; st != consent.Granted {
+		t.Errorf("advertising/sms after undo: %q, want granted", st)
+	}
+}
+
+var (
+	actionRe = regexp.MustCompile(`(?s)<form method="post" action="[^"]+" class="action">\s*<input type="hidden" name="csrf" value="([^"]+)">.*?name="purpose" value="([^"]+)">.*?name="channel" value="([^"]+)">.*?name="action" value="([^"]+)">\s*<p class="statement small" id="[^"]+">([^<]+)</p>`)
+	statusRe = regexp.MustCompile(`(?s)<tr data-purpose="([^"]+)" data-channel="([^"]+)" data-active="(true|false)">`)
+)
+
+func TestPreferenceCentre(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.subscribed(t, "prefs@example.de")
+	c := browser(t)
+	u := b.srv.URL + "/preferences/" + b.seal(t, token.Token{Purpose: token.Preferences, Recipient: string(id)})
+	p := do(t, c, "GET", u+"?lang=en", nil)
+	if p.status != 200 {
+		t.Fatalf("GET preferences: %d\n%s", p.status, p.body)
+	}
+	active := map[string]string{}
+	for _, m := range statusRe.FindAllStringSubmatch(p.body, -1) {
+		active[m[1]+"/"+m[2]] = m[3]
+	}
+	if active["newsletter:news/email"] != "true" || active["advertising/email"] != "false" || active["newsletter:press/email"] != "false" {
+		t.Fatalf("rows = %v\n%s", active, p.body)
+	}
+	if !strings.Contains(p.body, "Consent given and confirmed on") {
+		t.Errorf("the newsletter's status is not in plain words:\n%s", p.body)
+	}
+	if strings.Contains(p.body, "advertising/sms") || strings.Contains(p.body, `data-channel="sms"`) {
+		t.Errorf("SMS rows shown for a person without a number")
+	}
+	var withdraw []string
+	for _, m := range actionRe.FindAllStringSubmatch(p.body, -1) {
+		if m[2] == "newsletter:news" && m[4] == "withdraw" {
+			withdraw = m
+		}
+	}
+	if withdraw == nil {
+		t.Fatalf("no withdraw form for the newsletter:\n%s", p.body)
+	}
+	b.clock.Advance(time.Second)
+	r := do(t, c, "POST", u, url.Values{"csrf": {withdraw[1]}, "lang": {"en"}, "purpose": {withdraw[2]}, "channel": {withdraw[3]}, "action": {"withdraw"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("withdraw: %d\n%s", r.status, r.body)
+	}
+	ev := b.ledger(t, id)
+	last := ev[len(ev)-1]
+	if last.Kind != consent.Withdraw || last.Purpose != "newsletter:news" || last.Source != consent.WebForm || !last.IP.IsLoopback() || last.Text != withdraw[5] {
+		t.Fatalf("last event = %+v, want a withdrawal with the text shown %q", last, withdraw[5])
+	}
+	after := do(t, c, "GET", b.srv.URL+r.header.Get("Location"), nil)
+	if !strings.Contains(after.body, "Your change has been saved") || !strings.Contains(after.body, `data-purpose="newsletter:news" data-channel="email" data-active="false"`) {
+		t.Errorf("after withdrawing:\n%s", after.body)
+	}
+
+	// A change the page does not offer is refused, nothing written.
+	n := len(b.ledger(t, id))
+	bad := do(t, c, "POST", u, url.Values{"csrf": {withdraw[1]}, "purpose": {"newsletter:news"}, "channel": {"email"}, "action": {"withdraw"}})
+	if bad.status != http.StatusConflict || len(b.ledger(t, id)) != n {
+		t.Errorf("withdrawing twice: %d, events %d → %d", bad.status, n, len(b.ledger(t, id)))
+	}
+	forged := do(t, c, "POST", u, url.Values{"csrf": {withdraw[1]}, "purpose": {"advertising"}, "channel": {"telegram"}, "action": {"grant"}})
+	if forged.status != http.StatusConflict || len(b.ledger(t, id)) != n {
+		t.Errorf("forged row: %d", forged.status)
+	}
+
+	// Object to all advertising with one button.
+	cust := b.customer(t, "cust-prefs", "allads@example.de")
+	if _, err := b.store.AppendConsent(t.Context(), cust,
+		consent.Event{Kind: consent.Grant, Purpose: "survey", Channel: "email", At: b.clock.Now(), Source: consent.Phone, Text: "ja"},
+		consent.Event{Kind: consent.Grant, Purpose: "advertising", Channel: "sms", At: b.clock.Now(), Source: consent.Phone, Text: "ja"}); err != nil {
+		t.Fatal(err)
+	}
+	b.clock.Advance(time.Second)
+	cu := b.srv.URL + "/preferences/" + b.seal(t, token.Token{Purpose: token.Preferences, Recipient: string(cust)})
+	cp := do(t, c, "GET", cu, nil)
+	if !strings.Contains(cp.body, `data-channel="sms"`) || !strings.Contains(cp.body, `data-channel="whatsapp"`) {
+		t.Errorf("phone channels missing for a person with a number")
+	}
+	r = do(t, c, "POST", cu, url.Values{"csrf": {field(t, csrfRe, cp.body)}, "action": {"all_ads"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("object to all: %d\n%s", r.status, r.body)
+	}
+	st := consent.Fold(b.ledger(t, cust), b.clock.Now())
+	for _, ch := range message.Channels() {
+		if got := st.Lookup("advertising", ch).Status; got != consent.Objected {
+			t.Errorf("advertising/%s = %q, want objected", ch, got)
+		}
+	}
+	if got := st.Lookup("survey", message.Email).Status; got != consent.Withdrawn {
+		t.Errorf("survey/email = %q, want withdrawn", got)
+	}
+
+	// Unknown or erased person: the neutral invalid-link page.
+	gone := b.srv.URL + "/preferences/" + b.seal(t, token.Token{Purpose: token.Preferences, Recipient: "nobody"})
+	if p := do(t, c, "GET", gone, nil); p.status != 404 {
+		t.Errorf("unknown recipient: %d", p.status)
+	}
+}
+
+func TestPreferenceCentreNewsletterNeedsDoubleOptIn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	cust := b.customer(t, "cust-doi", "doi@example.de")
+	c := browser(t)
+	u := b.srv.URL + "/preferences/" + b.seal(t, token.Token{Purpose: token.Preferences, Recipient: string(cust)})
+	p := do(t, c, "GET", u, nil)
+	var sub []string
+	for _, m := range actionRe.FindAllStringSubmatch(p.body, -1) {
+		if m[2] == "newsletter:press" && m[4] == "subscribe" {
+			sub = m
+		}
+	}
+	if sub == nil {
+		t.Fatalf("no sign-up form for press:\n%s", p.body)
+	}
+	r := do(t, c, "POST", u, url.Values{"csrf": {sub[1]}, "purpose": {sub[2]}, "channel": {sub[3]}, "action": {"subscribe"}})
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("subscribe: %d", r.status)
+	}
+	e := consent.Fold(b.ledger(t, cust), b.clock.Now()).Lookup("newsletter:press", message.Email)
+	if e.Status != consent.DOIPending {
+		t.Errorf("press after sign-up in the preference centre: %+v, want pending", e)
+	}
+	if link := b.confirmURL(t, cust); !strings.Contains(link, "/confirm/") {
+		t.Errorf("no confirmation mail")
+	}
+}
+
+func TestPruneUnconfirmedSignUps(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	ctx := t.Context()
+	c := browser(t)
+
+	b.signUp(t, c, "news", "stale@example.de") // never confirmed: goes
+	stale := b.recipient(t, "stale@example.de")
+	b.signUp(t, c, "news", "confirmed@example.de") // confirmed: stays
+	confirmed := b.recipient(t, "confirmed@example.de")
+	link := b.confirmURL(t, confirmed)
+	g := do(t, c, "GET", link, nil)
+	do(t, c, "POST", link, url.Values{"csrf": {field(t, csrfRe, g.body)}})
+	cust := b.customer(t, "cust-prune", "customer@example.de") // a customer: stays
+	b.signUp(t, c, "news", "customer@example.de")
+	b.signUp(t, c, "news", "other@example.de") // another consent too: stays
+	other := b.recipient(t, "other@example.de")
+	if _, err := b.store.AppendConsent(ctx, other, consent.Event{Kind: consent.Grant, Purpose: "survey", Channel: "email", At: b.clock.Now(), Source: consent.Phone, Text: "ja"}); err != nil {
+		t.Fatal(err)
+	}
+
+	b.clock.Advance(47 * time.Hour)
+	b.signUp(t, c, "news", "fresh@example.de") // too young: stays
+	fresh := b.recipient(t, "fresh@example.de")
+	if n, err := b.pages.PruneUnconfirmed(ctx); err != nil || n != 0 {
+		t.Fatalf("prune before 48h: %d, %v", n, err)
+	}
+	b.clock.Advance(time.Hour + time.Second)
+	n, err := b.pages.PruneUnconfirmed(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("prune after 48h: deleted %d, %v; want 1", n, err)
+	}
+	if _, err := b.store.GetRecipient(ctx, stale); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("stale sign-up still there: %v", err)
+	}
+	if _, err := b.store.RecipientByEmail(ctx, "stale@example.de"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("stale address still indexed: %v", err)
+	}
+	for _, id := range []message.RecipientID{confirmed, cust, other, fresh} {
+		if _, err := b.store.GetRecipient(ctx, id); err != nil {
+			t.Errorf("%s was deleted: %v", id, err)
+		}
+	}
+	logs := b.logs.String()
+	if !strings.Contains(logs, `"deleted":1`) {
+		t.Errorf("the deletion count is not logged:\n%s", logs)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "pruned") && (strings.Contains(line, "@") || strings.Contains(line, string(stale))) {
+			t.Errorf("the prune log names the person: %s", line)
+		}
+	}
+
+	// The address can sign up again, and is not suppressed.
+	b.signUp(t, browser(t), "news", "stale@example.de")
+	again := b.recipient(t, "stale@example.de")
+	r, err := b.store.GetRecipient(ctx, again)
+	if err != nil || r.SuppressedOn(message.Email) {
+		t.Errorf("re-sign-up after pruning: %+v, %v", r, err)
+	}
+
+	// A second run finds nothing more; the fresh one goes 48h after its sign-up.
+	if n, _ := b.pages.PruneUnconfirmed(ctx); n != 0 {
+		t.Errorf("second prune deleted %d", n)
+	}
+	b.clock.Advance(47 * time.Hour)
+	if n, _ := b.pages.PruneUnconfirmed(ctx); n != 1 {
+		t.Errorf("prune of the fresh sign-up: %d, want 1", n)
+	}
+}
