@@ -1,0 +1,127 @@
+// Package dispatchtest provides the provider fakes that the dispatch
+// end-to-end tests and the load command deliver to: a real SMTP server
+// (go-smtp) on loopback and a Twilio Messages API fake (net/http/httptest)
+// that checks what twilio-go sends.
+package dispatchtest
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// Mail is one message the sink accepted.
+type Mail struct {
+	From string
+	To   []string
+	Data []byte
+}
+
+// SMTPSink is a real SMTP server on 127.0.0.1, without TLS or AUTH. The
+// local part of a recipient steers it: "bounce…@" is refused with 550,
+// "later…@" with 451; everything else is accepted.
+type SMTPSink struct {
+	Host string
+	Port int
+
+	keep     bool
+	srv      *smtp.Server
+	count    atomic.Int64
+	rcptSeen atomic.Int64
+	mu       sync.Mutex
+	mails    []Mail
+}
+
+// NewSMTPSink starts a sink. keep=false counts messages without keeping
+// them (for load runs).
+func NewSMTPSink(keep bool) (*SMTPSink, error) {
+	s := &SMTPSink{keep: keep}
+	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &sinkSession{s: s}, nil
+	}))
+	s.srv.Domain = "localhost"
+	s.srv.ReadTimeout = 30 * time.Second
+	s.srv.WriteTimeout = 30 * time.Second
+	s.srv.MaxMessageBytes = 4 << 20
+	s.srv.MaxRecipients = 50
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("smtp sink: %w", err)
+	}
+	s.Host = "127.0.0.1"
+	s.Port = l.Addr().(*net.TCPAddr).Port
+	go func() { _ = s.srv.Serve(l) }() // returns when closed
+	return s, nil
+}
+
+// Close stops the server.
+func (s *SMTPSink) Close() error {
+	err := s.srv.Close()
+	if errors.Is(err, smtp.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Count returns how many messages were accepted.
+func (s *SMTPSink) Count() int { return int(s.count.Load()) }
+
+// Mails returns the messages accepted so far (only when keeping them).
+func (s *SMTPSink) Mails() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Mail(nil), s.mails...)
+}
+
+type sinkSession struct {
+	s   *SMTPSink
+	cur Mail
+}
+
+func (ss *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
+	ss.cur = Mail{From: from}
+	return nil
+}
+
+func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	ss.s.rcptSeen.Add(1)
+	local, _, _ := strings.Cut(to, "@")
+	switch {
+	case strings.HasPrefix(local, "bounce"):
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: mailbox unknown"}
+	case strings.HasPrefix(local, "later"):
+		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	}
+	ss.cur.To = append(ss.cur.To, to)
+	return nil
+}
+
+func (ss *sinkSession) Data(r io.Reader) error {
+	if !ss.s.keep {
+		_, err := io.Copy(io.Discard, r)
+		if err == nil {
+			ss.s.count.Add(1)
+		}
+		return err
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	ss.cur.Data = b
+	ss.s.mu.Lock()
+	ss.s.mails = append(ss.s.mails, ss.cur)
+	ss.s.mu.Unlock()
+	ss.s.count.Add(1)
+	return nil
+}
+
+func (ss *sinkSession) Reset()        { ss.cur = Mail{} }
+func (ss *sinkSession) Logout() error { return nil }

@@ -1,0 +1,729 @@
+package dispatch_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/channels/email"
+	"github.com/heroldhq/herold/channels/sms"
+	"github.com/heroldhq/herold/channels/twilio"
+	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/render"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/token"
+)
+
+const (
+	testAccountSID = "AC0123456789abcdef0123456789abcdef"
+	testAuthToken  = "secrettoken42"
+	smsFromTx      = "+4930123456"
+	smsFromMkt     = "+4930654321"
+
+	keyAdmin     = "hrld_admin_secret"
+	keyBilling   = "hrld_billing_secret"
+	keyMarketing = "hrld_marketing_secret"
+)
+
+// testBundle is one isolated Herold pipeline: real Redis under a prefix of
+// its own, asynq on queues of its own, a real SMTP server and a Twilio API
+// fake behind the real e-mail and SMS adapters, and the HTTP API.
+type testBundle struct {
+	store   *store.Store
+	rdb     interface{ Close() error }
+	smtp    *dispatchtest.SMTPSink
+	twilio  *dispatchtest.TwilioFake
+	queues  queue.Queues
+	inspect *asynq.Inspector
+	svc     *dispatch.Service
+	api     *httptest.Server
+}
+
+type setupOpts struct {
+	noWorker bool // accept only: nothing is delivered
+}
+
+func setup(t *testing.T, opts ...setupOpts) *testBundle {
+	t.Helper()
+	var o setupOpts
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix, store.WithSalt("test-salt-0123456789"))
+	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := token.NewSealer(strings.Repeat("k", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rnd, err := render.New(render.Options{Catalog: cat, Sealer: sealer, PublicURL: "http://127.0.0.1:8080"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sink, err := dispatchtest.NewSMTPSink(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	mailer, err := email.New(email.Config{
+		Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: 2, Timeout: 5 * time.Second,
+		ComposeConfig: email.ComposeConfig{From: "rechnung@example.com", FromName: "Herold Mobil"},
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mailer.Close() })
+
+	fake := dispatchtest.NewTwilioFake(testAccountSID, testAuthToken)
+	t.Cleanup(fake.Close)
+	tw, err := twilio.New(twilio.Config{AccountSID: testAccountSID, AuthToken: testAuthToken, Timeout: 5 * time.Second, Transport: fake.Transport()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	smsSender, err := sms.New(tw, sms.Config{From: twilio.From{Transactional: smsFromTx, Marketing: smsFromMkt}}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "q")}
+	client := asynq.NewClientFromRedisClient(rdb)
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	settings := config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: 24 * time.Hour, SendTimeout: 5 * time.Second}
+	svc, err := dispatch.NewService(dispatch.ServiceOptions{
+		Store: st, Catalog: cat, Client: client, Inspector: inspector, Queues: qs, Settings: settings,
+		MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{
+		Store: st, Catalog: cat, Renderer: rnd,
+		Senders:   map[message.Channel]channels.Sender{message.Email: mailer, message.SMS: smsSender},
+		RecordTTL: time.Hour, SendTimeout: 5 * time.Second, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.noWorker {
+		cfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }, log)
+		cfg.DelayedTaskCheckInterval = 100 * time.Millisecond
+		cfg.ShutdownTimeout = 5 * time.Second
+		srv := asynq.NewServerFromRedisClient(rdb, cfg)
+		mux := asynq.NewServeMux()
+		mux.Use(queue.LogOutcome(log))
+		mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
+		if err := srv.Start(mux); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(srv.Shutdown)
+	}
+	t.Cleanup(func() {
+		for _, c := range message.Classes() {
+			_ = inspector.DeleteQueue(qs.Name(c), true)
+		}
+	})
+
+	ring, err := apikey.New([]apikey.Key{
+		{Name: "admin", Hash: apikey.Hash(keyAdmin), Scopes: []string{"*"}},
+		{Name: "billing", Hash: apikey.Hash(keyBilling), Scopes: []string{"send:invoice"}},
+		{Name: "marketing", Hash: apikey.Hash(keyMarketing), Scopes: []string{"send:class:marketing"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := http.NewServeMux()
+	(&api.Messages{Service: svc, MaxBody: 4096, Log: log}).Routes(v1)
+	srvHTTP := httptest.NewServer(api.Authenticate(ring, v1))
+	t.Cleanup(srvHTTP.Close)
+
+	return &testBundle{store: st, smtp: sink, twilio: fake, queues: qs, inspect: inspector, svc: svc, api: srvHTTP}
+}
+
+// tWriter sends log lines to t.Log.
+type tWriter struct{ t *testing.T }
+
+func (w tWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+type customer struct {
+	id         string
+	email      string
+	phone      string
+	fromSale   bool
+	noContract bool
+}
+
+// putCustomer stores a recipient with an active contract.
+func (b *testBundle) putCustomer(t *testing.T, c customer) {
+	t.Helper()
+	in := store.RecipientInput{Kind: "customer", Salutation: "Frau", FirstName: "Anna", LastName: "Schmidt", Locale: "de"}
+	if c.email != "" {
+		in.Emails = []store.EmailInput{{Address: c.email, CollectedInSale: c.fromSale}}
+	}
+	if c.phone != "" {
+		in.Mobile = &store.MobileInput{Number: c.phone, VerifiedAt: "2026-01-01T10:00:00Z"}
+	}
+	if !c.noContract {
+		in.Contract = &store.ContractInput{StartedAt: "2024-01-01"}
+	}
+	r, err := store.ParseRecipient(c.id, in, "DE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := b.store.PutRecipient(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *testBundle) grant(t *testing.T, id, purpose string, ch message.Channel, at time.Time) {
+	t.Helper()
+	if _, err := b.store.AppendConsent(t.Context(), message.RecipientID(id), consent.Event{
+		Kind: consent.Grant, Purpose: purpose, Channel: string(ch), At: at, Source: consent.WebForm,
+		Text: "Ja, ich möchte Angebote per SMS erhalten.",
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("decode %s: %v", r.Body, err)
+	}
+}
+
+func (b *testBundle) do(t *testing.T, method, path, key string, body any, header ...string) response {
+	t.Helper()
+	var rd io.Reader
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+	case []byte:
+		rd = bytes.NewReader(v)
+	default:
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, b.api.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rb, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{Status: resp.StatusCode, Header: resp.Header, Body: rb}
+}
+
+type accepted struct {
+	ID        string `json:"id"`
+	Status    string `json:"status"`
+	StatusURL string `json:"status_url"`
+}
+
+// post sends a message and expects 202.
+func (b *testBundle) post(t *testing.T, key string, body any, header ...string) accepted {
+	t.Helper()
+	r := b.do(t, http.MethodPost, "/v1/messages", key, body, header...)
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("POST /v1/messages: %d %s", r.Status, r.Body)
+	}
+	var a accepted
+	r.json(t, &a)
+	if a.ID == "" || a.StatusURL != "/v1/messages/"+a.ID {
+		t.Fatalf("POST /v1/messages: bad answer %s", r.Body)
+	}
+	return a
+}
+
+type view struct {
+	ID          string           `json:"id"`
+	Type        string           `json:"type"`
+	RecipientID string           `json:"recipient_id"`
+	Status      string           `json:"status"`
+	Channel     string           `json:"channel"`
+	Decision    *policy.Decision `json:"decision"`
+	Attempts    []store.Attempt  `json:"attempts"`
+	ProviderID  string           `json:"provider_message_id"`
+	Raw         json.RawMessage  `json:"-"`
+}
+
+func (b *testBundle) get(t *testing.T, id string) view {
+	t.Helper()
+	r := b.do(t, http.MethodGet, "/v1/messages/"+id, keyAdmin, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /v1/messages/%s: %d %s", id, r.Status, r.Body)
+	}
+	var v view
+	r.json(t, &v)
+	v.Raw = r.Body
+	return v
+}
+
+// waitFinal polls the message until its status is final (or want's).
+func (b *testBundle) waitStatus(t *testing.T, id string, want ...string) view {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		v := b.get(t, id)
+		for _, w := range want {
+			if v.Status == w {
+				return v
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s: status %s after 15s, want %v\n%s", id, v.Status, want, v.Raw)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func invoiceData() map[string]any {
+	return map[string]any{"invoice": map[string]any{
+		"number": "RE-2026-11-004711", "period": "November 2026", "amount": 29.98, "currency": "EUR",
+		"due_date": "2026-12-03", "direct_debit": true, "url": "https://service.example.com/rechnungen/RE-2026-11-004711",
+	}}
+}
+
+func offerData() map[string]any {
+	return map[string]any{"offer": map[string]any{
+		"title": "Allnet Flat 40 GB", "price": 24.99, "regular_price": 29.99, "data_volume_gb": 40,
+		"valid_until": "2026-12-31", "url": "https://www.example.com/angebot/allnet-40",
+	}}
+}
+
+// noTask asserts that asynq holds no task for message id in any class queue.
+func (b *testBundle) noTask(t *testing.T, id string) {
+	t.Helper()
+	for _, c := range message.Classes() {
+		if _, err := b.inspect.GetTaskInfo(b.queues.Name(c), id); err == nil {
+			t.Errorf("a task for %s is in queue %s", id, b.queues.Name(c))
+		}
+	}
+}
+
+func TestInvoiceEmailDelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-100", email: "anna.schmidt@example.com"})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-100", "channels": []string{"email"}, "data": invoiceData()})
+	if a.Status != "queued" {
+		t.Errorf("accepted status %q, want queued", a.Status)
+	}
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "delivered" || v.Channel != "email" {
+		t.Fatalf("status %s on %q, want delivered on email\n%s", v.Status, v.Channel, v.Raw)
+	}
+	if v.Decision == nil || v.Decision.Basis != policy.Contract || !v.Decision.Allowed {
+		t.Errorf("decision %+v, want allowed on basis contract", v.Decision)
+	}
+	if len(v.Attempts) != 1 || v.Attempts[0].Error != "" || v.ProviderID == "" {
+		t.Errorf("attempts %+v provider id %q, want one clean attempt and a provider id", v.Attempts, v.ProviderID)
+	}
+	mails := b.smtp.Mails()
+	if len(mails) != 1 || len(mails[0].To) != 1 || mails[0].To[0] != "anna.schmidt@example.com" {
+		t.Fatalf("SMTP got %+v, want one mail to anna.schmidt@example.com", mails)
+	}
+	if !bytes.Contains(mails[0].Data, []byte("RE-2026-11-004711")) {
+		t.Errorf("mail does not carry the invoice number:\n%s", mails[0].Data)
+	}
+	if bytes.Contains(v.Raw, []byte("anna.schmidt")) || bytes.Contains(v.Raw, []byte("RE-2026")) {
+		t.Errorf("GET shows personal data or template data:\n%s", v.Raw)
+	}
+	recs, err := b.store.RecipientMessages(t.Context(), "c-100")
+	if err != nil || len(recs) != 1 || recs[0].ID != a.ID {
+		t.Errorf("recipient index: %+v, %v", recs, err)
+	}
+}
+
+func TestPromoSMSWithoutConsentSuppressed(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-200", phone: "+4915112345200"})
+	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-200", "channels": []string{"sms"}, "data": offerData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "suppressed" || v.Decision == nil || v.Decision.Reason != policy.NoConsent || v.Decision.Allowed {
+		t.Fatalf("status %s decision %+v, want suppressed with no_consent\n%s", v.Status, v.Decision, v.Raw)
+	}
+	if len(v.Attempts) != 0 {
+		t.Errorf("attempts %+v, want none", v.Attempts)
+	}
+	if n := len(b.twilio.Requests()); n != 0 {
+		t.Errorf("Twilio got %d requests, want none", n)
+	}
+}
+
+func TestWithdrawalAfterEnqueueSuppresses(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-300", phone: "+4915112345300"})
+	b.grant(t, "c-300", consent.Advertising, message.SMS, time.Now().Add(-24*time.Hour))
+
+	sendAt := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)
+	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-300", "channels": []string{"sms"}, "data": offerData(), "send_at": sendAt})
+	if a.Status != "scheduled" {
+		t.Fatalf("accepted status %q, want scheduled", a.Status)
+	}
+	if _, err := b.store.AppendConsent(t.Context(), "c-300", consent.Event{
+		Kind: consent.Withdraw, Purpose: consent.Advertising, Channel: string(message.SMS), At: time.Now(), Source: consent.CustomerPortal,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "suppressed" || v.Decision.Reason != policy.ConsentWithdrawn {
+		t.Fatalf("status %s reason %s, want suppressed with consent_withdrawn\n%s", v.Status, v.Decision.Reason, v.Raw)
+	}
+	if n := len(b.twilio.Requests()); n != 0 {
+		t.Errorf("Twilio got %d requests, want none", n)
+	}
+}
+
+func TestConsentedPromoSMSDelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-310", phone: "+4915112345310"})
+	b.grant(t, "c-310", consent.Advertising, message.SMS, time.Now().Add(-time.Hour))
+	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-310", "channels": []string{"sms"}, "data": offerData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "delivered" || v.Decision.Basis != policy.Consent {
+		t.Fatalf("status %s basis %s, want delivered on consent\n%s", v.Status, v.Decision.Basis, v.Raw)
+	}
+	reqs := b.twilio.Requests()
+	if len(reqs) != 1 || reqs[0].To != "+4915112345310" || reqs[0].From != smsFromMkt || reqs[0].Body == "" {
+		t.Fatalf("Twilio got %+v, want one SMS from the marketing sender", reqs)
+	}
+	if v.ProviderID != reqs[0].SID {
+		t.Errorf("provider id %q, want Twilio's %q", v.ProviderID, reqs[0].SID)
+	}
+	if bad := b.twilio.Bad(); len(bad) > 0 {
+		t.Errorf("malformed Twilio calls: %v", bad)
+	}
+}
+
+func TestIdempotentRetrySendsOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-400", email: "idem@example.com"})
+	body := map[string]any{"type": "invoice", "recipient_id": "c-400", "data": invoiceData()}
+	first := b.post(t, keyBilling, body, "Idempotency-Key", "inv-4711")
+	second := b.do(t, http.MethodPost, "/v1/messages", keyBilling, body, "Idempotency-Key", "inv-4711")
+	if second.Status != http.StatusAccepted || second.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("repeat: %d %s", second.Status, second.Body)
+	}
+	var a2 accepted
+	second.json(t, &a2)
+	if a2.ID != first.ID {
+		t.Fatalf("repeat answered message %s, want %s", a2.ID, first.ID)
+	}
+	// The key in the body means the same.
+	third := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-400", "data": invoiceData(), "idempotency_key": "inv-4711"})
+	if third.ID != first.ID {
+		t.Fatalf("key in body answered %s, want %s", third.ID, first.ID)
+	}
+	b.waitStatus(t, first.ID, "delivered")
+	// After delivery a repeat still answers the first message, with its status.
+	again := b.post(t, keyBilling, body, "Idempotency-Key", "inv-4711")
+	if again.ID != first.ID || again.Status != "delivered" {
+		t.Errorf("repeat after delivery: %+v, want %s delivered", again, first.ID)
+	}
+	other := b.do(t, http.MethodPost, "/v1/messages", keyBilling,
+		map[string]any{"type": "invoice", "recipient_id": "c-400", "data": map[string]any{"invoice": map[string]any{"number": "other"}}},
+		"Idempotency-Key", "inv-4711")
+	if other.Status != http.StatusConflict {
+		t.Errorf("other body under a used key: %d %s, want 409", other.Status, other.Body)
+	}
+	time.Sleep(300 * time.Millisecond) // a second delivery would have happened by now
+	if n := b.smtp.Count(); n != 1 {
+		t.Errorf("SMTP got %d mails, want exactly 1", n)
+	}
+}
+
+func TestProvider500RetriedThenDelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const phone = "+4915112345500"
+	b.putCustomer(t, customer{id: "c-500", phone: phone})
+	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 500, Code: 20500})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-500", "channels": []string{"sms"}, "data": invoiceData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed")
+	if v.Status != "delivered" {
+		t.Fatalf("status %s, want delivered\n%s", v.Status, v.Raw)
+	}
+	if len(v.Attempts) != 2 || v.Attempts[0].Provider == nil || v.Attempts[0].Provider.Status != 500 || v.Attempts[0].Permanent || v.Attempts[1].Error != "" {
+		t.Errorf("attempts %+v, want a retryable 500 then success", v.Attempts)
+	}
+	if n := b.twilio.Accepted(); n != 1 {
+		t.Errorf("Twilio accepted %d messages, want 1", n)
+	}
+	reqs := b.twilio.Requests()
+	if len(reqs) != 2 || reqs[1].From != smsFromTx {
+		t.Errorf("Twilio requests %+v, want 2 from the transactional sender", reqs)
+	}
+	if bytes.Contains(v.Raw, []byte(phone)) {
+		t.Errorf("record shows the phone number:\n%s", v.Raw)
+	}
+}
+
+func TestProvider21211FailsWithoutRetry(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const phone = "+4915112345211"
+	b.putCustomer(t, customer{id: "c-211", phone: phone})
+	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 400, Code: 21211})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-211", "channels": []string{"sms"}, "data": invoiceData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed")
+	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent || v.Attempts[0].Provider == nil || v.Attempts[0].Provider.Code != 21211 {
+		t.Fatalf("status %s attempts %+v, want failed after one permanent 21211\n%s", v.Status, v.Attempts, v.Raw)
+	}
+	time.Sleep(300 * time.Millisecond) // retries come after 50ms in these tests
+	if n := len(b.twilio.Requests()); n != 1 {
+		t.Errorf("Twilio got %d requests, want 1 (no retry)", n)
+	}
+	if bytes.Contains(v.Raw, []byte(phone)) {
+		t.Errorf("record shows the phone number Twilio's error text repeated:\n%s", v.Raw)
+	}
+}
+
+func TestProvider21610RecordsObjection(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	const phone = "+4915112345610"
+	b.putCustomer(t, customer{id: "c-610", phone: phone})
+	b.grant(t, "c-610", consent.Advertising, message.SMS, time.Now().Add(-time.Hour))
+	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 400, Code: 21610})
+	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-610", "channels": []string{"sms"}, "data": offerData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed")
+	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent {
+		t.Fatalf("status %s attempts %+v, want failed without retry\n%s", v.Status, v.Attempts, v.Raw)
+	}
+	events, err := b.store.Ledger(t.Context(), "c-610")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events {
+		if e.Kind == consent.Object && e.Purpose == consent.Advertising && e.Channel == string(message.SMS) {
+			found = true
+			if e.Source != consent.SMSKeyword || e.RecordedBy != "provider:twilio" {
+				t.Errorf("objection source %s recorded by %s, want sms_keyword by provider:twilio", e.Source, e.RecordedBy)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no SMS objection in the ledger: %+v", events)
+	}
+	// The next offer by SMS is stopped by the policy, before Twilio.
+	next := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-610", "channels": []string{"sms"}, "data": offerData()})
+	nv := b.waitStatus(t, next.ID, "delivered", "failed", "suppressed")
+	if nv.Status != "suppressed" || nv.Decision.Reason != policy.Objection {
+		t.Errorf("next offer: %s %s, want suppressed with objection", nv.Status, nv.Decision.Reason)
+	}
+	if n := len(b.twilio.Requests()); n != 1 {
+		t.Errorf("Twilio got %d requests, want 1", n)
+	}
+}
+
+func TestHardBounceSuppressesAddress(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-550", email: "bounce.me@example.com"})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-550", "data": invoiceData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent {
+		t.Fatalf("status %s attempts %+v, want failed after a permanent bounce\n%s", v.Status, v.Attempts, v.Raw)
+	}
+	next := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-550", "channels": []string{"email"}, "data": invoiceData()})
+	nv := b.waitStatus(t, next.ID, "delivered", "failed", "suppressed")
+	if nv.Status != "suppressed" || nv.Decision.Reason != policy.Suppressed {
+		t.Errorf("after the bounce: %s %s, want suppressed with suppressed", nv.Status, nv.Decision.Reason)
+	}
+	if bytes.Contains(v.Raw, []byte("bounce.me")) {
+		t.Errorf("record shows the address:\n%s", v.Raw)
+	}
+}
+
+func TestChannelFallbackInPreferenceOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// No consent for SMS advertising, but an existing customer whose address
+	// came from a sale: SMS is denied, e-mail allowed on legitimate interest.
+	b.putCustomer(t, customer{id: "c-600", email: "jonas@example.com", phone: "+4915112345600", fromSale: true})
+	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-600", "channels": []string{"sms", "email"}, "data": offerData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "delivered" || v.Channel != "email" || v.Decision.Basis != policy.LegitimateInterest {
+		t.Fatalf("status %s channel %s basis %s, want delivered by email on legitimate interest\n%s", v.Status, v.Channel, v.Decision.Basis, v.Raw)
+	}
+	if n := len(b.twilio.Requests()); n != 0 {
+		t.Errorf("Twilio got %d requests, want none", n)
+	}
+	if !bytes.Contains(b.smtp.Mails()[0].Data, []byte("List-Unsubscribe")) {
+		t.Error("advertising mail without List-Unsubscribe")
+	}
+}
+
+func TestCancelScheduled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-700", email: "cancel@example.com"})
+	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-700", "data": invoiceData(), "send_at": sendAt})
+	r := b.do(t, http.MethodDelete, "/v1/messages/"+a.ID, keyBilling, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
+	}
+	b.noTask(t, a.ID)
+	time.Sleep(1500 * time.Millisecond)
+	if v := b.get(t, a.ID); v.Status != "canceled" {
+		t.Errorf("status %s, want canceled", v.Status)
+	}
+	if n := b.smtp.Count(); n != 0 {
+		t.Errorf("SMTP got %d mails, want none", n)
+	}
+	// Canceling a delivered message is refused.
+	d := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-700", "data": invoiceData()})
+	b.waitStatus(t, d.ID, "delivered")
+	if r := b.do(t, http.MethodDelete, "/v1/messages/"+d.ID, keyBilling, nil); r.Status != http.StatusConflict {
+		t.Errorf("DELETE of a delivered message: %d %s, want 409", r.Status, r.Body)
+	}
+}
+
+// TestCanceledAfterDequeue: a worker that got the task before the cancel
+// reached Redis still sends nothing.
+func TestCanceledRecordIsSkipped(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{noWorker: true})
+	b.putCustomer(t, customer{id: "c-710", email: "x@example.com"})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-710", "data": invoiceData()})
+	if _, err := b.svc.Cancel(t.Context(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	// Run the handler on the (deleted) task's payload as a worker would.
+	task, err := queue.NewDeliverTask(b.queues, a.ID, message.Transactional, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, _ := policy.ParseCatalog(policy.DefaultCatalog())
+	d, err := dispatch.New(dispatch.Options{Store: b.store, Catalog: cat, Renderer: failRenderer{t}, RecordTTL: time.Hour,
+		Senders: map[message.Channel]channels.Sender{message.Email: channels.SenderFunc(func(context.Context, channels.Outbound) (channels.Receipt, error) {
+			t.Error("a canceled message was sent")
+			return channels.Receipt{}, nil
+		})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.NewDeliverHandler(d, slog.New(slog.DiscardHandler)).ProcessTask(t.Context(), task); err != nil {
+		t.Fatal(err)
+	}
+	if v := b.get(t, a.ID); v.Status != "canceled" {
+		t.Errorf("status %s, want canceled", v.Status)
+	}
+}
+
+type failRenderer struct{ t *testing.T }
+
+func (f failRenderer) Render(render.Request) (render.Content, error) {
+	f.t.Error("a canceled message was rendered")
+	return render.Content{}, fmt.Errorf("not expected")
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{noWorker: true})
+	b.putCustomer(t, customer{id: "c-800", email: "keys@example.com"})
+	promo := map[string]any{"type": "promo_offer", "recipient_id": "c-800", "data": offerData()}
+	r := b.do(t, http.MethodPost, "/v1/messages", keyBilling, promo)
+	if r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), `send:promo_offer`) {
+		t.Errorf("billing key sending promo_offer: %d %s, want 403 naming send:promo_offer", r.Status, r.Body)
+	}
+	if r := b.do(t, http.MethodPost, "/v1/messages", "", promo); r.Status != http.StatusUnauthorized {
+		t.Errorf("no key: %d %s, want 401", r.Status, r.Body)
+	}
+	if r := b.do(t, http.MethodPost, "/v1/messages", "hrld_wrong", promo); r.Status != http.StatusUnauthorized {
+		t.Errorf("wrong key: %d %s, want 401", r.Status, r.Body)
+	}
+	inline := map[string]any{"type": "promo_offer", "recipient": map[string]any{"id": "c-801", "kind": "customer", "emails": []any{map[string]any{"address": "new@example.com"}}}, "data": offerData()}
+	if r := b.do(t, http.MethodPost, "/v1/messages", keyMarketing, inline); r.Status != http.StatusForbidden || !strings.Contains(string(r.Body), `recipients`) {
+		t.Errorf("inline recipient without the recipients scope: %d %s, want 403 naming recipients", r.Status, r.Body)
+	}
+	if _, err := b.store.GetRecipient(t.Context(), "c-801"); err == nil {
+		t.Error("a recipient was written although the key lacks the scope")
+	}
+	// The marketing key may not read the billing key's invoice.
+	inv := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-800", "data": invoiceData()})
+	if r := b.do(t, http.MethodGet, "/v1/messages/"+inv.ID, keyMarketing, nil); r.Status != http.StatusNotFound {
+		t.Errorf("marketing key reading an invoice: %d, want 404", r.Status)
+	}
+	if r := b.do(t, http.MethodGet, "/v1/messages/"+inv.ID, keyBilling, nil); r.Status != http.StatusOK {
+		t.Errorf("billing key reading its invoice: %d, want 200", r.Status)
+	}
+}
+
+func TestInlineRecipientUpserted(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a := b.post(t, keyAdmin, map[string]any{
+		"type": "invoice",
+		"recipient": map[string]any{"id": "c-900", "kind": "customer", "emails": []any{map[string]any{"address": "inline@example.com"}},
+			"contract": map[string]any{"started_at": "2024-01-01"}},
+		"data": invoiceData(),
+	})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "delivered" || v.RecipientID != "c-900" {
+		t.Fatalf("status %s recipient %s, want delivered to c-900\n%s", v.Status, v.RecipientID, v.Raw)
+	}
+	if _, err := b.store.GetRecipient(t.Context(), "c-900"); err != nil {
+		t.Errorf("inline recipient not stored: %v", err)
+	}
+}
