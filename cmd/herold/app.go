@@ -90,7 +90,6 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 		return nil, err
 	}
 	a.rdb = rdb
-	a.store = store.New(rdb, cfg.Redis.KeyPrefix)
 
 	// ---- API keys
 	var extra []apikey.Key
@@ -124,6 +123,9 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 	if generated && !r.dev {
 		log.Warn("HEROLD_HASH_SALT is not set: using a salt generated and kept in Redis; set it for production, or erased people's suppression entries stop matching if Redis loses its data")
 	}
+	// The store keys suppression entries and the e-mail/phone indexes by
+	// HMAC(salt, address), so it is made once the salt is known.
+	a.store = store.New(rdb, cfg.Redis.KeyPrefix, store.WithSalt(a.hashSalt))
 
 	// ---- Queue
 	a.asynqClient = asynq.NewClientFromRedisClient(rdb)
@@ -161,6 +163,14 @@ func (a *app) wire(ctx context.Context) error {
 
 	// ---- C recipients: recipients and decisions API on a.api
 	// (/v1/recipients…, POST /v1/decisions).
+	(&api.Recipients{
+		Store: a.store, Log: a.log.With("component", "recipients"),
+		Region: a.cfg.Core.DefaultRegion, MaxBody: a.cfg.HTTP.MaxBody,
+	}).Routes(a.api)
+	(&api.Decisions{
+		Store: a.store, Catalog: a.catalog, Log: a.log.With("component", "decisions"),
+		MaxBody: a.cfg.HTTP.MaxBody,
+	}).Routes(a.api)
 
 	// ---- F dispatch: the dispatch service (store, catalog, renderer, senders),
 	// its task handlers on a.asynqMux, RetryDelayFunc and ErrorHandler through
