@@ -1,6 +1,6 @@
 # Herold's few make targets. `make test` is the one test command CI runs.
 
-.PHONY: test build dev
+.PHONY: test build dev readme-config
 
 test:
 	./scripts/test
@@ -10,3 +10,7 @@ build:
 
 dev:
 	go run ./cmd/herold dev
+
+# Regenerate the configuration table in README.md from the code.
+readme-config:
+	./scripts/readme-config
