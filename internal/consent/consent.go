@@ -142,10 +142,10 @@ type Status string
 
 // The statuses a purpose can be in.
 const (
-	None       Status = ""           // never asked: no consent
-	Granted    Status = "granted"    // consent in force
-	Withdrawn  Status = "withdrawn"  // consent withdrawn
-	Objected   Status = "objected"   // objection recorded
+	None       Status = ""            // never asked: no consent
+	Granted    Status = "granted"     // consent in force
+	Withdrawn  Status = "withdrawn"   // consent withdrawn
+	Objected   Status = "objected"    // objection recorded
 	DOIPending Status = "doi_pending" // signed up, not confirmed: no consent yet
 )
 
