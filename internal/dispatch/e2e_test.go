@@ -727,3 +727,27 @@ func TestInlineRecipientUpserted(t *testing.T) {
 		t.Errorf("inline recipient not stored: %v", err)
 	}
 }
+
+func TestRetriesExhaustedFail(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // MaxRetry 3: four attempts in all
+	const phone = "+4915112345503"
+	b.putCustomer(t, customer{id: "c-503", phone: phone})
+	for range 4 {
+		b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 503, Code: 20503})
+	}
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-503", "channels": []string{"sms"}, "data": invoiceData()})
+	v := b.waitStatus(t, a.ID, "delivered", "failed")
+	if v.Status != "failed" || len(v.Attempts) != 4 {
+		t.Fatalf("status %s with %d attempts, want failed after 4\n%s", v.Status, len(v.Attempts), v.Raw)
+	}
+	for i, at := range v.Attempts {
+		if at.Permanent || at.Retry != i {
+			t.Errorf("attempt %d: %+v, want retryable with retry %d", i, at, i)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(b.twilio.Requests()); n != 4 {
+		t.Errorf("Twilio got %d requests, want 4", n)
+	}
+}
