@@ -44,16 +44,18 @@ func (c *Catalog) conditions(t TypeSpec, r Rule) string {
 	case RuleLegitimateInterestActiveContract:
 		parts = append(parts, "active contract")
 	case RuleConsent:
-		p := "consent to " + r.Purpose + " on the channel"
+		p := "consent to " + r.Purpose
 		if r.Purpose == purposeNewsletter {
 			p = "consent to the newsletter list (" + strings.Join(t.Lists, ", ") + ")"
+		}
+		if r.ExplicitChannel {
+			p += " given for this very channel"
+		} else {
+			p += " for this channel or all"
 		}
 		parts = append(parts, p)
 		if r.DoubleOptIn {
 			parts = append(parts, "confirmed by double opt-in")
-		}
-		if r.ExplicitChannel {
-			parts = append(parts, "given for this very channel")
 		}
 		if r.VerifiedNumber {
 			parts = append(parts, "verified number")
