@@ -98,6 +98,7 @@ func (c *Catalog) allow(d Decision, t *TypeSpec, rule Rule, v verdict, f Facts) 
 	// Usage and traffic data only "wenn hier gleichzeitig auch zugestimmt
 	// wurde": the usage_data consent must be in force as well.
 	usage, usageKey, _ := lookup(f.Consent, consent.UsageData, f.Channel, false)
+	d.DataCategories = make([]string, 0, len(t.DataCategories))
 	for _, cat := range t.DataCategories {
 		if (cat == DataUsage || cat == DataTraffic) && usage.Status != consent.Granted {
 			continue
@@ -357,7 +358,7 @@ func (c *Catalog) contractOf(r *Recipient, now time.Time) contractState {
 
 // evidence describes the contract state as proof, then the store's own note.
 func (cs contractState) evidence(r *Recipient) []string {
-	var ev []string
+	ev := make([]string, 0, 5) // contract, store note, and what a rule adds
 	switch cs.state {
 	case contractActive:
 		ev = append(ev, "contract:active")
