@@ -511,8 +511,13 @@ func TestCSRF(t *testing.T) {
 		vals   func() url.Values
 		hdr    []string
 	}{
-		"no cookie":        {http.DefaultClient, func() url.Values { return good }, nil},
-		"no field":         {c, func() url.Values { v := url.Values{}; v.Set("email", "csrf@example.de"); v.Set("agree", "yes"); return v }, nil},
+		"no cookie": {http.DefaultClient, func() url.Values { return good }, nil},
+		"no field": {c, func() url.Values {
+			v := url.Values{}
+			v.Set("email", "csrf@example.de")
+			v.Set("agree", "yes")
+			return v
+		}, nil},
 		"wrong field":      {c, func() url.Values { v, _ := url.ParseQuery(good.Encode()); v.Set("csrf", "AAAA"); return v }, nil},
 		"cross-site fetch": {c, func() url.Values { return good }, []string{"Sec-Fetch-Site", "cross-site"}},
 		"foreign origin":   {c, func() url.Values { return good }, []string{"Origin", "https://evil.example"}},

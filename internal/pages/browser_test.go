@@ -1,0 +1,414 @@
+package pages_test
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net/http"
+	"net/http/httptest"
+	"net/mail"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/hibiken/asynq"
+
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/channels/email"
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/pages"
+	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/render"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/token"
+)
+
+// pipeline is Herold in-process, as `herold serve` wires it: real Redis, the
+// real dispatch service and an asynq worker on queues of this test, the
+// renderer with the embedded templates, the real e-mail sender talking SMTP
+// to an in-process go-smtp server, and the pages on one loopback HTTP server.
+type pipeline struct {
+	srv   *httptest.Server
+	store *store.Store
+	svc   *dispatch.Service
+	smtp  *dispatchtest.SMTPSink
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix, store.WithSalt("browser-test-salt-0123"))
+	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := token.NewSealer(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	rnd, err := render.New(render.Options{Catalog: cat, Sealer: sealer, PublicURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := dispatchtest.NewSMTPSink(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	mailer, err := email.New(email.Config{
+		Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: 1, Timeout: 5 * time.Second,
+		ComposeConfig: email.ComposeConfig{From: "newsletter@example.com", FromName: "Herold"},
+	}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mailer.Close() })
+
+	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "pages")}
+	client := asynq.NewClientFromRedisClient(rdb)
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	t.Cleanup(func() {
+		for _, c := range message.Classes() {
+			_ = inspector.DeleteQueue(qs.Name(c), true)
+		}
+	})
+	svc, err := dispatch.NewService(dispatch.ServiceOptions{
+		Store: st, Catalog: cat, Client: client, Inspector: inspector, Queues: qs,
+		Settings: config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: 24 * time.Hour, SendTimeout: 5 * time.Second},
+		MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{
+		Store: st, Catalog: cat, Renderer: rnd,
+		Senders:   map[message.Channel]channels.Sender{message.Email: mailer},
+		RecordTTL: time.Hour, SendTimeout: 5 * time.Second, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wcfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond }, log)
+	wcfg.ShutdownTimeout = 5 * time.Second
+	worker := asynq.NewServerFromRedisClient(rdb, wcfg)
+	amux := asynq.NewServeMux()
+	amux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
+	if err := worker.Start(amux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(worker.Shutdown)
+
+	var pcfg config.Pages
+	if err := config.Load(&pcfg, func(string) string { return "" }, nil); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := pages.New(pages.Options{
+		Config: pcfg, PublicURL: srv.URL, Secret: secret, Sealer: sealer, Store: st, Submitter: svc,
+		Redis: rdb, Prefix: prefix, Log: log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg.Routes(mux)
+	amux.Handle(pages.PruneTaskType, pg)
+	return &pipeline{srv: srv, store: st, svc: svc, smtp: sink}
+}
+
+// chromium finds the browser; the test fails without it (CI installs it).
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Fatal("chromium is not installed: apt-get install -y chromium (the browser test never skips)")
+	return ""
+}
+
+func artifactDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("HEROLD_TEST_ARTIFACTS")
+	if dir == "" {
+		return t.TempDir()
+	}
+	dir = filepath.Join(dir, "pages-browser")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestBrowserDoubleOptInToWithdrawal walks a person through the pages in
+// headless Chromium: sign up, confirm from the mail, see the newsletter in
+// the preference centre, withdraw it there; then a newsletter to them is
+// suppressed with consent_withdrawn by the normal pipeline.
+func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
+	t.Parallel()
+	exe := chromium(t)
+	p := newPipeline(t)
+	shots := artifactDir(t)
+	t.Logf("screenshots: %s", shots)
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1000, 1200),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(t.Context(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// The first call starts the browser; it must not carry a timeout.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 50*time.Second)
+	defer cancel()
+
+	type action = chromedp.Action[chromedp.Void]
+	shot := func(name string) action {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			buf, err := chromedp.FullScreenshot(100)(ctx, tg)
+			if err != nil {
+				return fmt.Errorf("screenshot %s: %w", name, err)
+			}
+			return os.WriteFile(filepath.Join(shots, name+".png"), buf, 0o644)
+		})
+	}
+	fail := func(step string, err error) {
+		t.Helper()
+		html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
+		t.Fatalf("%s: %v\npage:\n%s", step, err, html)
+	}
+	do := func(step string, actions ...action) {
+		t.Helper()
+		if err := chromedp.Do(ctx, actions...); err != nil {
+			fail(step, err)
+		}
+	}
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			fail("text of "+sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	attr := func(sel, name string) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+		if err != nil {
+			fail(name+" of "+sel, err)
+		}
+		return v.Value
+	}
+	const addr = "browser.person@example.de"
+
+	// 1. Sign up.
+	do("sign up",
+		chromedp.Navigate(p.srv.URL+"/subscribe/news?lang=de"),
+		chromedp.WaitVisible(chromedp.ID("email")),
+		shot("1-subscribe"),
+		chromedp.SendKeys(chromedp.ID("email"), addr),
+		chromedp.SendKeys(chromedp.ID("name"), "Bea Browser"),
+		chromedp.Click(chromedp.ID("agree")),
+		chromedp.Click(chromedp.ID("subscribe-submit")),
+		chromedp.WaitVisible(chromedp.ID("page-notice")),
+		shot("2-subscribe-done"),
+	)
+	if notice := text("#page-notice"); !strings.Contains(notice, "Bestätigungslink") {
+		t.Fatalf("after sign-up: %q", notice)
+	}
+
+	// 2. The confirmation mail arrives over SMTP.
+	confirmURL := waitForLink(t, p.smtp, addr, regexp.MustCompile(regexp.QuoteMeta(p.srv.URL)+`/confirm/[A-Za-z0-9_-]+`))
+
+	// 3. Confirm.
+	do("confirm",
+		chromedp.Navigate(confirmURL),
+		chromedp.WaitVisible(chromedp.ID("confirm-submit")),
+		shot("3-confirm"),
+		chromedp.Click(chromedp.ID("confirm-submit")),
+		chromedp.WaitVisible(chromedp.ID("prefs-link")),
+		shot("4-confirmed"),
+	)
+	if done := text("#page-notice"); !strings.Contains(done, "bestätigt") {
+		t.Fatalf("after confirming: %q", done)
+	}
+	id, err := p.store.RecipientByEmail(t.Context(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// 4. The preference centre shows the newsletter as active; withdraw it.
+	const row = `tr[data-purpose="newsletter:news"][data-channel="email"]`
+	do("preferences",
+		chromedp.Click(chromedp.ID("prefs-link")),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+		shot("5-preferences"),
+	)
+	if active, status := attr(row, "data-active"), text(row+" td.status"); active != "true" || !strings.Contains(status, "bestätigt") {
+		t.Fatalf("preference centre before withdrawal: active=%q status=%q", active, status)
+	}
+	do("withdraw",
+		chromedp.Click(chromedp.ID("b-newsletter-news-email-withdraw")),
+		chromedp.WaitVisible(chromedp.ID("page-notice")),
+		shot("6-withdrawn"),
+	)
+	if active, status, saved := attr(row, "data-active"), text(row+" td.status"), text("#page-notice"); active != "false" || !strings.Contains(status, "widerrufen") || !strings.Contains(saved, "gespeichert") {
+		t.Fatalf("after withdrawal: active=%q status=%q notice=%q", active, status, saved)
+	}
+
+	// 5. A newsletter to the person is now suppressed, decided at delivery.
+	acc, err := p.svc.Submit(t.Context(), dispatch.Submission{
+		Type: "newsletter", RecipientID: id, Locale: "de",
+		Data: map[string]map[string]any{"newsletter": {
+			"list": "news", "list_name": "Newsletter", "edition": "Test", "headline": "Hallo",
+			"intro": "Test", "items": []any{}, "url": "https://www.example.com/n",
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := waitSettled(t, p.store, acc.ID)
+	if rec.Status != store.StatusSuppressed || rec.Decision == nil || rec.Decision.Reason != policy.ConsentWithdrawn {
+		t.Fatalf("newsletter after withdrawal: status %s decision %+v, want suppressed with consent_withdrawn", rec.Status, rec.Decision)
+	}
+	if n := len(mailsTo(p.smtp, addr)); n != 1 {
+		t.Errorf("%d mails to the person, want only the confirmation", n)
+	}
+	entries, _ := os.ReadDir(shots)
+	if len(entries) < 6 {
+		t.Errorf("%d screenshots in %s, want 6", len(entries), shots)
+	}
+}
+
+func waitSettled(t *testing.T, st *store.Store, id string) store.MessageRecord {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		rec, err := st.GetMessage(t.Context(), id)
+		if err == nil && !rec.Status.Pending() && rec.Status != store.StatusSending {
+			return rec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s not settled: %+v, %v", id, rec, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func mailsTo(sink *dispatchtest.SMTPSink, addr string) []dispatchtest.Mail {
+	var out []dispatchtest.Mail
+	for _, m := range sink.Mails() {
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// waitForLink waits for a mail to addr and returns the first link matching
+// re in its decoded text or HTML part.
+func waitForLink(t *testing.T, sink *dispatchtest.SMTPSink, addr string, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, m := range mailsTo(sink, addr) {
+			body, err := mailText(m.Data)
+			if err != nil {
+				t.Fatalf("parse mail: %v", err)
+			}
+			if link := re.FindString(body); link != "" {
+				return link
+			}
+			t.Fatalf("mail to %s without a link matching %s:\n%s", addr, re, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no mail to %s within 15s (%d mails in the sink)", addr, len(sink.Mails()))
+	return ""
+}
+
+// mailText decodes every text part of a MIME message.
+func mailText(raw []byte) (string, error) {
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return "", err
+	}
+	var out strings.Builder
+	err = walkPart(msg.Header, msg.Body, &out)
+	return out.String(), err
+}
+
+// header is mail.Header or a MIME part's textproto.MIMEHeader.
+type header interface{ Get(string) string }
+
+func walkPart(h header, body io.Reader, out *strings.Builder) error {
+	mt, params, err := mime.ParseMediaType(cmp.Or(h.Get("Content-Type"), "text/plain"))
+	if err != nil {
+		return err
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			part, err := mr.NextRawPart()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if err := walkPart(part.Header, part, out); err != nil {
+				return err
+			}
+		}
+	}
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		return err
+	}
+	out.Write(b)
+	out.WriteString("\n")
+	return nil
+}
