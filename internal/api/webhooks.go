@@ -1,0 +1,213 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	twclient "github.com/twilio/twilio-go/client"
+
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/store"
+)
+
+// StatusUpdater records a provider's delivery status for the message it
+// knows as providerID (store.Store implements it). An unknown id is an error
+// wrapping store.ErrNotFound.
+type StatusUpdater interface {
+	UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error
+}
+
+// OptOutRecorder finds the person behind a number and appends to their
+// consent ledger (store.Store implements it).
+type OptOutRecorder interface {
+	RecipientByPhone(ctx context.Context, e164 string) (message.RecipientID, error)
+	AppendConsent(ctx context.Context, id message.RecipientID, events ...consent.Event) ([]consent.Event, error)
+}
+
+// Webhook paths, as configured at Twilio (StatusCallback is set per message).
+const (
+	TwilioStatusPath  = "/webhooks/twilio/status"
+	TwilioInboundPath = "/webhooks/twilio/inbound"
+)
+
+// maxWebhookBody bounds a provider's form post.
+const maxWebhookBody = 64 << 10
+
+// Opt-out keywords: Twilio's standard list plus the German ones. A message
+// that is exactly one of them (case and surrounding punctuation aside) is an
+// objection to advertising on the channel it came in on (Art. 21 GDPR).
+var stopKeywords = map[string]bool{
+	"STOP": true, "STOPP": true, "ABMELDEN": true, "UNSUBSCRIBE": true, "CANCEL": true,
+	"END": true, "QUIT": true, "STOPALL": true, "OPTOUT": true, "REVOKE": true,
+}
+
+// Opt-in keywords. Twilio lifts its own block on them; Herold does not grant
+// consent on them (see Webhooks).
+var startKeywords = map[string]bool{"START": true, "UNSTOP": true, "YES": true}
+
+// Webhooks serves Twilio's callbacks. Every request must carry a valid
+// X-Twilio-Signature for PublicURL + its path, computed with the account's
+// auth token; anything else is answered 403 and changes nothing.
+//
+// Inbound STOP-like keywords are recorded as an objection to advertising on
+// that channel (sms, whatsapp or rcs) with source sms_keyword, since the
+// provider's block covers only the one sender number. START and UNSTOP are
+// logged and otherwise ignored: the ledger has no event kind that would
+// record them without granting, and a keyword proves neither the informed
+// consent nor the text agreed to (Art. 7 GDPR); the person can consent again
+// through the preference centre, which records it properly.
+type Webhooks struct {
+	AuthToken string // Twilio auth token; empty: every callback is refused
+	PublicURL string // e.g. "https://herold.example", as Twilio calls it
+	Statuses  StatusUpdater
+	OptOuts   OptOutRecorder
+	Log       *slog.Logger
+	Now       func() time.Time // default time.Now
+}
+
+// Routes registers the webhook handlers on mux. They need no API key.
+func (h *Webhooks) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+TwilioStatusPath, h.status)
+	mux.HandleFunc("POST "+TwilioInboundPath, h.inbound)
+}
+
+// verify parses the form and checks Twilio's signature.
+func (h *Webhooks) verify(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxWebhookBody)
+	if err := r.ParseForm(); err != nil {
+		WriteError(w, Errorf(http.StatusBadRequest, "invalid_form", "body is not a form"))
+		return false
+	}
+	sig := r.Header.Get("X-Twilio-Signature")
+	if h.AuthToken == "" || sig == "" {
+		h.Log.WarnContext(r.Context(), "twilio webhook refused", "path", r.URL.Path, "reason", "no signature or no auth token configured")
+		WriteError(w, Errorf(http.StatusForbidden, "forbidden", "invalid signature"))
+		return false
+	}
+	params := make(map[string]string, len(r.PostForm))
+	for k, v := range r.PostForm {
+		if len(v) > 0 {
+			params[k] = v[0]
+		}
+	}
+	rv := twclient.NewRequestValidator(h.AuthToken)
+	if !rv.Validate(strings.TrimRight(h.PublicURL, "/")+r.URL.RequestURI(), params, sig) {
+		h.Log.WarnContext(r.Context(), "twilio webhook refused", "path", r.URL.Path, "reason", "invalid signature")
+		WriteError(w, Errorf(http.StatusForbidden, "forbidden", "invalid signature"))
+		return false
+	}
+	return true
+}
+
+// status handles a StatusCallback: MessageSid, MessageStatus, ErrorCode.
+func (h *Webhooks) status(w http.ResponseWriter, r *http.Request) {
+	if !h.verify(w, r) {
+		return
+	}
+	sid := firstOf(r.PostForm, "MessageSid", "SmsSid")
+	status := firstOf(r.PostForm, "MessageStatus", "SmsStatus")
+	code, _ := strconv.Atoi(r.PostForm.Get("ErrorCode"))
+	if sid == "" || status == "" {
+		WriteError(w, Errorf(http.StatusBadRequest, "invalid_request", "MessageSid and MessageStatus are required"))
+		return
+	}
+	switch status {
+	case "sent", "delivered", "undelivered", "failed", "read":
+	default: // queued, sending, accepted, scheduled …: nothing to record
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	err := h.Statuses.UpdateProviderStatus(r.Context(), sid, status, code)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		// Expired record, or a message not sent by Herold: a retry would not help.
+		h.Log.InfoContext(r.Context(), "status for an unknown message", "provider_id", sid, "status", status)
+	case err != nil:
+		h.Log.ErrorContext(r.Context(), "recording provider status failed", "provider_id", sid, "status", status, "err", err)
+		WriteError(w, err) // 500: Twilio tries again
+		return
+	default:
+		h.Log.DebugContext(r.Context(), "provider status recorded", "provider_id", sid, "status", status, "error_code", code)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// inbound handles an incoming message: From, Body.
+func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
+	if !h.verify(w, r) {
+		return
+	}
+	ch, number := inboundChannel(r.PostForm.Get("From"))
+	keyword := normalizeKeyword(r.PostForm.Get("Body"))
+	ctx := r.Context()
+	switch {
+	case stopKeywords[keyword]:
+		id, err := h.OptOuts.RecipientByPhone(ctx, number)
+		if errors.Is(err, store.ErrNotFound) {
+			h.Log.InfoContext(ctx, "opt-out keyword from an unknown number", "channel", ch, "keyword", keyword)
+			break
+		}
+		if err != nil {
+			h.Log.ErrorContext(ctx, "opt-out: looking up the number failed", "channel", ch, "err", err)
+			WriteError(w, err)
+			return
+		}
+		now := time.Now
+		if h.Now != nil {
+			now = h.Now
+		}
+		_, err = h.OptOuts.AppendConsent(ctx, id, consent.Event{
+			Kind:       consent.Object,
+			Purpose:    consent.Advertising,
+			Channel:    string(ch),
+			Source:     consent.SMSKeyword,
+			At:         now().UTC(),
+			Text:       keyword, // the exact words the person sent
+			RecordedBy: "twilio_inbound",
+		})
+		if err != nil {
+			h.Log.ErrorContext(ctx, "opt-out: recording the objection failed", "recipient_id", id, "channel", ch, "err", err)
+			WriteError(w, err)
+			return
+		}
+		h.Log.InfoContext(ctx, "objection recorded from opt-out keyword", "recipient_id", id, "channel", ch, "keyword", keyword)
+	case startKeywords[keyword]:
+		h.Log.InfoContext(ctx, "opt-in keyword ignored: it does not grant consent", "channel", ch, "keyword", keyword)
+	}
+	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
+}
+
+// inboundChannel splits Twilio's From ("whatsapp:+49…", "rcs:+49…", "+49…").
+func inboundChannel(from string) (message.Channel, string) {
+	switch {
+	case strings.HasPrefix(from, "whatsapp:"):
+		return message.WhatsApp, strings.TrimPrefix(from, "whatsapp:")
+	case strings.HasPrefix(from, "rcs:"):
+		return message.RCS, strings.TrimPrefix(from, "rcs:")
+	default:
+		return message.SMS, from
+	}
+}
+
+// normalizeKeyword upper-cases the body and drops surrounding space and
+// punctuation, so "Stop!" and " stopp." match.
+func normalizeKeyword(body string) string {
+	return strings.ToUpper(strings.Trim(body, " \t\r\n.!?,;:\"'"))
+}
+
+func firstOf(v map[string][]string, keys ...string) string {
+	for _, k := range keys {
+		if s := v[k]; len(s) > 0 && s[0] != "" {
+			return s[0]
+		}
+	}
+	return ""
+}

@@ -1,0 +1,237 @@
+package api_test
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/store"
+)
+
+const (
+	webhookToken  = "f00dfeedf00dfeedf00dfeedf00dfeed"
+	webhookPublic = "https://herold.example"
+	webhookMobile = "+4915123456789"
+)
+
+type webhookBundle struct {
+	st  *store.Store
+	srv *httptest.Server
+}
+
+// setupWebhooks serves the webhooks over the real store on real Redis, with
+// a recipient whose mobile number is webhookMobile and a message Twilio
+// knows as SM1.
+func setupWebhooks(t *testing.T) webhookBundle {
+	t.Helper()
+	rdb, prefix := redistest.Client(t)
+	st := store.New(rdb, prefix, store.WithSalt("webhook-test-salt-0123456789"))
+	r, err := store.ParseRecipient("cust-1", store.RecipientInput{
+		Kind: "customer", FirstName: "Erika", LastName: "Mustermann",
+		Emails: []store.EmailInput{{Address: "erika@example.de"}},
+		Mobile: &store.MobileInput{Number: webhookMobile, VerifiedAt: "2025-01-02T10:00:00Z"},
+		Locale: "de", Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+	}, "DE")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.PutRecipient(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	rec := &store.MessageRecord{ID: "msg-1", Type: "invoice", Class: message.Transactional, RecipientID: "cust-1",
+		Status: store.StatusDelivered, Channel: message.SMS, Provider: "twilio", ProviderID: "SM1"}
+	if err := st.PutMessage(t.Context(), rec, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	(&api.Webhooks{AuthToken: webhookToken, PublicURL: webhookPublic, Statuses: st, OptOuts: st,
+		Log: slog.New(slog.DiscardHandler)}).Routes(mux)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return webhookBundle{st: st, srv: srv}
+}
+
+// sign computes X-Twilio-Signature as Twilio documents it, independently of
+// twilio-go: base64(HMAC-SHA1(token, URL + each key and value, keys sorted)).
+func sign(token, u string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(u)
+	for _, k := range keys {
+		b.WriteString(k + form.Get(k))
+	}
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+func (b webhookBundle) post(t *testing.T, path string, form url.Values, sig string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, b.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if sig != "" {
+		req.Header.Set("X-Twilio-Signature", sig)
+	}
+	resp, err := b.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func (b webhookBundle) postSigned(t *testing.T, path string, form url.Values) *http.Response {
+	return b.post(t, path, form, sign(webhookToken, webhookPublic+path, form))
+}
+
+func statusForm(status, code string) url.Values {
+	return url.Values{"MessageSid": {"SM1"}, "SmsSid": {"SM1"}, "MessageStatus": {status}, "SmsStatus": {status},
+		"ErrorCode": {code}, "AccountSid": {"AC0123456789abcdef0123456789abcdef"}, "To": {webhookMobile}}
+}
+
+func TestStatusWebhook(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	if resp := b.postSigned(t, api.TwilioStatusPath, statusForm("undelivered", "30003")); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("status = %d, want 204", resp.StatusCode)
+	}
+	rec, err := b.st.GetMessage(t.Context(), "msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != store.StatusUndelivered || rec.ProviderStatus != "undelivered" || rec.ProviderErrorCode != 30003 {
+		t.Errorf("record = status %s, provider %s, code %d; want undelivered/undelivered/30003", rec.Status, rec.ProviderStatus, rec.ProviderErrorCode)
+	}
+	// A message Herold does not know: accepted, so Twilio does not retry.
+	unknown := statusForm("delivered", "")
+	unknown.Set("MessageSid", "SM999")
+	if resp := b.postSigned(t, api.TwilioStatusPath, unknown); resp.StatusCode != http.StatusNoContent {
+		t.Errorf("unknown sid: status = %d, want 204", resp.StatusCode)
+	}
+}
+
+func TestStatusWebhookRejectsForgeries(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	form := statusForm("failed", "30008")
+	for name, sig := range map[string]string{
+		"no signature":      "",
+		"wrong token":       sign("0000000000000000000000000000beef", webhookPublic+api.TwilioStatusPath, form),
+		"other URL":         sign(webhookToken, "https://evil.example"+api.TwilioStatusPath, form),
+		"tampered form":     sign(webhookToken, webhookPublic+api.TwilioStatusPath, statusForm("delivered", "")),
+		"garbage signature": "bm90IGEgc2lnbmF0dXJl",
+	} {
+		if resp := b.post(t, api.TwilioStatusPath, form, sig); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: status = %d, want 403", name, resp.StatusCode)
+		}
+	}
+	rec, err := b.st.GetMessage(t.Context(), "msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Status != store.StatusDelivered || rec.ProviderStatus != "" {
+		t.Errorf("a forged callback changed the record: %s / %q", rec.Status, rec.ProviderStatus)
+	}
+}
+
+func TestInboundStop(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	for _, in := range []struct{ from, body string }{
+		{webhookMobile, " Stopp. "},
+		{"whatsapp:" + webhookMobile, "ABMELDEN"},
+		{webhookMobile, "Hallo, wann kommt meine Rechnung?"}, // not a keyword
+		{"+4915199999999", "STOP"},                           // unknown number
+	} {
+		form := url.Values{"From": {in.from}, "To": {"+4930123456"}, "Body": {in.body}, "MessageSid": {"SMin"}}
+		resp := b.postSigned(t, api.TwilioInboundPath, form)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
+			t.Fatalf("%q: status %d, type %q; want 200 TwiML", in.body, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	events, err := b.st.Ledger(t.Context(), "cust-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2 {
+		t.Fatalf("ledger has %d events, want 2 objections: %+v", len(events), events)
+	}
+	for i, ch := range []string{"sms", "whatsapp"} {
+		e := events[i]
+		if e.Kind != consent.Object || e.Purpose != consent.Advertising || e.Channel != ch || e.Source != consent.SMSKeyword {
+			t.Errorf("event %d = %+v, want an objection to advertising on %s from sms_keyword", i, e, ch)
+		}
+	}
+	state := consent.Fold(events, time.Now())
+	if got := state.Lookup(consent.Advertising, message.SMS).Status; got != consent.Objected {
+		t.Errorf("advertising by sms: %q, want objected", got)
+	}
+}
+
+// TestInboundStartDoesNotRegrant: START after STOP leaves the objection in force.
+func TestInboundStartDoesNotRegrant(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	for _, body := range []string{"STOP", "START", "unstop"} {
+		form := url.Values{"From": {webhookMobile}, "Body": {body}}
+		if resp := b.postSigned(t, api.TwilioInboundPath, form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", body, resp.StatusCode)
+		}
+	}
+	events, err := b.st.Ledger(t.Context(), "cust-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Fatalf("ledger has %d events, want only the objection", len(events))
+	}
+	if got := consent.Fold(events, time.Now()).Lookup(consent.Advertising, message.SMS).Status; got != consent.Objected {
+		t.Errorf("advertising by sms after START: %q, want objected", got)
+	}
+}
+
+func TestInboundRejectsForgeries(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	form := url.Values{"From": {webhookMobile}, "Body": {"STOP"}}
+	if resp := b.post(t, api.TwilioInboundPath, form, sign("0000000000000000000000000000beef", webhookPublic+api.TwilioInboundPath, form)); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("status = %d, want 403", resp.StatusCode)
+	}
+	if events, _ := b.st.Ledger(t.Context(), "cust-1"); len(events) != 0 {
+		t.Errorf("a forged STOP wrote %d events", len(events))
+	}
+}
+
+func TestWebhooksWithoutTokenRefuseAll(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	(&api.Webhooks{PublicURL: webhookPublic, Log: slog.New(slog.DiscardHandler)}).Routes(mux)
+	form := statusForm("delivered", "")
+	req := httptest.NewRequest(http.MethodPost, api.TwilioStatusPath, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sign("", webhookPublic+api.TwilioStatusPath, form))
+	rr := httptest.NewRecorder()
+	mux.ServeHTTP(rr, req)
+	if rr.Code != http.StatusForbidden {
+		t.Errorf("status = %d, want 403", rr.Code)
+	}
+}
