@@ -3,11 +3,13 @@ package api_test
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/store"
 )
 
 type decisionsView struct {
@@ -173,5 +175,32 @@ func TestDecisionsRequests(t *testing.T) {
 	}
 	if status, body := b.do(t, "POST", "/v1/decisions", keyCompliance, `{"type":`); status != http.StatusBadRequest {
 		t.Fatalf("malformed: %d %s", status, body)
+	}
+}
+
+func TestDecisionsCountTheFrequencyCap(t *testing.T) {
+	t.Parallel()
+	b := setupRecipientsAPI(t)
+	if status, body := b.do(t, "PUT", "/v1/recipients/c-1", keyCRM, erika); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	if d := b.decide(t, "promo_offer", "c-1", "email"); !d.Allowed || d.Basis != policy.LegitimateInterest {
+		t.Fatalf("before any advertising: %+v", d)
+	}
+	// The catalog allows 4 advertising messages in 7 days: four campaigns delivered one each.
+	for i := range 4 {
+		err := b.store.WriteOutcomes(t.Context(), "camp-"+strconv.Itoa(i), []store.Finished{{
+			Outcome:     store.Outcome{Recipient: "c-1", Status: store.OutcomeDelivered, Channel: "email", DoneAt: b.clock.Now().Add(-time.Hour)},
+			Advertising: true, Window: 7 * 24 * time.Hour,
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := b.decide(t, "promo_offer", "c-1", "email"); d.Allowed || d.Reason != policy.FrequencyCap {
+		t.Fatalf("after four advertising messages: %+v", d)
+	}
+	if d := b.decide(t, "invoice", "c-1", "email"); !d.Allowed {
+		t.Fatalf("the cap must not stop invoices: %+v", d)
 	}
 }

@@ -1,5 +1,23 @@
 package store
 
+// Recipients, the consent ledger, suppression and indexes.
+//
+// # Keys
+//
+//	<prefix>{r:<id>}:profile   string: the Recipient as JSON, with suppression flags per contact point
+//	<prefix>{r:<id>}:ledger    list: consent.Event JSON, appended only (RPUSH in a script that checks the profile)
+//	<prefix>suppression        hash: <hmac>:<channel|all> → {"reason","at"}; kept after erasure
+//	<prefix>idx:email          hash: <hmac of the address, case-folded> → recipient id
+//	<prefix>idx:phone          hash: <hmac of the E.164 number> → recipient id
+//
+// <hmac> is hex HMAC-SHA256 keyed with HEROLD_HASH_SALT over "email:<address>"
+// or "phone:<e164>": no clear address is kept outside the profile. The
+// profile and the ledger share the recipient's hash tag, so facts load in one
+// pipeline and an append is atomic with an erasure on Redis Cluster too; the
+// three global hashes are single keys, always used in commands of their own.
+// The consent state is never stored: it is folded from the ledger on every
+// read (consent.Fold), so it cannot disagree with the events.
+
 import (
 	"context"
 	"encoding/json"
@@ -11,6 +29,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones validate the same on hosts without a zoneinfo database
 	"unicode"
 
 	"github.com/nyaruka/phonenumbers"

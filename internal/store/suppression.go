@@ -331,7 +331,7 @@ func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr strin
 }
 
 // DeleteRecipient erases id (GDPR Art. 17): its profile, consent ledger,
-// index entries and message log go; each of its e-mail addresses and its
+// index entries, frequency-cap log and message log go; each of its e-mail addresses and its
 // number stays on the suppression list as a salted hash only (reason
 // "erased", every channel), so that a later profile with the same address is
 // suppressed instead of contacted. The list is written first, so an erasure
@@ -370,8 +370,9 @@ func (s *Store) DeleteRecipient(ctx context.Context, id message.RecipientID) err
 	return nil
 }
 
-// recipientKeys are the keys of id that this file's area owns; they share a
-// hash tag, so one DEL removes them atomically on Redis Cluster too.
+// recipientKeys are the keys of id that erasure deletes in one DEL besides
+// the message log: profile, ledger and the frequency-cap log of advertising
+// deliveries. They share a hash tag, so the DEL is atomic on Redis Cluster too.
 func (s *Store) recipientKeys(id message.RecipientID) []string {
-	return []string{s.profileKey(id), s.ledgerKey(id)}
+	return []string{s.profileKey(id), s.ledgerKey(id), s.advKey(id)}
 }
