@@ -197,8 +197,8 @@ func (s *State) apply(e Event) {
 	case Object:
 		next.Status = Objected
 	case DOIRequest:
-		if cur.Status == Granted {
-			return // signing up again does not undo a consent in force
+		if cur.Status == Granted && cur.DOIConfirmed {
+			return // signing up again does not undo a confirmed opt-in
 		}
 		next.Status = DOIPending
 	case DOIConfirm:

@@ -134,6 +134,16 @@ func TestFold(t *testing.T) {
 			want: Entry{Status: Granted, DOIConfirmed: true, Since: t0.Add(time.Minute), EventID: "e2", Source: API},
 		},
 		{
+			name: "an unconfirmed grant can still be confirmed by double opt-in",
+			events: []Event{
+				ev("e1", Grant, "newsletter:news", "email", t0),
+				ev("e2", DOIRequest, "newsletter:news", "email", t0.Add(time.Minute)),
+				ev("e3", DOIConfirm, "newsletter:news", "email", t0.Add(2*time.Minute)),
+			},
+			at: t0.Add(time.Hour), purpose: "newsletter:news", ch: message.Email,
+			want: Entry{Status: Granted, DOIConfirmed: true, Since: t0.Add(2 * time.Minute), EventID: "e3", Source: API},
+		},
+		{
 			name: "withdrawal after confirmation",
 			events: []Event{
 				ev("e1", DOIRequest, "newsletter:news", "email", t0),
