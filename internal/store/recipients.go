@@ -652,9 +652,16 @@ func (s *Store) writeProfile(ctx context.Context, r Recipient, ifUpdatedAt *time
 	// A suppression recorded while we wrote must not be lost: SuppressAddress
 	// writes the list before the profile, so reading the list after our write
 	// sees every suppression whose profile flag we may have overwritten.
-	stored, err = s.refreshSuppressions(ctx, r.ID)
+	after, err := s.suppressionsFor(ctx, stored)
 	if err != nil {
 		return Recipient{}, false, err
+	}
+	check := cloneRecipient(stored)
+	s.applySuppressions(&check, after)
+	if !sameFlags(stored, check) {
+		if stored, err = s.refreshSuppressions(ctx, r.ID); err != nil {
+			return Recipient{}, false, err
+		}
 	}
 	return stored, old == nil, nil
 }
