@@ -381,7 +381,7 @@ func textVersion(text string) string {
 func (p *Pages) listTitle(list string, l Locale) string {
 	if nl, ok := p.lists[list]; ok {
 		if t := nl.Title[l.Tag]; t != "" {
-			return t
+			return strings.ReplaceAll(t, "{brand}", p.cfg.BrandName)
 		}
 	}
 	return list

@@ -92,7 +92,7 @@ func (p *Pages) getUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	v.Title = v.L.T("unsub.title")
 	v.Action = r.URL.Path
 	v.CSRF = p.csrfToken(w, r, v.Action)
-	v.Data = unsubData{Ask: v.L.T("unsub.ask", p.purposeLabel(tg.purpose, v.L), v.L.T("channel."+tg.channel))}
+	v.Data = unsubData{Ask: v.L.T("unsub.ask", p.purposeLabel(tg.purpose, v.L), v.L.T("via."+tg.channel))}
 	p.render(w, r, v)
 }
 
@@ -122,7 +122,7 @@ func (p *Pages) postUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := negotiate(r, p.cfg.DefaultLocale)
-	label, chName := p.purposeLabel(tg.purpose, l), l.T("channel."+tg.channel)
+	label, chName := p.purposeLabel(tg.purpose, l), l.T("via."+tg.channel)
 	cur := consent.Fold(events, p.now()).Entries[consent.Key{Purpose: tg.purpose, Channel: tg.channel}]
 	want := consent.Withdrawn
 	if tg.kind == consent.Object {
@@ -213,7 +213,7 @@ func (p *Pages) postUndo(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, v)
 		return
 	}
-	text := l.T("unsub.undo.text", p.purposeLabel(tg.purpose, l), l.T("channel."+tg.channel))
+	text := l.T("unsub.undo.text", p.purposeLabel(tg.purpose, l), l.T("via."+tg.channel))
 	ev := consent.Event{
 		Kind: consent.Grant, Purpose: tg.purpose, Channel: tg.channel, At: now.UTC(), Source: consent.WebForm,
 		IP: p.clientIP(r), UserAgent: r.UserAgent(), Text: text, TextVersion: textVersion(text), RecordedBy: recordedByUnsub,
