@@ -571,7 +571,8 @@ func unclaimed(ids []message.RecipientID) []store.Claim {
 // so a pause is not held up by a slow throttle.
 func (e *Engine) throttle(ctx context.Context, p *plan, want int) (int, store.CampaignState, error) {
 	key := e.st.ThrottleKey(p.c.ID)
-	limit := redis_rate.PerMinute(p.throttle)
+	// An even rate: the burst is one second's worth, not a whole minute's.
+	limit := redis_rate.Limit{Rate: p.throttle, Period: time.Minute, Burst: max(1, p.throttle/60)}
 	for {
 		r, err := e.limiter.AllowAtMost(ctx, key, limit, want)
 		if err != nil {
