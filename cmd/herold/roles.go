@@ -62,9 +62,7 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 		if err := config.Load(&cfg, inv.getenv, fs); err != nil {
 			return fmt.Errorf("invalid configuration:\n%w", err)
 		}
-		if !r.scheduler || !cfg.Worker.Scheduler {
-			r.scheduler = false
-		}
+		r.scheduler = r.scheduler && cfg.Worker.Scheduler
 		log := newLogger(inv.stderr, cfg.Core)
 
 		var dev *devredis.Server
