@@ -20,13 +20,11 @@ import (
 // The scheduler enqueues it every HEROLD_PAGES_PRUNE_EVERY.
 const PruneTaskType = "pages:prune_unconfirmed"
 
-// PruneQueue is the asynq queue the prune task runs in.
-const PruneQueue = "service"
-
-// NewPruneTask returns the periodic prune task. It is unique for a minute,
-// so overlapping schedulers enqueue it once.
-func NewPruneTask() *asynq.Task {
-	return asynq.NewTask(PruneTaskType, nil, asynq.Queue(PruneQueue), asynq.Unique(time.Minute), asynq.MaxRetry(3))
+// NewPruneTask returns the periodic prune task for queue (the service
+// queue: housekeeping must not wait behind a campaign, nor delay an invoice).
+// It is unique for a minute, so several schedulers enqueue it once.
+func NewPruneTask(queue string) *asynq.Task {
+	return asynq.NewTask(PruneTaskType, nil, asynq.Queue(queue), asynq.Unique(time.Minute), asynq.MaxRetry(3))
 }
 
 // PruneSchedule is the cron spec for the scheduler, e.g. "@every 15m".

@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/pages"
+	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -390,3 +394,51 @@ func TestPruneUnconfirmedSignUps(t *testing.T) {
 		t.Errorf("prune of the fresh sign-up: %d, want 1", n)
 	}
 }
+
+// TestPruneTaskThroughAsynq runs the prune as the scheduler does: a task on
+// a real asynq worker.
+func TestPruneTaskThroughAsynq(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	b.signUp(t, browser(t), "news", "task@example.de")
+	id := b.recipient(t, "task@example.de")
+	b.clock.Advance(49 * time.Hour)
+
+	rdb, _ := redistest.Client(t)
+	q := redistest.Queue(t, "pages-prune")
+	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{Queues: map[string]int{q: 1}, Concurrency: 1,
+		TaskCheckInterval: 10 * time.Millisecond, Logger: asynqNop{}, LogLevel: asynq.FatalLevel})
+	mux := asynq.NewServeMux()
+	mux.Handle(pages.PruneTaskType, b.pages)
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	client := asynq.NewClientFromRedisClient(rdb)
+	if _, err := client.EnqueueContext(t.Context(), pages.NewPruneTask(q)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(q, true) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := b.store.GetRecipient(t.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the prune task did not delete the stale sign-up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if b.pages.PruneSchedule() != "@every 15m0s" {
+		t.Errorf("schedule %q", b.pages.PruneSchedule())
+	}
+}
+
+type asynqNop struct{}
+
+func (asynqNop) Debug(...any) {}
+func (asynqNop) Info(...any)  {}
+func (asynqNop) Warn(...any)  {}
+func (asynqNop) Error(...any) {}
+func (asynqNop) Fatal(...any) {}
