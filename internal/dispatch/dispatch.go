@@ -156,7 +156,7 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	}
 	if chosen == nil {
 		dec := decisions[0]
-		out, err := d.finish(ctx, rec.ID, func(r *store.MessageRecord) {
+		out, err := d.finish(ctx, rec, func(r *store.MessageRecord) {
 			r.Status, r.Decision, r.Decisions = store.StatusSuppressed, &dec, decisions
 		})
 		log.InfoContext(ctx, "message suppressed", "reason", dec.Reason, "channel", dec.Channel)
@@ -180,7 +180,7 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 		if permanent {
 			status = store.StatusFailed
 		}
-		out, err := d.finish(ctx, rec.ID, func(r *store.MessageRecord) {
+		out, err := d.finish(ctx, rec, func(r *store.MessageRecord) {
 			r.Status, r.Decision, r.Decisions, r.Channel = status, &dec, decisions, ch
 			r.Attempts = append(r.Attempts, attempt)
 		})
@@ -248,7 +248,7 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	// The provider has the message: the record must say so, or a retry would
 	// send it twice. Try the write a few times before giving up.
 	for try := range 4 {
-		out, werr = d.finish(ctx, rec.ID, func(r *store.MessageRecord) {
+		out, werr = d.finish(ctx, rec, func(r *store.MessageRecord) {
 			r.Status, r.Decision, r.Decisions, r.Channel = store.StatusDelivered, &dec, decisions, ch
 			r.Attempts = append(r.Attempts, attempt)
 			r.Provider, r.ProviderID, r.DeliveredAt = receipt.Provider, receipt.ProviderID, d.o.Now().UTC()
@@ -285,7 +285,7 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 		// It exists: a re-run of the same chunk. Fall through to the stored record.
 	}
 	var settled store.MessageRecord
-	rec, err := d.o.Store.UpdateMessage(ctx, msg.ID, d.o.RecordTTL, func(r *store.MessageRecord) error {
+	rec, err := d.o.Store.UpdateMessageFrom(ctx, msg, d.o.RecordTTL, func(r *store.MessageRecord) error {
 		if r.Status.Final() {
 			settled = *r
 			return errSettled
@@ -301,11 +301,12 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 }
 
 // finish applies fn to the stored record and returns the Outcome it records.
-func (d *Dispatcher) finish(ctx context.Context, id string, fn func(*store.MessageRecord)) (Outcome, error) {
+func (d *Dispatcher) finish(ctx context.Context, cur store.MessageRecord, fn func(*store.MessageRecord)) (Outcome, error) {
 	// Recording must not be cut short by a deadline that the send used up.
 	ctx = context.WithoutCancel(ctx)
 	now := d.o.Now().UTC()
-	rec, err := d.o.Store.UpdateMessage(ctx, id, d.o.RecordTTL, func(r *store.MessageRecord) error {
+	id := cur.ID
+	rec, err := d.o.Store.UpdateMessageFrom(ctx, cur, d.o.RecordTTL, func(r *store.MessageRecord) error {
 		fn(r)
 		r.UpdatedAt = now
 		return nil

@@ -194,10 +194,28 @@ var ErrSkipUpdate = errors.New("skip update")
 // An error from fn (other than ErrSkipUpdate) is returned as it is. The record
 // is kept for ttl after this change. A final status drops the template data.
 func (s *Store) UpdateMessage(ctx context.Context, id string, ttl time.Duration, fn func(*MessageRecord) error) (MessageRecord, error) {
+	return s.updateMessage(ctx, id, nil, ttl, fn)
+}
+
+// UpdateMessageFrom is UpdateMessage starting from cur, a record read
+// earlier (cur.Rev > 0), which saves a read when nobody changed it since.
+func (s *Store) UpdateMessageFrom(ctx context.Context, cur MessageRecord, ttl time.Duration, fn func(*MessageRecord) error) (MessageRecord, error) {
+	if cur.Rev == 0 {
+		return s.updateMessage(ctx, cur.ID, nil, ttl, fn)
+	}
+	return s.updateMessage(ctx, cur.ID, &cur, ttl, fn)
+}
+
+func (s *Store) updateMessage(ctx context.Context, id string, first *MessageRecord, ttl time.Duration, fn func(*MessageRecord) error) (MessageRecord, error) {
 	for range 20 {
-		rec, err := s.GetMessage(ctx, id)
-		if err != nil {
-			return MessageRecord{}, err
+		var rec MessageRecord
+		if first != nil {
+			rec, first = cloneMessage(*first), nil
+		} else {
+			var err error
+			if rec, err = s.GetMessage(ctx, id); err != nil {
+				return MessageRecord{}, err
+			}
 		}
 		rec.UpdatedAt = s.now().UTC()
 		switch err := fn(&rec); {
@@ -215,6 +233,15 @@ func (s *Store) UpdateMessage(ctx context.Context, id string, ttl time.Duration,
 		}
 	}
 	return MessageRecord{}, fmt.Errorf("update message %s: %w: too many concurrent changes", id, ErrConflict)
+}
+
+// cloneMessage copies the slices fn may append to, so a retried fn never
+// sees its own earlier changes.
+func cloneMessage(r MessageRecord) MessageRecord {
+	r.Attempts = slices.Clone(r.Attempts)
+	r.Decisions = slices.Clone(r.Decisions)
+	r.Channels = slices.Clone(r.Channels)
+	return r
 }
 
 // writeMessage stores rec if the stored revision is still rec.Rev, and the

@@ -1,0 +1,359 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/channels/email"
+	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/config"
+	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/token"
+)
+
+// loadSettings are the sections `herold load` reads from the environment.
+type loadSettings struct {
+	Redis     config.Redis
+	Core      config.Core
+	Worker    config.Worker
+	Templates config.Templates
+	Dispatch  config.Dispatch
+}
+
+const loadAbout = "Pushes N invoice e-mails through the whole pipeline — HTTP API (auth, validation,\n" +
+	"record, enqueue) → asynq → worker (facts, policy, render) → the real SMTP adapter → an\n" +
+	"in-process go-smtp sink — against the Redis of HEROLD_REDIS_URL, and prints messages/s.\n" +
+	"It writes only under a fresh key prefix and fresh queue names, and deletes them after."
+
+// loadCommand is `herold load`.
+func loadCommand(ctx context.Context, inv *invocation, args []string) error {
+	fs := flag.NewFlagSet("herold load", flag.ContinueOnError)
+	n := fs.Int("n", 2000, "messages to send (1-100000)")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long")
+	producers := fs.Int("producers", 8, "parallel HTTP clients posting messages")
+	concurrency := fs.Int("concurrency", 0, "worker concurrency (default HEROLD_WORKER_CONCURRENCY)")
+	smtpPool := fs.Int("smtp-pool", 8, "SMTP connections of the worker")
+	recipients := fs.Int("recipients", 500, "distinct recipients the messages go to")
+	baseline := fs.Bool("baseline", true, "first push N no-op tasks through asynq alone, for the ratio (PERF.md: compare ratios within one run)")
+	if err := parseFlags(fs, inv, args, loadAbout, ""); err != nil {
+		return err
+	}
+	switch {
+	case *n < 1 || *n > 100000:
+		return usageErrorf("herold load: -n must be 1-100000, got %d", *n)
+	case *producers < 1 || *producers > 256:
+		return usageErrorf("herold load: -producers must be 1-256, got %d", *producers)
+	case *recipients < 1 || *recipients > 100000:
+		return usageErrorf("herold load: -recipients must be 1-100000, got %d", *recipients)
+	case *timeout <= 0 || *timeout > time.Hour:
+		return usageErrorf("herold load: -timeout must be positive and at most 1h")
+	}
+	var s loadSettings
+	if err := config.Load(&s, inv.getenv, nil); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	if *concurrency <= 0 {
+		*concurrency = s.Worker.Concurrency
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return runLoad(ctx, inv.stdout, log, s, loadParams{n: *n, producers: *producers, concurrency: *concurrency, smtpPool: *smtpPool, recipients: *recipients, baseline: *baseline})
+}
+
+type loadParams struct {
+	n, producers, concurrency, smtpPool, recipients int
+	baseline                                        bool
+}
+
+func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSettings, p loadParams) (err error) {
+	// ---- Redis, under a prefix and queue names of this run only
+	cfg := config.Config{Redis: s.Redis, Worker: s.Worker}
+	cfg.Worker.Concurrency = p.concurrency
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	run := make([]byte, 6)
+	_, _ = rand.Read(run)
+	tag := hex.EncodeToString(run)
+	prefix := s.Redis.KeyPrefix + "load-" + tag + ":"
+	qs := queue.Queues{Suffix: "-load-" + tag}
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer ccancel()
+		for _, c := range message.Classes() {
+			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
+		}
+		if cerr := deleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
+		}
+	}()
+	st := store.New(rdb, prefix, store.WithSalt("herold-load-"+tag))
+
+	// ---- Catalog, renderer, SMTP sink and the real e-mail adapter
+	cat, err := loadCatalog(s.Core.Catalog)
+	if err != nil {
+		return err
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	sealer, err := token.NewSealer(hex.EncodeToString(secret))
+	if err != nil {
+		return err
+	}
+	lcfg := config.Config{Templates: s.Templates}
+	lcfg.HTTP.PublicURL = "http://127.0.0.1:8080"
+	rnd, err := newRenderer(lcfg, cat, sealer, func(string) {})
+	if err != nil {
+		return err
+	}
+	sink, err := dispatchtest.NewSMTPSink(false)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	mailer, err := email.New(email.Config{Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: p.smtpPool,
+		Timeout: 10 * time.Second, ComposeConfig: email.ComposeConfig{From: "rechnung@example.com", FromName: "Herold Last"}}, log)
+	if err != nil {
+		return err
+	}
+	defer mailer.Close()
+
+	// ---- Dispatch service, worker and HTTP API
+	client := asynq.NewClientFromRedisClient(rdb)
+	svc, err := msgdispatch.NewService(msgdispatch.ServiceOptions{Store: st, Catalog: cat, Client: client, Inspector: inspector,
+		Queues: qs, Settings: s.Dispatch, MaxRetry: s.Worker.MaxRetry, RecordTTL: time.Hour, Region: s.Core.DefaultRegion, Log: log})
+	if err != nil {
+		return err
+	}
+	d, err := msgdispatch.New(msgdispatch.Options{Store: st, Catalog: cat, Renderer: rnd,
+		Senders: map[message.Channel]channels.Sender{message.Email: mailer}, RecordTTL: time.Hour, SendTimeout: s.Dispatch.SendTimeout, Log: log})
+	if err != nil {
+		return err
+	}
+	wcfg := queue.ServerConfig(qs, p.concurrency, s.Worker.TaskCheckInterval, nil, log)
+	wcfg.ShutdownTimeout = 10 * time.Second
+	worker := asynq.NewServerFromRedisClient(rdb, wcfg)
+	mux := asynq.NewServeMux()
+	mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
+	if err := worker.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer worker.Shutdown()
+
+	keySecret := hex.EncodeToString(secret[:16])
+	ring, err := apikey.New([]apikey.Key{{Name: "load", Hash: apikey.Hash(keySecret), Scopes: []string{"send:invoice"}}})
+	if err != nil {
+		return err
+	}
+	v1 := http.NewServeMux()
+	(&api.Messages{Service: svc, Log: log}).Routes(v1)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: api.Authenticate(ring, v1), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+
+	// ---- Baseline: the same number of no-op tasks through asynq alone
+	var raw float64
+	if p.baseline {
+		if raw, err = asynqBaseline(ctx, rdb, client, wcfg, queue.Queues{Suffix: "-load-raw-" + tag}, p); err != nil {
+			return err
+		}
+	}
+
+	// ---- Recipients: customers with a running contract
+	if err := loadRecipients(ctx, st, p.recipients); err != nil {
+		return err
+	}
+
+	// ---- Push
+	fmt.Fprintf(out, "herold load: %d invoice e-mails to %d recipients, %d producers, worker concurrency %d, %d SMTP connections\n",
+		p.n, p.recipients, p.producers, p.concurrency, p.smtpPool)
+	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: p.producers}, Timeout: 30 * time.Second}
+	var next, failed atomic.Int64
+	var firstErr error
+	var errOnce sync.Once
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range p.producers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(p.n) || ctx.Err() != nil {
+					return
+				}
+				if err := postInvoice(ctx, httpc, base, keySecret, fmt.Sprintf("load-%d", int(i)%p.recipients), int(i)); err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	accepted := time.Since(start)
+	if firstErr != nil {
+		return fmt.Errorf("%d of %d POSTs failed, the first: %w", failed.Load(), p.n, firstErr)
+	}
+	fmt.Fprintf(out, "accepted  %6d in %8s  %8.0f messages/s (API → record → enqueue)\n", p.n, accepted.Round(time.Millisecond), float64(p.n)/accepted.Seconds())
+
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for sink.Count() < p.n {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("timed out: %d of %d delivered to the SMTP sink", sink.Count(), p.n)
+		case <-tick.C:
+		}
+	}
+	total := time.Since(start)
+	rate := float64(p.n) / total.Seconds()
+	fmt.Fprintf(out, "delivered %6d in %8s  %8.0f messages/s end to end (API → asynq → policy → render → SMTP)\n",
+		p.n, total.Round(time.Millisecond), rate)
+	if raw > 0 {
+		fmt.Fprintf(out, "raw asynq %6d no-op tasks       %8.0f tasks/s; the pipeline reaches %.2f of it\n", p.n, raw, rate/raw)
+	}
+	return nil
+}
+
+// asynqBaseline enqueues n no-op tasks and processes them with the worker's
+// settings, and returns tasks/s from the first enqueue to the last done.
+func asynqBaseline(ctx context.Context, rdb redis.UniversalClient, client *asynq.Client, wcfg asynq.Config, qs queue.Queues, p loadParams) (float64, error) {
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer func() {
+		for _, c := range message.Classes() {
+			_ = inspector.DeleteQueue(qs.Name(c), true)
+		}
+	}()
+	var done atomic.Int64
+	wcfg.Queues = qs.Priorities()
+	srv := asynq.NewServerFromRedisClient(rdb, wcfg)
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error { done.Add(1); return nil })); err != nil {
+		return 0, fmt.Errorf("baseline worker: %w", err)
+	}
+	defer srv.Shutdown()
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var once sync.Once
+	for range p.producers {
+		wg.Go(func() {
+			for next.Add(1) <= int64(p.n) && ctx.Err() == nil {
+				t := asynq.NewTask("load:noop", []byte(`{"id":"msg_aaaaaaaaaaaaaaaaaaaaaaaaaa"}`))
+				if _, err := client.EnqueueContext(ctx, t, asynq.Queue(qs.Name(message.Transactional))); err != nil {
+					once.Do(func() { firstErr = err })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, fmt.Errorf("baseline enqueue: %w", firstErr)
+	}
+	for done.Load() < int64(p.n) {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("baseline timed out: %d of %d tasks done", done.Load(), p.n)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return float64(p.n) / time.Since(start).Seconds(), nil
+}
+
+// loadRecipients stores customers load-0 … load-(n-1), pipelined in batches.
+func loadRecipients(ctx context.Context, st *store.Store, n int) error {
+	for i := range n {
+		r, err := store.ParseRecipient(fmt.Sprintf("load-%d", i), store.RecipientInput{
+			Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann", Locale: "de",
+			Emails:   []store.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i)}},
+			Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+		}, "DE")
+		if err != nil {
+			return fmt.Errorf("load recipient %d: %w", i, err)
+		}
+		if _, _, err := st.PutRecipient(ctx, r); err != nil {
+			return fmt.Errorf("load recipient %d: %w", i, err)
+		}
+	}
+	return nil
+}
+
+func postInvoice(ctx context.Context, c *http.Client, base, key, rid string, i int) error {
+	body, err := json.Marshal(map[string]any{
+		"type": "invoice", "recipient_id": rid, "channels": []string{"email"},
+		"data": map[string]any{"invoice": map[string]any{
+			"number": fmt.Sprintf("RE-2026-11-%06d", i), "period": "November 2026", "amount": 29.98, "currency": "EUR",
+			"due_date": "2026-12-03", "direct_debit": true, "url": "https://service.example.com/rechnungen/" + fmt.Sprint(i),
+		}},
+	})
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/messages", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("POST /v1/messages: %d %s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+// deleteKeys deletes every key matching pattern, batch by batch.
+func deleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
+	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
+	var batch []string
+	for iter.Next(ctx) {
+		batch = append(batch, iter.Val())
+		if len(batch) == 1000 {
+			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
+				return err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := iter.Err(); err != nil {
+		return err
+	}
+	if len(batch) > 0 {
+		return rdb.Unlink(ctx, batch...).Err()
+	}
+	return nil
+}
