@@ -83,6 +83,7 @@ func commands() []command {
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
+		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
 		// Areas add their subcommands here, e.g. `template preview` (templates),
 		// `campaign` and `bench` (campaigns).
 	}
