@@ -60,7 +60,7 @@ var (
 func DefaultNewsletterLists() []NewsletterList {
 	return []NewsletterList{{
 		Key:   "news",
-		Title: map[string]string{"de": "Newsletter", "en": "Newsletter"},
+		Title: map[string]string{"de": "Neuigkeiten von {brand}", "en": "News from {brand}"},
 		Consent: map[string]string{
 			"de": "Ja, ich möchte den E-Mail-Newsletter von {brand} mit Informationen zu Produkten, Angeboten und Neuigkeiten erhalten. " +
 				"Dafür werden meine E-Mail-Adresse und, falls angegeben, mein Name auf Grundlage meiner Einwilligung (Art. 6 Abs. 1 lit. a DSGVO) verarbeitet. " +

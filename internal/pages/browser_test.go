@@ -49,6 +49,7 @@ type pipeline struct {
 	store *store.Store
 	svc   *dispatch.Service
 	smtp  *dispatchtest.SMTPSink
+	seal  *token.Sealer
 }
 
 func newPipeline(t *testing.T) *pipeline {
@@ -133,7 +134,7 @@ func newPipeline(t *testing.T) *pipeline {
 	}
 	pg.Routes(mux)
 	amux.Handle(pages.PruneTaskType, pg)
-	return &pipeline{srv: srv, store: st, svc: svc, smtp: sink}
+	return &pipeline{srv: srv, store: st, svc: svc, smtp: sink, seal: sealer}
 }
 
 // chromium finds the browser; the test fails without it (CI installs it).
@@ -306,12 +307,34 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	if rec.Status != store.StatusSuppressed || rec.Decision == nil || rec.Decision.Reason != policy.ConsentWithdrawn {
 		t.Fatalf("newsletter after withdrawal: status %s decision %+v, want suppressed with consent_withdrawn", rec.Status, rec.Decision)
 	}
+	// 6. The unsubscribe page of an offer mail: ask, object, undo (no
+	// consent existed, so the objection stays).
+	raw, err := p.seal.Seal(token.Token{Purpose: token.Unsubscribe, Recipient: string(id), Scope: "advertising",
+		Channel: "email", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	do("unsubscribe",
+		chromedp.Navigate(p.srv.URL+"/unsubscribe/"+raw+"?lang=en"),
+		chromedp.WaitVisible(chromedp.ID("unsubscribe-submit")),
+		shot("7-unsubscribe"),
+		chromedp.Click(chromedp.ID("unsubscribe-submit")),
+		chromedp.WaitVisible(chromedp.ID("undo-submit")),
+		shot("8-unsubscribed"),
+		chromedp.Click(chromedp.ID("undo-submit")),
+		chromedp.WaitVisible(chromedp.ID("page-notice")),
+		shot("9-undo"),
+	)
+	if notice := text("#page-notice"); !strings.Contains(notice, "nothing to restore") {
+		t.Errorf("undo of a bare objection: %q", notice)
+	}
+
 	if n := len(mailsTo(p.smtp, addr)); n != 1 {
 		t.Errorf("%d mails to the person, want only the confirmation", n)
 	}
 	entries, _ := os.ReadDir(shots)
-	if len(entries) < 6 {
-		t.Errorf("%d screenshots in %s, want 6", len(entries), shots)
+	if len(entries) < 9 {
+		t.Errorf("%d screenshots in %s, want 9", len(entries), shots)
 	}
 }
 

@@ -105,7 +105,7 @@ var texts = map[string]map[string]string{
 	"unsub.submit":        {de: "Abmelden", en: "Unsubscribe"},
 	"unsub.done.title":    {de: "Sie sind abgemeldet", en: "You are unsubscribed"},
 	"unsub.done":          {de: "Erledigt: %s %s erhalten Sie nicht mehr.", en: "Done: you will no longer receive %s %s."},
-	"unsub.undo.text":     {de: "Versehentlich abgemeldet? Damit stellen Sie Ihre vorherige Einwilligung wieder her: %s %s.", en: "Unsubscribed by mistake? This restores your previous consent: %s %s."},
+	"unsub.undo.text":     {de: "Versehentlich abgemeldet? „Rückgängig machen“ stellt Ihre vorherige Einwilligung wieder her, falls Sie eine erteilt hatten: %s %s.", en: "Unsubscribed by mistake? “Undo” restores your previous consent, if you had given one: %s %s."},
 	"unsub.undo.submit":   {de: "Rückgängig machen", en: "Undo"},
 	"unsub.undo.done":     {de: "Ihre vorherige Einwilligung gilt wieder.", en: "Your previous consent applies again."},
 	"unsub.undo.none":     {de: "Es gibt nichts wiederherzustellen: Vor der Abmeldung lag keine Einwilligung vor. Ihr Widerspruch bleibt bestehen. Wenn Sie wieder Nachrichten erhalten möchten, können Sie in Ihren Einstellungen einwilligen.", en: "There is nothing to restore: there was no consent before you unsubscribed. Your objection stays in force. If you want to receive messages again, you can give consent in your preferences."},
