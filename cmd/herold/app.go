@@ -19,6 +19,7 @@ import (
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -63,6 +64,7 @@ type app struct {
 
 	// ---- Area fields: each area adds what others need here, e.g. the senders
 	// per channel (channels), the renderer (templates), the dispatcher (dispatch).
+	renderer *render.Renderer // templates: content of every type, channel and locale
 }
 
 // newApp connects to Redis and builds every part. On error it has released
@@ -159,7 +161,11 @@ func (a *app) wire(ctx context.Context) error {
 	// webhooks register on a.mux.
 
 	// ---- E templates: the renderer (embedded templates, optional override
-	// folder, the catalog, a.tokens, a.cfg.HTTP.PublicURL).
+	// folder, the catalog, a.tokens, a.cfg.HTTP.PublicURL), checked against the
+	// catalog; POST /v1/preview on a.api.
+	if err := a.wireTemplates(); err != nil {
+		return err
+	}
 
 	// ---- C recipients: recipients and decisions API on a.api
 	// (/v1/recipients…, POST /v1/decisions).

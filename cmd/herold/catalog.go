@@ -89,5 +89,5 @@ func catalogCommand(_ context.Context, inv *invocation, args []string) error {
 		return fmt.Errorf("write table: %w", err)
 	}
 	fmt.Fprintf(inv.stdout, "\ncatalog is valid: %d message types\n", len(cat.Types()))
-	return nil
+	return checkTemplates(inv, cat) // ---- E templates: every type has its templates
 }

@@ -84,6 +84,7 @@ func commands() []command {
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
 		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
+		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
 		// Areas add their subcommands here, e.g. `template preview` (templates),
 		// `campaign` and `bench` (campaigns).
 	}
