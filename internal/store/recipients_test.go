@@ -593,3 +593,62 @@ func TestConcurrentPutAndSuppressKeepsFlag(t *testing.T) {
 		}
 	}
 }
+
+// Normalising is idempotent: what the parsers accept, they accept again unchanged.
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"max@example.de", "Max@EXAMPLE.de", "0151 23456789", "+49 151 23456789", "+1 201 555 0123", "a@b", "\"a b\"@example.de", "0049-151-2345678"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if e, err := store.NormalizeEmail(s); err == nil {
+			if again, err := store.NormalizeEmail(e); err != nil || again != e {
+				t.Fatalf("email %q → %q → %q, %v", s, e, again, err)
+			}
+		}
+		if n, err := store.NormalizeMobile(s, "DE"); err == nil {
+			if !strings.HasPrefix(n, "+") {
+				t.Fatalf("mobile %q → %q is not E.164", s, n)
+			}
+			if again, err := store.NormalizeMobile(n, "ZZ"); err != nil || again != n {
+				t.Fatalf("mobile %q → %q → %q, %v", s, n, again, err)
+			}
+		}
+	})
+}
+
+// A parsed recipient survives its own round trip through the input form.
+func FuzzParseRecipient(f *testing.F) {
+	f.Add("customer", "Erika", "erika@example.de", "0151 23456789", "Europe/Berlin", "2024-01-01", "")
+	f.Add("prospect", "", "", "", "", "", "")
+	f.Add("customer", "Max\n", "x@y", "030 1234", "Local", "2024-02-30", "2023-01-01")
+	f.Fuzz(func(t *testing.T, kind, name, email, mobile, tz, start, end string) {
+		in := store.RecipientInput{Kind: kind, FirstName: name, TimeZone: tz}
+		if email != "" {
+			in.Emails = []store.EmailInput{{Address: email}}
+		}
+		if mobile != "" {
+			in.Mobile = &store.MobileInput{Number: mobile}
+		}
+		if start != "" || end != "" {
+			in.Contract = &store.ContractInput{StartedAt: start, EndedAt: end}
+		}
+		r, err := store.ParseRecipient("fuzz-1", in, "DE")
+		if err != nil {
+			var ve *store.ValidationError
+			if !errors.As(err, &ve) || len(ve.Fields) == 0 {
+				t.Fatalf("error without fields: %v", err)
+			}
+			return
+		}
+		if err := r.Validate(); err != nil {
+			t.Fatalf("parsed recipient does not validate: %v", err)
+		}
+		again, err := store.ParseRecipient("fuzz-1", r.Input(), "ZZ")
+		if err != nil {
+			t.Fatalf("round trip: %v", err)
+		}
+		if diff := cmp.Diff(r, again); diff != "" {
+			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+	})
+}
