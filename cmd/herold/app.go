@@ -14,9 +14,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
+	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/render"
@@ -64,7 +67,10 @@ type app struct {
 
 	// ---- Area fields: each area adds what others need here, e.g. the senders
 	// per channel (channels), the renderer (templates), the dispatcher (dispatch).
-	renderer *render.Renderer // templates: content of every type, channel and locale
+	renderer   *render.Renderer                    // templates: content of every type, channel and locale
+	senders    map[message.Channel]channels.Sender // channels: one per channel (a provider or the outbox)
+	messages   *msgdispatch.Service                // dispatch: accepts messages (messages API, pages' double opt-in mails)
+	dispatcher *msgdispatch.Dispatcher             // dispatch: delivers one message (worker roles only; nil in api)
 }
 
 // newApp connects to Redis and builds every part. On error it has released
@@ -130,6 +136,7 @@ func newApp(ctx context.Context, log *slog.Logger, cfg config.Config, r role, st
 	a.store = store.New(rdb, cfg.Redis.KeyPrefix, store.WithSalt(a.hashSalt))
 
 	// ---- Queue
+	a.queues = queue.Queues{Suffix: cfg.Dispatch.QueueSuffix}
 	a.asynqClient = asynq.NewClientFromRedisClient(rdb)
 	a.asynqMux = asynq.NewServeMux()
 	a.scheduler = asynq.NewSchedulerFromRedisClient(rdb, &asynq.SchedulerOpts{
@@ -159,6 +166,9 @@ func (a *app) wire(ctx context.Context) error {
 	// a configured provider writes to the outbox folder (a.cfg.Core.OutboxDir).
 	// Senders holding connections append their Close to a.closers. Provider
 	// webhooks register on a.mux.
+	if err := a.wireChannels(); err != nil {
+		return err
+	}
 
 	// ---- E templates: the renderer (embedded templates, optional override
 	// folder, the catalog, a.tokens, a.cfg.HTTP.PublicURL), checked against the
@@ -181,6 +191,9 @@ func (a *app) wire(ctx context.Context) error {
 	// ---- F dispatch: the dispatch service (store, catalog, renderer, senders),
 	// its task handlers on a.asynqMux, RetryDelayFunc and ErrorHandler through
 	// a.asynqConfig, and the messages API on a.api.
+	if err := a.wireDispatch(); err != nil {
+		return err
+	}
 
 	// ---- G campaigns: campaign service, its task handlers on a.asynqMux,
 	// periodic tasks on a.scheduler, the campaigns API on a.api.
