@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	ttemplate "text/template"
 
@@ -261,10 +262,10 @@ func (r *Renderer) buildHTML(fm map[string]any, pname string, pbody []byte, path
 // execText runs a text template and tidies the result: LF line ends, no
 // trailing blanks (except the "-- " signature separator), at most one empty
 // line in a row, no leading or trailing space.
-func execText(t textTemplate, v *view) (string, error) {
+func (r *Renderer) execText(t textTemplate, v *view) (string, error) {
 	var b strings.Builder
 	if err := t.t.ExecuteTemplate(&b, t.entry, v); err != nil {
-		return "", execError(err)
+		return "", r.execError(err)
 	}
 	return tidy(b.String()), nil
 }
@@ -292,7 +293,8 @@ func tidy(s string) string {
 }
 
 var (
-	execAt     = regexp.MustCompile(`^template: ([^:]+):(\d+):\d+: executing "[^"]*" at <([^>]*)>: (.*)$`)
+	execAt     = regexp.MustCompile(`^template: ([^:]+):(\d+):(\d+): executing "[^"]*" at <([^>]*)>: (.*)$`)
+	action     = regexp.MustCompile(`(?s)\{\{-?\s*(.*?)\s*-?\}\}`)
 	noEntry    = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
 	nilPointer = regexp.MustCompile(`nil pointer evaluating [^.]*\.(\w+)`)
 	fieldChain = regexp.MustCompile(`\$?\.[A-Za-z0-9_.]+`)
@@ -301,7 +303,7 @@ var (
 
 // execError turns a template execution error into ErrMissingData naming the
 // key, e.g. "invoice.amount", and the template line. Values never appear.
-func execError(err error) error {
+func (r *Renderer) execError(err error) error {
 	var ee ttemplate.ExecError
 	msg := err.Error()
 	if !errors.As(err, &ee) {
@@ -317,9 +319,16 @@ func execError(err error) error {
 	if m == nil {
 		return fmt.Errorf("%w: %s", ErrMissingData, msg)
 	}
-	file, line, expr, detail := m[1], m[2], m[3], m[4]
-	key := strings.TrimPrefix(fieldChain.FindString(expr), ".Data.")
+	file, line, col, expr, detail := m[1], m[2], m[3], m[4], m[5]
+	chain := fieldChain.FindString(expr)
+	key := strings.TrimPrefix(chain, ".Data.")
 	key = strings.TrimPrefix(strings.TrimPrefix(key, "$"), ".")
+	if strings.HasPrefix(chain, ".") && !strings.HasPrefix(chain, ".Data.") && !strings.HasPrefix(chain, ".Brand.") {
+		// Relative to a {{with}} or {{range}}: name the key from the data's root.
+		if scope := scopeAt(string(r.files[file]), line, col); scope != "" {
+			key = scope + "." + key
+		}
+	}
 	missing := ""
 	if k := noEntry.FindStringSubmatch(detail); k != nil {
 		missing = k[1]
@@ -328,7 +337,7 @@ func execError(err error) error {
 	}
 	if missing != "" {
 		elems := strings.Split(key, ".")
-		if i := slices.Index(elems, missing); i >= 0 {
+		if i := lastIndex(elems, missing); i >= 0 {
 			key = strings.Join(elems[:i+1], ".")
 		} else if key == "" {
 			key = missing
@@ -341,4 +350,97 @@ func execError(err error) error {
 		detail = k[1]
 	}
 	return fmt.Errorf("%w %q: %s (%s:%s)", ErrMissingData, key, detail, file, line)
+}
+
+// scopeAt returns the data path that "." stands for at line:col of a template
+// source, following the {{with}} and {{range}} blocks open there, e.g.
+// "usage" or "newsletter.items[]"; "" at the root or when unknown.
+func scopeAt(src, line, col string) string {
+	ln, err1 := strconv.Atoi(line)
+	cn, err2 := strconv.Atoi(col)
+	if err1 != nil || err2 != nil || src == "" {
+		return ""
+	}
+	offset := 0
+	for range ln - 1 {
+		i := strings.IndexByte(src[offset:], '\n')
+		if i < 0 {
+			return ""
+		}
+		offset += i + 1
+	}
+	offset = min(offset+cn, len(src))
+	var stack []string // data path of each open block; "" for blocks that keep "."
+	for _, m := range action.FindAllStringSubmatch(src[:offset], -1) {
+		f := strings.Fields(m[1])
+		if len(f) == 0 {
+			continue
+		}
+		switch f[0] {
+		case "if", "block", "define":
+			stack = append(stack, inherit(stack))
+		case "with", "range":
+			stack = append(stack, blockPath(f[0], f[1:], inherit(stack)))
+		case "end":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	return inherit(stack)
+}
+
+// inherit is the data path "." has inside the innermost open block.
+func inherit(stack []string) string {
+	if len(stack) == 0 {
+		return ""
+	}
+	return stack[len(stack)-1]
+}
+
+// blockPath is the data path "." takes inside {{with args}} or {{range args}}.
+func blockPath(kind string, args []string, parent string) string {
+	if len(args) >= 3 && args[0] == "index" {
+		return join(pathOf(args[1], parent), strings.Trim(args[2], `"`))
+	}
+	for i := len(args) - 1; i >= 0; i-- {
+		if strings.HasPrefix(args[i], ".") || strings.HasPrefix(args[i], "$.") {
+			p := pathOf(args[i], parent)
+			if kind == "range" {
+				p += "[]"
+			}
+			return p
+		}
+	}
+	return parent
+}
+
+func pathOf(field, parent string) string {
+	switch {
+	case strings.HasPrefix(field, ".Data."):
+		return strings.TrimPrefix(field, ".Data.")
+	case strings.HasPrefix(field, "$.Data."):
+		return strings.TrimPrefix(field, "$.Data.")
+	case field == ".":
+		return parent
+	case strings.HasPrefix(field, "."):
+		return join(parent, strings.TrimPrefix(field, "."))
+	}
+	return parent
+}
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+func lastIndex(elems []string, s string) int {
+	for i := len(elems) - 1; i >= 0; i-- {
+		if elems[i] == s {
+			return i
+		}
+	}
+	return -1
 }

@@ -276,13 +276,13 @@ func (r *Renderer) Render(req Request) (Content, error) {
 	}
 	l := noticeLang(locale)
 
-	text, err := execText(s.text, v)
+	text, err := r.execText(s.text, v)
 	if err != nil {
 		return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
 	}
 	switch req.Channel {
 	case message.Email:
-		subj, err := execText(s.subject, v)
+		subj, err := r.execText(s.subject, v)
 		if err != nil {
 			return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
 		}
@@ -293,7 +293,7 @@ func (r *Renderer) Render(req Request) (Content, error) {
 		if s.html != nil {
 			var b bytes.Buffer
 			if err := s.html.ExecuteTemplate(&b, s.htmlEntry, v); err != nil {
-				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, execError(err))
+				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, r.execError(err))
 			}
 			c.HTML = b.String()
 		}
@@ -324,7 +324,7 @@ func (r *Renderer) Render(req Request) (Content, error) {
 		}
 		if req.Channel == message.WhatsApp {
 			if s.vars != nil {
-				vars, err := execVars(*s.vars, v)
+				vars, err := r.execVars(*s.vars, v)
 				if err != nil {
 					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
 				}
@@ -399,8 +399,8 @@ func cleanSubject(s string) string {
 var varLine = regexp.MustCompile(`^([A-Za-z0-9_]+)=(.*)$`)
 
 // execVars renders a whatsapp.vars template: one "key=value" line per variable.
-func execVars(t textTemplate, v *view) (map[string]string, error) {
-	out, err := execText(t, v)
+func (r *Renderer) execVars(t textTemplate, v *view) (map[string]string, error) {
+	out, err := r.execText(t, v)
 	if err != nil {
 		return nil, err
 	}

@@ -177,7 +177,7 @@ func TestMissingDataNamesTheKey(t *testing.T) {
 			req.Data = maps.Clone(req.Data)
 			req.Data["usage"] = map[string]any{"period": "Oktober 2026"}
 			return req
-		}, `"data_used_gb"`},
+		}, `"usage.data_used_gb"`},
 		{"nested key inside range", func() Request {
 			nl := spec(t, cat, "newsletter")
 			req := PreviewRequest(nl, message.Email, "en", sample(t, r, "newsletter", "en"))
@@ -185,7 +185,7 @@ func TestMissingDataNamesTheKey(t *testing.T) {
 			n["items"] = []any{map[string]any{"title": "t", "url": "https://example.com"}}
 			req.Data = map[string]map[string]any{"newsletter": n}
 			return req
-		}, `"text"`},
+		}, `"newsletter.items[].text"`},
 		{"unusable value", func() Request {
 			req := PreviewRequest(invoice, message.SMS, "de", sample(t, r, "invoice", "de"))
 			inv := maps.Clone(req.Data["invoice"])
