@@ -498,3 +498,48 @@ func TestExport(t *testing.T) {
 		t.Fatalf("keys after erasure: %v", keys)
 	}
 }
+
+func TestConcurrentConsentRequests(t *testing.T) {
+	t.Parallel()
+	b := setupRecipientsAPI(t)
+	if status, body := b.do(t, "PUT", "/v1/recipients/c-1", keyCRM, erika); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	const writers, each = 16, 10
+	kinds := []string{"grant", "withdraw", "object"}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				at := b.clock.Now().Add(-time.Duration(w*each+i+1) * time.Second).Format(time.RFC3339)
+				status, body := b.do(t, "POST", "/v1/recipients/c-1/consents", keyCRM, map[string]any{
+					"kind": kinds[(w+i)%3], "purpose": "advertising", "channel": []string{"sms", "email", "all"}[i%3],
+					"source": "api", "text": "t", "at": at,
+				})
+				if status != http.StatusCreated {
+					t.Errorf("writer %d: %d %s", w, status, body)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	status, body := b.do(t, "GET", "/v1/recipients/c-1/consents", keyCRM, nil)
+	if status != http.StatusOK {
+		t.Fatalf("consents: %d %s", status, body)
+	}
+	view := decode[consentsView](t, body)
+	if len(view.History) != writers*each {
+		t.Fatalf("history has %d events, want %d", len(view.History), writers*each)
+	}
+	want := store.StateEntries(consent.Fold(view.History, view.At))
+	if len(want) != len(view.State) {
+		t.Fatalf("state %+v, fold %+v", view.State, want)
+	}
+	for i := range want {
+		if want[i].Purpose != view.State[i].Purpose || want[i].Channel != view.State[i].Channel ||
+			want[i].Status != view.State[i].Status || want[i].EventID != view.State[i].EventID {
+			t.Errorf("state[%d] = %+v, fold says %+v", i, view.State[i], want[i])
+		}
+	}
+}

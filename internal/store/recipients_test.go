@@ -652,3 +652,36 @@ func FuzzParseRecipient(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkLoadFacts reads one recipient's facts (one pipeline) and folds
+// them into policy facts, as every delivery does.
+func BenchmarkLoadFacts(b *testing.B) {
+	rdb, prefix := redistest.Client(b)
+	s := store.New(rdb, prefix, store.WithSalt(testSalt))
+	r, err := store.ParseRecipient("bench-1", store.RecipientInput{
+		Kind: "customer", Emails: []store.EmailInput{{Address: "bench@example.de", CollectedInSale: true}},
+		Mobile: &store.MobileInput{Number: "+4915123456789"}, Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+	}, "DE")
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	if _, _, err := s.PutRecipient(ctx, r); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		if _, err := s.AppendConsent(ctx, "bench-1", grant(consent.Advertising, []string{"sms", "email"}[i%2], t0.Add(time.Duration(i)*time.Hour))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := t0.Add(24 * time.Hour)
+	b.ReportAllocs()
+	for b.Loop() {
+		snap, err := s.LoadFacts(ctx, "bench-1")
+		if err != nil || !snap.Found {
+			b.Fatal(err)
+		}
+		_ = snap.Facts("promo_offer", message.SMS, now)
+	}
+}
