@@ -411,7 +411,7 @@ func TestWithdrawalAfterEnqueueSuppresses(t *testing.T) {
 	b.putCustomer(t, customer{id: "c-300", phone: "+4915112345300"})
 	b.grant(t, "c-300", consent.Advertising, message.SMS, time.Now().Add(-24*time.Hour))
 
-	sendAt := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339Nano)
+	sendAt := time.Now().Add(3 * time.Second).UTC().Format(time.RFC3339Nano)
 	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-300", "channels": []string{"sms"}, "data": offerData(), "send_at": sendAt})
 	if a.Status != "scheduled" {
 		t.Fatalf("accepted status %q, want scheduled", a.Status)
@@ -617,14 +617,14 @@ func TestCancelScheduled(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.putCustomer(t, customer{id: "c-700", email: "cancel@example.com"})
-	sendAt := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
-	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-700", "data": invoiceData(), "send_at": sendAt})
+	due := time.Now().Add(3 * time.Second)
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-700", "data": invoiceData(), "send_at": due.UTC().Format(time.RFC3339Nano)})
 	r := b.do(t, http.MethodDelete, "/v1/messages/"+a.ID, keyBilling, nil)
 	if r.Status != http.StatusOK {
 		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
 	}
 	b.noTask(t, a.ID)
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(time.Until(due) + time.Second)
 	if v := b.get(t, a.ID); v.Status != "canceled" {
 		t.Errorf("status %s, want canceled", v.Status)
 	}
@@ -749,5 +749,37 @@ func TestRetriesExhaustedFail(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(b.twilio.Requests()); n != 4 {
 		t.Errorf("Twilio got %d requests, want 4", n)
+	}
+}
+
+func TestMissingTemplateDataFailsPermanently(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-950", email: "nodata@example.com"})
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-950", "data": map[string]any{"invoice": map[string]any{"number": "RE-1"}}})
+	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent || !strings.Contains(v.Attempts[0].Error, "render") {
+		t.Fatalf("status %s attempts %+v, want failed after one permanent render error\n%s", v.Status, v.Attempts, v.Raw)
+	}
+	if n := b.smtp.Count(); n != 0 {
+		t.Errorf("SMTP got %d mails, want none", n)
+	}
+}
+
+func TestErasedRecipientsQueuedMessageIsNotSent(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-960", email: "erase@example.com"})
+	due := time.Now().Add(3 * time.Second)
+	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-960", "data": invoiceData(), "send_at": due.UTC().Format(time.RFC3339Nano)})
+	if err := b.store.DeleteRecipient(t.Context(), "c-960"); err != nil {
+		t.Fatal(err)
+	}
+	if r := b.do(t, http.MethodGet, "/v1/messages/"+a.ID, keyAdmin, nil); r.Status != http.StatusNotFound {
+		t.Errorf("record after erasure: %d %s, want 404", r.Status, r.Body)
+	}
+	time.Sleep(time.Until(due) + time.Second)
+	if n := b.smtp.Count(); n != 0 {
+		t.Errorf("SMTP got %d mails after erasure, want none", n)
 	}
 }
