@@ -2,6 +2,7 @@ package email_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -338,6 +339,40 @@ func TestMandatoryTLSRefusesPlainServer(t *testing.T) {
 	s = newSender(t, cfg)
 	if _, err := s.Send(t.Context(), msg("p-2", "anna@example.org")); err != nil {
 		t.Fatalf("opportunistic TLS to a plain server: %v", err)
+	}
+}
+
+// TestCancelWhileConnecting: a server that accepts but never greets holds
+// the dial; cancelling the context ends Send long before the 30s timeout.
+func TestCancelWhileConnecting(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+	}()
+	s := newSender(t, email.Config{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, TLS: email.TLSOff, Timeout: 30 * time.Second,
+		ComposeConfig: email.ComposeConfig{From: "a@herold.example"}})
+	ctx, cancel := context.WithCancel(t.Context())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() { _, err := s.Send(ctx, msg("g-1", "anna@example.org")); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || channels.IsPermanent(err) {
+			t.Fatalf("err = %v, want a retryable context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Send did not return within 10s of the cancel")
 	}
 }
 

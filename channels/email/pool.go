@@ -65,8 +65,9 @@ func (p *pool) dialContext(ctx context.Context, network, addr string) (net.Conn,
 	if err != nil {
 		return nil, err
 	}
-	if out, ok := ctx.Value(rawKey{}).(*net.Conn); ok {
-		*out = raw
+	if c, ok := ctx.Value(rawKey{}).(*capture); ok && !c.set(raw) {
+		raw.Close()
+		return nil, context.Canceled
 	}
 	if !p.implicitTLS {
 		return raw, nil
@@ -121,9 +122,42 @@ func (p *pool) fresh(c *conn) bool {
 	return p.idleTimeout <= 0 || time.Since(c.lastUsed) < p.idleTimeout
 }
 
+// capture hands the raw connection from dialContext to open, and lets a
+// cancelled context close it while the greeting, STARTTLS or AUTH still run
+// (go-mail bounds those only by its timeout).
+type capture struct {
+	mu        sync.Mutex
+	raw       net.Conn
+	cancelled bool
+}
+
+// set records raw; false when the context was cancelled already.
+func (c *capture) set(raw net.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.raw = raw
+	return !c.cancelled
+}
+
+func (c *capture) cancel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cancelled = true
+	if c.raw != nil {
+		c.raw.Close()
+	}
+}
+
 func (p *pool) open(ctx context.Context) (*conn, error) {
-	var raw net.Conn
-	sc, err := p.mc.DialToSMTPClientWithContext(context.WithValue(ctx, rawKey{}, &raw))
+	var c capture
+	stop := context.AfterFunc(ctx, c.cancel)
+	sc, err := p.mc.DialToSMTPClientWithContext(context.WithValue(ctx, rawKey{}, &c))
+	if !stop() {
+		err = errors.Join(ctx.Err(), err)
+	}
+	c.mu.Lock()
+	raw := c.raw
+	c.mu.Unlock()
 	if err != nil {
 		if raw != nil {
 			raw.Close()
