@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // recipients' zones must resolve even on hosts without a zone database
@@ -597,14 +598,21 @@ func (e *Engine) throttle(ctx context.Context, p *plan, want int) (int, store.Ca
 	}
 }
 
-// writeOutcomes writes outcomes as they arrive: whatever is ready goes in
-// one transaction, so a busy chunk writes in batches and a slow one at once.
-// Outcomes of messages already sent are written even if ctx ends (shutdown):
-// otherwise a restart would send them again.
+// flushEvery bounds how long a sent message's outcome waits in memory before
+// it is written: what a crash can make a chunk send twice is the messages in
+// flight plus those of the last few milliseconds.
+const (
+	flushEvery = 5 * time.Millisecond
+	flushBatch = 128
+)
+
+// writeOutcomes writes outcomes in batches: up to flushBatch at a time, and
+// none older than flushEvery. Outcomes of messages already sent are written
+// even if ctx ends (shutdown): otherwise a restart would send them again.
 func (e *Engine) writeOutcomes(ctx context.Context, id string, outs <-chan store.Finished) error {
 	wctx := context.WithoutCancel(ctx)
 	var errs []error
-	buf := make([]store.Finished, 0, 128)
+	buf := make([]store.Finished, 0, flushBatch)
 	flush := func() {
 		if len(buf) == 0 {
 			return
@@ -616,28 +624,30 @@ func (e *Engine) writeOutcomes(ctx context.Context, id string, outs <-chan store
 		}
 		buf = buf[:0]
 	}
-	for f := range outs {
-		if f.Outcome.Status != 0 || !f.Due.IsZero() {
-			buf = append(buf, f)
-		}
-	drain:
-		for len(buf) < cap(buf) {
-			select {
-			case f, ok := <-outs:
-				if !ok {
-					break drain
-				}
-				if f.Outcome.Status != 0 || !f.Due.IsZero() {
-					buf = append(buf, f)
-				}
-			default:
-				break drain
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case f, ok := <-outs:
+			if !ok {
+				flush()
+				return errors.Join(errs...)
 			}
+			if f.Outcome.Status == 0 && f.Due.IsZero() {
+				continue // left pending for the next run
+			}
+			if len(buf) == 0 {
+				timer.Reset(flushEvery)
+			}
+			buf = append(buf, f)
+			if len(buf) == flushBatch {
+				timer.Stop()
+				flush()
+			}
+		case <-timer.C:
+			flush()
 		}
-		flush()
 	}
-	flush()
-	return errors.Join(errs...)
 }
 
 // ---- one recipient
@@ -679,11 +689,12 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 	}
 	if !d.Allowed {
 		o := base
-		o.Status, o.Channel, o.Basis, o.Reason, o.Rule, o.DecidedAt, o.DoneAt = store.OutcomeSuppressed,
-			first.Channel, first.Basis, first.Reason, first.Rule, first.DecidedAt, now
+		o.Status, o.Channel, o.Basis, o.Reason, o.DecidedAt, o.DoneAt = store.OutcomeSuppressed,
+			first.Channel, first.Basis, first.Reason, first.DecidedAt, now
 		if o.Channel == "" {
 			o.Channel = p.channels[0]
 		}
+		o.Rule = shortRule(first.Rule, p.c.Type, o.Channel)
 		if o.Reason == "" {
 			o.Reason = policy.UnknownType
 		}
@@ -698,7 +709,7 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 	}
 
 	o := base
-	o.Channel, o.Basis, o.Reason, o.Rule, o.DecidedAt = ch, d.Basis, d.Reason, d.Rule, d.DecidedAt
+	o.Channel, o.Basis, o.Reason, o.Rule, o.DecidedAt = ch, d.Basis, d.Reason, shortRule(d.Rule, p.c.Type, ch), d.DecidedAt
 	if o.DecidedAt.IsZero() {
 		o.DecidedAt = now
 	}
@@ -735,8 +746,37 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 		}
 		return e.failed(ctx, p, rid, ch, err, o, fail, wait)
 	}
-	o.Status, o.DoneAt, o.ProviderID = store.OutcomeDelivered, e.now(), receipt.ProviderID
+	o.Status, o.DoneAt, o.ProviderID = store.OutcomeDelivered, e.now(), shortProviderID(receipt.ProviderID, msgID)
 	return store.Finished{Outcome: o, Advertising: p.advertising && p.capMax > 0, Window: p.capWindow}
+}
+
+// shortRule drops the "<type>/<channel>/" every rule id of the campaign
+// starts with; fullRule puts it back.
+func shortRule(rule string, t message.Type, ch message.Channel) string {
+	return strings.TrimPrefix(rule, string(t)+"/"+string(ch)+"/")
+}
+
+func fullRule(rule string, t message.Type, ch message.Channel) string {
+	if rule == "" || strings.Contains(rule, "/") {
+		return rule
+	}
+	return string(t) + "/" + string(ch) + "/" + rule
+}
+
+// shortProviderID keeps only what follows the message id when the provider
+// id starts with it (the SMTP Message-ID is "<message id>@<domain>").
+func shortProviderID(pid, msgID string) string {
+	if rest, ok := strings.CutPrefix(pid, msgID); ok {
+		return "=" + rest
+	}
+	return pid
+}
+
+func fullProviderID(pid, msgID string) string {
+	if rest, ok := strings.CutPrefix(pid, "="); ok {
+		return msgID + rest
+	}
+	return pid
 }
 
 // failed classifies a send error: permanent ones fail at once (a hard bounce

@@ -213,8 +213,10 @@ func (e *Engine) Outcomes(ctx context.Context, id, cursor string, limit int) ([]
 var ErrBadCursor = errors.New("invalid cursor")
 
 func (e *Engine) outcomeView(c store.Campaign, o store.Outcome) RecipientOutcome {
-	v := RecipientOutcome{RecipientID: o.Recipient, MessageID: MessageID(c.ID, o.Recipient), Status: o.Status.String(),
-		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, ProviderID: o.ProviderID, DoneAt: o.DoneAt}
+	msgID := MessageID(c.ID, o.Recipient)
+	v := RecipientOutcome{RecipientID: o.Recipient, MessageID: msgID, Status: o.Status.String(),
+		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, ProviderID: fullProviderID(o.ProviderID, msgID), DoneAt: o.DoneAt}
+	o.Rule = fullRule(o.Rule, c.Type, o.Channel)
 	if o.Status == store.OutcomeDelivered || o.Status == store.OutcomeSuppressed || o.Status == store.OutcomeFailed {
 		d := &policy.Decision{
 			Allowed: o.Status != store.OutcomeSuppressed, Basis: o.Basis, Reason: o.Reason, Rule: o.Rule,

@@ -18,7 +18,7 @@ package store
 //	                          send times and retries wait here, each on its own
 //	<prefix>{c:<id>}:tries    hash recipient id → delivery attempts that failed retryably
 //	<prefix>{c:<id>}:sweeps   set of the asynq task ids of scheduled sweeps (cancel deletes them)
-//	<prefix>{r:<id>}:adv      sorted set campaign id → time of an advertising delivery (unix ms),
+//	<prefix>{r:<id>}:adv      sorted set campaign id (its last 8 characters) → time of an advertising delivery (unix ms),
 //	                          expiring after the catalog's frequency window
 //
 // A recipient costs about 10 B while queued (its id in a chunk) and one
@@ -148,19 +148,66 @@ type Outcome struct {
 	ProviderID string
 }
 
-// encode writes the outcome as "d|c12|email|basis|reason|rule|catalog|decided|done|attempts|class|provider id".
-// Times are unix seconds: the record is proof of the day and minute, and every
-// byte counts a million times.
+// encode writes the outcome as
+// "d|c12|e|l|reason|rule|catalog|decided|done-decided|attempts|class|provider id":
+// channel and basis as one letter, the reason left out when it is "allowed"
+// (delivered and failed messages were allowed), times in unix seconds with
+// the done time relative to the decision. Every byte counts a million times.
 func (o Outcome) encode() string {
 	var b strings.Builder
-	b.Grow(96 + len(o.Rule) + len(o.ProviderID))
+	b.Grow(64 + len(o.Rule) + len(o.ProviderID) + len(o.Catalog))
 	b.WriteByte(byte(o.Status))
-	for _, f := range []string{o.Origin, string(o.Channel), string(o.Basis), string(o.Reason), o.Rule, o.Catalog,
-		unix(o.DecidedAt), unix(o.DoneAt), strconv.Itoa(o.Attempts), o.ErrorClass, o.ProviderID} {
+	reason := string(o.Reason)
+	if o.Reason == policy.Allowed && o.Status != OutcomeSuppressed {
+		reason = ""
+	}
+	done := ""
+	if !o.DoneAt.IsZero() {
+		done = strconv.FormatInt(o.DoneAt.Unix()-o.DecidedAt.Unix(), 10)
+	}
+	for _, f := range []string{o.Origin, shortChannel(o.Channel), shortBasis(o.Basis), reason, o.Rule, o.Catalog,
+		unix(o.DecidedAt), done, strconv.Itoa(o.Attempts), o.ErrorClass, o.ProviderID} {
 		b.WriteByte('|')
 		b.WriteString(f)
 	}
 	return b.String()
+}
+
+var (
+	channelCodes = map[message.Channel]string{message.Email: "e", message.SMS: "s", message.WhatsApp: "w", message.RCS: "r"}
+	basisCodes   = map[policy.Basis]string{policy.Contract: "c", policy.LegitimateInterest: "l", policy.Consent: "k"}
+)
+
+func shortChannel(c message.Channel) string {
+	if s, ok := channelCodes[c]; ok {
+		return s
+	}
+	return string(c)
+}
+
+func longChannel(s string) message.Channel {
+	for c, code := range channelCodes {
+		if code == s {
+			return c
+		}
+	}
+	return message.Channel(s)
+}
+
+func shortBasis(b policy.Basis) string {
+	if s, ok := basisCodes[b]; ok {
+		return s
+	}
+	return string(b)
+}
+
+func longBasis(s string) policy.Basis {
+	for b, code := range basisCodes {
+		if code == s {
+			return b
+		}
+	}
+	return policy.Basis(s)
 }
 
 func unix(t time.Time) string {
@@ -197,8 +244,14 @@ func decodeOutcome(id message.RecipientID, v string) Outcome {
 		return ""
 	}
 	// f[0] is empty: the byte after the status is the first separator.
-	o.Origin, o.Channel, o.Basis, o.Reason = get(1), message.Channel(get(2)), policy.Basis(get(3)), policy.Reason(get(4))
-	o.Rule, o.Catalog, o.DecidedAt, o.DoneAt = get(5), get(6), fromUnix(get(7)), fromUnix(get(8))
+	o.Origin, o.Channel, o.Basis, o.Reason = get(1), longChannel(get(2)), longBasis(get(3)), policy.Reason(get(4))
+	if o.Reason == "" && o.Status != OutcomeSuppressed {
+		o.Reason = policy.Allowed
+	}
+	o.Rule, o.Catalog, o.DecidedAt = get(5), get(6), fromUnix(get(7))
+	if d, err := strconv.ParseInt(get(8), 10, 64); err == nil && !o.DecidedAt.IsZero() {
+		o.DoneAt = o.DecidedAt.Add(time.Duration(d) * time.Second)
+	}
 	o.Attempts, _ = strconv.Atoi(get(9))
 	o.ErrorClass, o.ProviderID = get(10), get(11)
 	return o
@@ -666,7 +719,7 @@ func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) 
 		if it.Due.IsZero() && it.Advertising && it.Outcome.Status == OutcomeDelivered && it.Window > 0 {
 			k := s.advKey(it.Outcome.Recipient)
 			at := it.Outcome.DoneAt
-			pipe.ZAdd(ctx, k, redis.Z{Score: float64(at.UnixMilli()), Member: id})
+			pipe.ZAdd(ctx, k, redis.Z{Score: float64(at.UnixMilli()), Member: advMember(id)})
 			pipe.ZRemRangeByScore(ctx, k, "-inf", strconv.FormatInt(at.Add(-it.Window).UnixMilli(), 10))
 			pipe.PExpire(ctx, k, it.Window)
 			n++
@@ -678,6 +731,16 @@ func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) 
 		}
 	}
 	return nil
+}
+
+// advMember is a campaign's entry in a recipient's frequency-cap set: the
+// last 8 characters of its id (random hex), enough to tell this week's
+// campaigns apart and keep a retried write idempotent.
+func advMember(id string) string {
+	if len(id) > 8 {
+		return id[len(id)-8:]
+	}
+	return id
 }
 
 // SetDuplicates records how many duplicate ids chunk origin met. Setting
