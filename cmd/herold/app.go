@@ -200,6 +200,9 @@ func (a *app) wire(ctx context.Context) error {
 
 	// ---- H pages: preference centre, one-click unsubscribe, double opt-in
 	// confirmation on a.mux; the clean-up of unconfirmed sign-ups on a.scheduler.
+	if err := a.wirePages(ctx); err != nil {
+		return err
+	}
 
 	return nil
 }
