@@ -298,7 +298,7 @@ func (r *Renderer) Render(req Request) (Content, error) {
 			c.HTML = b.String()
 		}
 		if req.Decision.OptOutNotice {
-			c.Text += "\n\n" + noticeText(notice, l)
+			c.Text = appendText(c.Text, noticeText(notice, l))
 			if c.HTML != "" {
 				c.HTML = appendHTML(c.HTML, noticeHTML(notice, l))
 			}
@@ -394,6 +394,15 @@ func cleanSubject(s string) string {
 		return r
 	}, s)
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// appendText puts the notice before the last signature separator ("-- "
+// line), which many mail clients fold away, or at the end when there is none.
+func appendText(text, notice string) string {
+	if i := strings.LastIndex(text, "\n-- \n"); i >= 0 {
+		return strings.TrimRight(text[:i], "\n") + "\n\n" + notice + "\n" + text[i:]
+	}
+	return text + "\n\n" + notice
 }
 
 var varLine = regexp.MustCompile(`^([A-Za-z0-9_]+)=(.*)$`)
