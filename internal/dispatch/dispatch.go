@@ -121,6 +121,16 @@ var errSettled = errors.New("message already settled")
 // done (Outcome.Skipped). Errors are classified as for Deliver.
 func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap store.Snapshot) (Outcome, error) {
 	now := d.o.Now().UTC()
+	spec, known := d.o.Catalog.Type(msg.Type)
+	advertising := known && spec.Advertising && snap.Found
+	recent := 0
+	if capMax, _ := d.o.Catalog.FrequencyCap(); advertising && capMax > 0 {
+		counts, err := d.o.Store.RecentAdvertising(ctx, []message.RecipientID{msg.RecipientID}, d.o.Catalog.FrequencyWindowStart(now))
+		if err != nil {
+			return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, err)
+		}
+		recent = counts[0]
+	}
 	rec, err := d.begin(ctx, msg, now)
 	if errors.Is(err, errSettled) {
 		return Outcome{MessageID: rec.ID, Status: rec.Status, Channel: rec.Channel, ProviderID: rec.ProviderID, Skipped: true}, nil
@@ -131,10 +141,8 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	log := d.o.Log.With("message_id", rec.ID, "recipient_id", rec.RecipientID, "type", rec.Type)
 
 	prefs := rec.Channels
-	if len(prefs) == 0 {
-		if spec, ok := d.o.Catalog.Type(rec.Type); ok {
-			prefs = spec.Channels
-		}
+	if len(prefs) == 0 && known {
+		prefs = spec.Channels
 	}
 	if len(prefs) == 0 {
 		prefs = []message.Channel{""} // unknown type: Decide denies with unknown_type
@@ -142,7 +150,9 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	var decisions []policy.Decision
 	var chosen *policy.Decision
 	for _, ch := range prefs {
-		dec := policy.Decide(d.o.Catalog, snap.Facts(rec.Type, ch, now))
+		facts := snap.Facts(rec.Type, ch, now)
+		facts.RecentAdvertising = recent // the frequency cap counts deliveries of every channel
+		dec := policy.Decide(d.o.Catalog, facts)
 		if dec.Allowed && snap.Recipient.Address(ch) == "" {
 			// The policy checks contact points; this only guards against a
 			// profile changed between its facts and the address.
@@ -261,6 +271,12 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	if werr != nil {
 		log.ErrorContext(ctx, "message sent but not recorded", "channel", ch, "err", werr)
 		return out, channels.Permanent(fmt.Errorf("deliver %s: sent, but recording failed: %w", rec.ID, werr))
+	}
+	if advertising {
+		window := now.Sub(d.o.Catalog.FrequencyWindowStart(now))
+		if err := d.o.Store.RecordAdvertising(context.WithoutCancel(ctx), rec.RecipientID, rec.ID, now, window); err != nil {
+			log.ErrorContext(ctx, "count delivery for the frequency cap", "err", err)
+		}
 	}
 	log.InfoContext(ctx, "message delivered", "channel", ch, "basis", dec.Basis, "provider", receipt.Provider)
 	return out, nil

@@ -783,3 +783,24 @@ func TestErasedRecipientsQueuedMessageIsNotSent(t *testing.T) {
 		t.Errorf("SMTP got %d mails after erasure, want none", n)
 	}
 }
+
+func TestFrequencyCapStopsTheFifthOffer(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.putCustomer(t, customer{id: "c-970", phone: "+4915112345970"})
+	b.grant(t, "c-970", consent.Advertising, message.SMS, time.Now().Add(-time.Hour))
+	for i := range 5 {
+		a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-970", "channels": []string{"sms"}, "data": offerData()})
+		v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
+		want, reason := "delivered", policy.Allowed
+		if i == 4 { // the catalog allows 4 advertising messages in 7 days
+			want, reason = "suppressed", policy.FrequencyCap
+		}
+		if v.Status != want || v.Decision.Reason != reason {
+			t.Fatalf("offer %d: %s %s, want %s %s", i+1, v.Status, v.Decision.Reason, want, reason)
+		}
+	}
+	if n := b.twilio.Accepted(); n != 4 {
+		t.Errorf("Twilio accepted %d, want 4", n)
+	}
+}

@@ -455,3 +455,19 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 	}
 	return nil
 }
+
+// RecordAdvertising counts a delivered advertising message to recipient id
+// for the frequency cap (the same per-recipient set the campaigns write),
+// keeping entries for window; member identifies the message so a repeated
+// write counts once.
+func (s *Store) RecordAdvertising(ctx context.Context, id message.RecipientID, member string, at time.Time, window time.Duration) error {
+	k := s.advKey(id)
+	pipe := s.rdb.Pipeline()
+	pipe.ZAdd(ctx, k, redis.Z{Score: float64(at.UnixMilli()), Member: member})
+	pipe.ZRemRangeByScore(ctx, k, "-inf", strconv.FormatInt(at.Add(-window).UnixMilli(), 10))
+	pipe.PExpire(ctx, k, window)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record advertising for %s: %w", id, err)
+	}
+	return nil
+}
