@@ -136,6 +136,7 @@ func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 	tb := runCommand(t, map[string]string{
 		"HEROLD_REDIS_URL":    redistest.URL(),
 		"HEROLD_REDIS_PREFIX": prefix,
+		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
 		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
 		"HEROLD_API_KEYS":     "ci:" + key + ":recipients",
 		"HEROLD_LOG_LEVEL":    "debug",
@@ -172,6 +173,7 @@ func TestServeWarnsWithoutAPIKeys(t *testing.T) {
 	tb := runCommand(t, map[string]string{
 		"HEROLD_REDIS_URL":    redistest.URL(),
 		"HEROLD_REDIS_PREFIX": prefix,
+		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
 		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
 	}, "api")
 	if !strings.Contains(tb.stderr.String(), "NO API KEYS CONFIGURED") {
@@ -191,6 +193,7 @@ func TestWorkerServesHealthOnly(t *testing.T) {
 	tb := runCommand(t, map[string]string{
 		"HEROLD_REDIS_URL":    redistest.URL(),
 		"HEROLD_REDIS_PREFIX": prefix,
+		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
 		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
 		"HEROLD_SCHEDULER":    "false",
 	}, "worker")

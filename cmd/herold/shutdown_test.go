@@ -14,7 +14,6 @@ import (
 
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
-	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 )
 
@@ -28,6 +27,7 @@ func TestShutdownLetsRunningTaskFinish(t *testing.T) {
 		"HEROLD_REDIS_URL":    redistest.URL(),
 		"HEROLD_REDIS_PREFIX": prefix,
 		"HEROLD_SCHEDULER":    "false",
+		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "shutdown"),
 	}), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,6 @@ func TestShutdownLetsRunningTaskFinish(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(a.close)
-	a.queues = queue.Queues{Suffix: "-" + redistest.Queue(t, "shutdown")}
 	qname := a.queues.Name(message.Transactional)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = inspector.DeleteQueue(qname, true) })
