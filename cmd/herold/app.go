@@ -197,6 +197,9 @@ func (a *app) wire(ctx context.Context) error {
 
 	// ---- G campaigns: campaign service, its task handlers on a.asynqMux,
 	// periodic tasks on a.scheduler, the campaigns API on a.api.
+	if err := a.wireCampaigns(); err != nil {
+		return err
+	}
 
 	// ---- H pages: preference centre, one-click unsubscribe, double opt-in
 	// confirmation on a.mux; the clean-up of unconfirmed sign-ups on a.scheduler.

@@ -85,6 +85,8 @@ func commands() []command {
 		{"version", "print the version", versionCommand},
 		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
 		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
+		{"campaign", "campaign status ID: a campaign's state and counters with a live progress bar (via the API)", campaignCommand},
+		{"bench", "measure asynq, a campaign end to end, invoice latency, Redis memory and RSS on local sinks", benchCommand},
 		// Areas add their subcommands here, e.g. `template preview` (templates),
 		// `campaign` and `bench` (campaigns).
 	}

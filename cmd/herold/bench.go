@@ -1,0 +1,545 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/channels/email"
+	"github.com/heroldhq/herold/internal/campaign"
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/consent"
+	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/token"
+)
+
+// benchOptions are the knobs of `herold bench`.
+type benchOptions struct {
+	redisURL      string
+	audience      int
+	noop          int
+	invoiceRate   int
+	invoiceWindow time.Duration
+	chunk         int
+	workers       int
+	senders       int
+	smtpPool      int
+	timeout       time.Duration
+	cpuProfile    string
+}
+
+func benchCommand(ctx context.Context, inv *invocation, args []string) error {
+	fs := flag.NewFlagSet("herold bench", flag.ContinueOnError)
+	o := benchOptions{}
+	fs.IntVar(&o.audience, "audience", 100_000, "campaign audience (recipients, mixed consent)")
+	fs.IntVar(&o.noop, "noop", 30_000, "no-op tasks for the raw asynq figure")
+	fs.IntVar(&o.invoiceRate, "invoice-rate", 20, "invoice e-mails per second while measuring their latency")
+	fs.DurationVar(&o.invoiceWindow, "invoice-window", 10*time.Second, "how long invoices are measured with no campaign running")
+	fs.IntVar(&o.chunk, "chunk", 500, "recipients per chunk task")
+	fs.IntVar(&o.workers, "workers", 2, "chunk tasks at once")
+	fs.IntVar(&o.senders, "senders", 8, "sends at once per chunk task")
+	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections to the sink")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the campaign run to this file")
+	about := "Measure Herold on this machine against local Redis (HEROLD_REDIS_URL) with an in-process SMTP sink:\n" +
+		"raw asynq throughput, end-to-end campaign throughput and their ratio, invoice latency with and\n" +
+		"without a campaign draining, Redis memory per queued and per delivered recipient, peak RSS.\n" +
+		"It uses its own key prefix and queue names and deletes them afterwards."
+	if err := parseFlags(fs, inv, args, about, ""); err != nil {
+		return err
+	}
+	if o.audience < 1 || o.noop < 1 || o.invoiceRate < 1 || o.chunk < 1 || o.workers < 1 || o.senders < 1 || o.smtpPool < 1 {
+		return usageErrorf("herold bench: --audience, --noop, --invoice-rate, --chunk, --workers, --senders and --smtp-pool must be positive")
+	}
+	o.redisURL = cmp.Or(inv.getenv("HEROLD_REDIS_URL"), "redis://127.0.0.1:6379/0")
+	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	return runBench(ctx, inv.stdout, log, o)
+}
+
+// latencies collects enqueue-to-delivered times of invoice messages.
+type latencies struct {
+	mu        sync.Mutex
+	submitted map[string]time.Time
+	delivered map[string]time.Time
+}
+
+func newLatencies() *latencies {
+	return &latencies{submitted: map[string]time.Time{}, delivered: map[string]time.Time{}}
+}
+
+func (l *latencies) sent(id string, at time.Time) {
+	l.mu.Lock()
+	l.submitted[id] = at
+	l.mu.Unlock()
+}
+
+func (l *latencies) done(id string, at time.Time) {
+	l.mu.Lock()
+	l.delivered[id] = at
+	l.mu.Unlock()
+}
+
+// take returns the latencies of the messages both submitted and delivered,
+// and how many submitted ones are still missing; it forgets them all.
+func (l *latencies) take() (ds []time.Duration, missing int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, t0 := range l.submitted {
+		if t1, ok := l.delivered[id]; ok {
+			ds = append(ds, t1.Sub(t0))
+		} else {
+			missing++
+		}
+	}
+	clear(l.submitted)
+	clear(l.delivered)
+	slices.Sort(ds)
+	return ds, missing
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
+}
+
+func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptions) (err error) {
+	rdb, err := connectRedis(ctx, config.Config{Redis: config.Redis{URL: o.redisURL}})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	run := make([]byte, 6)
+	_, _ = rand.Read(run)
+	tag := hex.EncodeToString(run)
+	prefix := "herold-bench-" + tag + ":"
+	qs := queue.Queues{Suffix: "-bench-" + tag}
+	campaignQueue := "campaigns-bench-" + tag
+	inspector := asynq.NewInspectorFromRedisClient(rdb)
+	defer func() {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer ccancel()
+		for _, c := range message.Classes() {
+			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
+		}
+		_ = inspector.DeleteQueue(campaignQueue, true)
+		if cerr := deleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
+		}
+	}()
+	fmt.Fprintf(out, "herold bench: %d CPUs, %s/%s, %s; Redis %s; audience %d\n",
+		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), redisVersion(ctx, rdb), o.audience)
+
+	// ---- (1) raw asynq: no-op tasks with the worker's settings
+	client := asynq.NewClientFromRedisClient(rdb)
+	wcfg := queue.ServerConfig(qs, 10, 50*time.Millisecond, nil, log)
+	wcfg.ShutdownTimeout = 10 * time.Second
+	raw, err := asynqBaseline(ctx, rdb, client, wcfg, queue.Queues{Suffix: "-bench-raw-" + tag}, loadParams{n: o.noop, producers: 8})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "(1) raw asynq, %d no-op tasks, concurrency 10: %.0f tasks/s\n", o.noop, raw)
+
+	// ---- Herold: store, catalog, renderer, SMTP sink, e-mail adapter
+	st := store.New(rdb, prefix, store.WithSalt("herold-bench-"+tag))
+	cat, err := loadCatalog("")
+	if err != nil {
+		return err
+	}
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	sealer, err := token.NewSealer(hex.EncodeToString(secret))
+	if err != nil {
+		return err
+	}
+	rcfg := config.Config{}
+	rcfg.HTTP.PublicURL = "http://127.0.0.1:8080"
+	rnd, err := newRenderer(rcfg, cat, sealer, func(string) {})
+	if err != nil {
+		return err
+	}
+	sink, err := dispatchtest.NewSMTPSink(false)
+	if err != nil {
+		return err
+	}
+	defer sink.Close()
+	mailer, err := email.New(email.Config{Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: o.smtpPool,
+		Timeout: 10 * time.Second, ComposeConfig: email.ComposeConfig{From: "news@example.com", FromName: "Herold Bench"}}, log)
+	if err != nil {
+		return err
+	}
+	defer mailer.Close()
+	lat := newLatencies()
+	var timed channels.SenderFunc = func(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
+		r, err := mailer.Send(ctx, m)
+		if err == nil && m.Class == string(message.Transactional) {
+			lat.done(m.MessageID, time.Now())
+		}
+		return r, err
+	}
+	senders := map[message.Channel]channels.Sender{message.Email: timed}
+
+	// ---- the message worker (invoices), as `herold worker` runs it
+	dcfg := config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: time.Hour, SendTimeout: 10 * time.Second}
+	svc, err := msgdispatch.NewService(msgdispatch.ServiceOptions{Store: st, Catalog: cat, Client: client, Inspector: inspector,
+		Queues: qs, Settings: dcfg, MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log})
+	if err != nil {
+		return err
+	}
+	d, err := msgdispatch.New(msgdispatch.Options{Store: st, Catalog: cat, Renderer: rnd, Senders: senders,
+		RecordTTL: time.Hour, SendTimeout: 10 * time.Second, Log: log})
+	if err != nil {
+		return err
+	}
+	mcfg := queue.ServerConfig(qs, 20, 50*time.Millisecond, nil, log)
+	mcfg.ShutdownTimeout = 10 * time.Second
+	worker := asynq.NewServerFromRedisClient(rdb, mcfg)
+	mux := asynq.NewServeMux()
+	mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
+	if err := worker.Start(mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	defer worker.Shutdown()
+
+	// ---- the campaign engine and its own bounded worker
+	ccfg := config.Campaigns{Queue: campaignQueue, ChunkSize: o.chunk, Workers: o.workers, Senders: o.senders, MaxAttempts: 3,
+		RetryBase: time.Second, PausePoll: time.Second, QuietStart: "20:00", QuietEnd: "08:00", DefaultZone: "Europe/Berlin",
+		MaxUpload: 1 << 40, RecordTTL: time.Hour}
+	eng, err := campaign.New(campaign.Options{Log: log, Store: st, Catalog: cat, Renderer: rnd, Senders: senders,
+		Client: client, Inspector: inspector, Config: ccfg})
+	if err != nil {
+		return err
+	}
+
+	// ---- recipients: invoice customers and the campaign audience
+	t0 := time.Now()
+	if err := benchRecipients(ctx, st, o.audience); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "    seeded %d recipients in %s (70%% customers by legitimate interest, 10%% objected, 10%% prospects without and 10%% with consent)\n",
+		o.audience+benchInvoiceCustomers, time.Since(t0).Round(time.Millisecond))
+
+	// ---- (4b) invoice latency with no campaign
+	stopIdle := make(chan struct{})
+	idleDone := make(chan error, 1)
+	go func() { idleDone <- submitInvoices(ctx, svc, lat, o.invoiceRate, stopIdle) }()
+	select {
+	case <-time.After(o.invoiceWindow):
+	case <-ctx.Done():
+	}
+	close(stopIdle)
+	if err := <-idleDone; err != nil {
+		return err
+	}
+	waitQuiet(ctx, lat)
+	idle, idleMissing := lat.take()
+
+	// ---- the campaign: upload (streamed), then measure queued memory before it starts
+	id, err := campaign.NewID()
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	if err := eng.Create(ctx, store.Campaign{ID: id, Name: "bench", Type: "promo_offer", Class: message.Marketing,
+		Channels: []message.Channel{message.Email}, Data: map[string]map[string]any{"offer": benchOffer()},
+		QuietStart: "20:00", QuietEnd: "08:00", CreatedAt: now, StartAt: now}, nil); err != nil {
+		return err
+	}
+	pr, pw := io.Pipe()
+	go func() {
+		bw := bufio.NewWriterSize(pw, 64<<10)
+		for i := range o.audience {
+			fmt.Fprintf(bw, "{\"recipient_id\":\"b%d\"}\n", i)
+		}
+		pw.CloseWithError(bw.Flush())
+	}()
+	t0 = time.Now()
+	rep, err := eng.Upload(ctx, id, pr, campaign.NDJSON)
+	if err != nil {
+		return fmt.Errorf("upload audience: %w", err)
+	}
+	fmt.Fprintf(out, "    uploaded %d ids (NDJSON, streamed) in %s\n", rep.Accepted, time.Since(t0).Round(time.Millisecond))
+	audBytes := memoryUsage(ctx, rdb, prefix+"{c:"+id+"}:aud")
+
+	// ---- (2) run it, with invoices at a steady rate all along
+	csrv := asynq.NewServerFromRedisClient(rdb, eng.ServerConfig(queue.NewLogger(log)))
+	cmux := asynq.NewServeMux()
+	eng.Register(cmux)
+	stopBusy := make(chan struct{})
+	busyDone := make(chan error, 1)
+	go func() { busyDone <- submitInvoices(ctx, svc, lat, o.invoiceRate, stopBusy) }()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			close(stopBusy)
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			close(stopBusy)
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	start := time.Now()
+	if err := csrv.Start(cmux); err != nil {
+		close(stopBusy)
+		return fmt.Errorf("start campaign worker: %w", err)
+	}
+	defer csrv.Shutdown()
+	taskBytes := int64(0)
+	var status store.CampaignStatus
+	lastPrint := time.Now()
+	for {
+		if status, err = eng.Status(ctx, id); err != nil {
+			close(stopBusy)
+			return err
+		}
+		if taskBytes == 0 && status.Counters.Chunks > 0 {
+			taskBytes = memoryUsage(ctx, rdb, "asynq:{"+campaignQueue+"}:t:"+fmt.Sprintf("campaign:%s:chunk:%d", id, status.Counters.Chunks-1))
+		}
+		if status.State.Final() {
+			break
+		}
+		if time.Since(lastPrint) > 5*time.Second {
+			c := status.Counters
+			fmt.Fprintf(out, "    … %d of %d done (%s)\n", c.Audience-c.Queued, c.Audience, time.Since(start).Round(time.Second))
+			lastPrint = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			close(stopBusy)
+			return fmt.Errorf("campaign did not finish: %w", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	elapsed := time.Since(start)
+	close(stopBusy)
+	if err := <-busyDone; err != nil {
+		return err
+	}
+	waitQuiet(ctx, lat)
+	busy, busyMissing := lat.take()
+	c := status.Counters
+	rate := float64(c.Audience) / elapsed.Seconds()
+	fmt.Fprintf(out, "(2) campaign end to end: %d recipients in %s = %.0f recipients/s (fan-out, facts, policy, render, send, record)\n",
+		c.Audience, elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(out, "    delivered %d, suppressed %v, failed %v; SMTP sink got %d messages in total\n",
+		c.Delivered, c.Suppressed, c.Failed, sink.Count())
+	fmt.Fprintf(out, "(3) ratio (2)/(1): %.2f (target ≥ 0.8)\n", rate/raw)
+	fmt.Fprintf(out, "(4) invoice enqueue → delivered at %d/s: while the campaign drains p50 %s p99 %s (n=%d, lost %d); no campaign p50 %s p99 %s (n=%d, lost %d) (target p99 < 250ms)\n",
+		o.invoiceRate, percentile(busy, 0.5).Round(100*time.Microsecond), percentile(busy, 0.99).Round(100*time.Microsecond), len(busy), busyMissing,
+		percentile(idle, 0.5).Round(100*time.Microsecond), percentile(idle, 0.99).Round(100*time.Microsecond), len(idle), idleMissing)
+
+	// ---- (5) memory: what a queued recipient costs, what stays per delivered one
+	if taskBytes == 0 {
+		taskBytes = 700 // a chunk task already ran: PERF.md's 625 B per task plus the payload
+	}
+	queued := float64(audBytes+taskBytes*c.Chunks) / float64(c.Audience)
+	kept := keptBytes(ctx, rdb, prefix, id, o.audience)
+	fmt.Fprintf(out, "(5) Redis per queued recipient: %.1f B (audience chunks %d B + %d chunk tasks × %d B) (target < 200 B)\n",
+		queued, audBytes, c.Chunks, taskBytes)
+	fmt.Fprintf(out, "    Redis kept per delivered recipient: %.0f B (%d B for %d delivered; %.0f B per recipient with an outcome) (target < 400 B)\n",
+		float64(kept)/float64(max(c.Delivered, 1)), kept, c.Delivered, float64(kept)/float64(c.Audience))
+	fmt.Fprintf(out, "(6) peak RSS of this process: %s (target < 300 MiB with --audience 1000000)\n", peakRSS())
+	return nil
+}
+
+// benchInvoiceCustomers receive the invoices whose latency is measured.
+const benchInvoiceCustomers = 20
+
+// benchRecipients stores the audience b0 … b(n-1) with mixed consent, and
+// the invoice customers inv0 …, from 32 goroutines.
+func benchRecipients(ctx context.Context, st *store.Store, n int) error {
+	past := time.Now().Add(-30 * 24 * time.Hour)
+	var next atomic.Int64
+	var firstErr error
+	var once sync.Once
+	var wg sync.WaitGroup
+	total := int64(n + benchInvoiceCustomers)
+	for range 32 {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= total || ctx.Err() != nil {
+					return
+				}
+				if err := benchRecipient(ctx, st, int(i), n, past); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return cmp.Or(firstErr, ctx.Err())
+}
+
+func benchRecipient(ctx context.Context, st *store.Store, i, n int, past time.Time) error {
+	id := "b" + strconv.Itoa(i)
+	in := store.RecipientInput{Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann", Locale: "de",
+		Emails:   []store.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i), CollectedInSale: true}},
+		Contract: &store.ContractInput{StartedAt: "2024-01-01"}}
+	var ev *consent.Event
+	if i >= n {
+		id = "inv" + strconv.Itoa(i-n)
+	} else {
+		switch i % 10 {
+		case 7: // objected to advertising
+			ev = &consent.Event{Kind: consent.Object, Purpose: consent.Advertising, Channel: consent.AllChannels}
+		case 8: // prospect without consent
+			in.Kind, in.Contract = "prospect", nil
+		case 9: // prospect with consent by e-mail
+			in.Kind, in.Contract = "prospect", nil
+			ev = &consent.Event{Kind: consent.Grant, Purpose: consent.Advertising, Channel: string(message.Email)}
+		}
+	}
+	r, err := store.ParseRecipient(id, in, "DE")
+	if err != nil {
+		return fmt.Errorf("bench recipient %s: %w", id, err)
+	}
+	if _, _, err := st.PutRecipient(ctx, r); err != nil {
+		return fmt.Errorf("bench recipient %s: %w", id, err)
+	}
+	if ev != nil {
+		ev.At, ev.Source, ev.Text = past, consent.WebForm, "Ja, ich möchte Angebote per E-Mail erhalten."
+		if _, err := st.AppendConsent(ctx, r.ID, *ev); err != nil {
+			return fmt.Errorf("bench recipient %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+func benchOffer() map[string]any {
+	return map[string]any{"title": "Allnet Flat 40 GB", "price": 24.99, "regular_price": 29.99, "data_volume_gb": 40,
+		"valid_until": "2026-12-31", "url": "https://www.example.com/angebot/allnet-40"}
+}
+
+// submitInvoices submits invoice e-mails at rate per second until stop.
+func submitInvoices(ctx context.Context, svc *msgdispatch.Service, lat *latencies, rate int, stop <-chan struct{}) error {
+	tick := time.NewTicker(time.Second / time.Duration(rate))
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		t0 := time.Now()
+		acc, err := svc.Submit(ctx, msgdispatch.Submission{
+			Type: "invoice", RecipientID: message.RecipientID("inv" + strconv.Itoa(i%benchInvoiceCustomers)),
+			Channels: []message.Channel{message.Email},
+			Data: map[string]map[string]any{"invoice": {
+				"number": fmt.Sprintf("RE-2026-11-%06d", i), "period": "November 2026", "amount": 29.98, "currency": "EUR",
+				"due_date": "2026-12-03", "direct_debit": true, "url": "https://service.example.com/rechnungen/" + strconv.Itoa(i),
+			}},
+		})
+		if err != nil {
+			return fmt.Errorf("submit invoice: %w", err)
+		}
+		lat.sent(acc.ID, t0)
+	}
+}
+
+// waitQuiet gives the last invoices up to five seconds to be delivered.
+func waitQuiet(ctx context.Context, lat *latencies) {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		lat.mu.Lock()
+		missing := len(lat.submitted) - len(lat.delivered)
+		lat.mu.Unlock()
+		if missing <= 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func memoryUsage(ctx context.Context, rdb redis.UniversalClient, key string) int64 {
+	n, err := rdb.MemoryUsage(ctx, key, 0).Result()
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// keptBytes adds up what a finished campaign keeps: its spec, counters,
+// chunk list and outcomes, and the frequency-cap entries of its recipients
+// (measured on a sample of them and scaled up).
+func keptBytes(ctx context.Context, rdb redis.UniversalClient, prefix, id string, n int) int64 {
+	var total int64
+	for _, part := range []string{"meta", "n", "out", "chunks"} {
+		total += memoryUsage(ctx, rdb, prefix+"{c:"+id+"}:"+part)
+	}
+	const sample = 2000
+	step := max(1, n/sample)
+	var adv int64
+	var seen int
+	for i := 0; i < n; i += step {
+		adv += memoryUsage(ctx, rdb, prefix+"{r:b"+strconv.Itoa(i)+"}:adv")
+		seen++
+	}
+	if seen > 0 {
+		total += adv * int64(n) / int64(seen)
+	}
+	return total
+}
+
+func redisVersion(ctx context.Context, rdb redis.UniversalClient) string {
+	info, err := rdb.Info(ctx, "server").Result()
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// peakRSS reads the process's high-water mark of resident memory (Linux).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown (no /proc)"
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return fmt.Sprintf("%.0f MiB", float64(kb)/1024)
+			}
+		}
+	}
+	return "unknown"
+}
