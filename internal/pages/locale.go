@@ -54,7 +54,7 @@ var texts = map[string]map[string]string{
 		en: "If the address needs a sign-up, we have just sent you an e-mail with a confirmation link. The link works for %s. Without confirmation, we delete the sign-up automatically."},
 	"confirm.title":       {de: "Anmeldung bestätigen: %s", en: "Confirm your sign-up: %s"},
 	"confirm.intro":       {de: "Bitte bestätigen Sie mit dem Knopf, dass Sie den Newsletter erhalten möchten.", en: "Please confirm with the button that you want to receive the newsletter."},
-	"confirm.text":        {de: "Ich bestätige meine Anmeldung zum Newsletter „%s“ von %s.", en: "I confirm my sign-up to the newsletter “%s” of %s."},
+	"confirm.text":        {de: "Ich bestätige meine Anmeldung zum Newsletter „%s“ und möchte ihn per E-Mail erhalten.", en: "I confirm my sign-up to the newsletter “%s” and want to receive it by e-mail."},
 	"confirm.submit":      {de: "Anmeldung bestätigen", en: "Confirm sign-up"},
 	"confirm.done.title":  {de: "Vielen Dank!", en: "Thank you!"},
 	"confirm.done":        {de: "Ihre Anmeldung zum Newsletter „%s“ ist bestätigt.", en: "Your sign-up to the newsletter “%s” is confirmed."},

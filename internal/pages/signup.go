@@ -330,7 +330,7 @@ func (p *Pages) getConfirm(w http.ResponseWriter, r *http.Request) {
 	v.Title = v.L.T("confirm.title", title)
 	v.Action = r.URL.Path
 	v.CSRF = p.csrfToken(w, r, v.Action)
-	v.Data = confirmData{Text: v.L.T("confirm.text", title, p.cfg.BrandName)}
+	v.Data = confirmData{Text: v.L.T("confirm.text", title)}
 	p.render(w, r, v)
 }
 
@@ -387,7 +387,7 @@ func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	l := negotiate(r, p.cfg.DefaultLocale)
 	title := p.listTitle(list, l)
-	text := l.T("confirm.text", title, p.cfg.BrandName)
+	text := l.T("confirm.text", title)
 	now := p.now().UTC()
 	_, err = p.store.AppendConsent(ctx, id, consent.Event{
 		Kind: consent.DOIConfirm, Purpose: consent.Newsletter(list), Channel: string(message.Email), At: now,
