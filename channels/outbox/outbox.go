@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/heroldhq/herold/channels"
@@ -48,9 +49,11 @@ type Sender struct {
 	log      *slog.Logger
 	composer *email.Composer
 	now      func() time.Time
+	made     atomic.Bool // the folder exists
 }
 
-// New creates <dir>/<ch> and returns a Sender writing into it.
+// New returns a Sender writing into <dir>/<ch>, which is created with the
+// first message (so a process that sends nothing leaves no folders behind).
 func New(dir string, ch message.Channel, log *slog.Logger, opts ...Option) (*Sender, error) {
 	if !ch.Valid() {
 		return nil, fmt.Errorf("outbox: unknown channel %q", ch)
@@ -65,9 +68,6 @@ func New(dir string, ch message.Channel, log *slog.Logger, opts ...Option) (*Sen
 			return nil, err
 		}
 		s.composer = c
-	}
-	if err := os.MkdirAll(s.dir, 0o750); err != nil {
-		return nil, fmt.Errorf("outbox: %w", err)
 	}
 	return s, nil
 }
@@ -139,6 +139,12 @@ func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receip
 // writeAtomic writes to a temporary file in the same folder, syncs it and
 // renames it into place. Its errors name only the folder and file name.
 func (s *Sender) writeAtomic(name string, write func(io.Writer) error) error {
+	if !s.made.Load() {
+		if err := os.MkdirAll(s.dir, 0o750); err != nil {
+			return pathless(err)
+		}
+		s.made.Store(true)
+	}
 	f, err := os.CreateTemp(s.dir, ".tmp-*")
 	if err != nil {
 		return pathless(err)

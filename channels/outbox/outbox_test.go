@@ -27,18 +27,30 @@ func newOutbox(t *testing.T, dir string, ch message.Channel, opts ...outbox.Opti
 	return s
 }
 
-// broken returns an outbox whose folder was replaced by a file after New:
-// every write fails, as on a full or read-only disk.
+// broken returns an outbox whose folder is taken by a file: every write
+// fails, as on a full or read-only disk.
 func broken(t *testing.T, ch message.Channel) *outbox.Sender {
 	dir := t.TempDir()
 	s := newOutbox(t, dir, ch)
-	if err := os.RemoveAll(s.Dir()); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.WriteFile(s.Dir(), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestFolderMadeOnFirstMessage(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "out")
+	s := newOutbox(t, dir, message.SMS)
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("New made the folder already (stat: %v)", err)
+	}
+	if _, err := s.Send(t.Context(), channels.Outbound{MessageID: "m", To: "+4917655501928", Text: "Hallo"}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := os.ReadDir(s.Dir()); err != nil || len(entries) != 1 {
+		t.Fatalf("folder holds %d files (%v), want 1", len(entries), err)
+	}
 }
 
 func TestContract(t *testing.T) {
