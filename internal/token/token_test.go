@@ -44,3 +44,50 @@ func TestSealOpen(t *testing.T) {
 		t.Error("short secret accepted")
 	}
 }
+
+func TestRoundTripAndLength(t *testing.T) {
+	t.Parallel()
+	s, _ := NewSealer(strings.Repeat("k", 32))
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	want := Token{Purpose: Unsubscribe, Recipient: "cust-000042", Scope: "advertising", Channel: "sms",
+		MessageID: "", Expires: now.Add(365 * 24 * time.Hour), Nonce: "n0nce"}
+	raw, err := s.Seal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Open(raw, Unsubscribe, now)
+	if err != nil || got != want {
+		t.Fatalf("Open = %+v, %v; want %+v", got, err, want)
+	}
+	// The token rides in SMS opt-out notices: keep it short.
+	if len(raw) > 100 {
+		t.Errorf("sms unsubscribe token is %d characters, want at most 100", len(raw))
+	}
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	t.Parallel()
+	for _, b := range [][]byte{nil, {1}, {2, 1, 0}, {1, 9, 0}, {1, 1, 0, 5, 'a'}, {1, 1, 0, 0, 0, 0, 0, 0, 1}} {
+		if _, err := decode(b); err == nil {
+			t.Errorf("decode(%v) accepted", b)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	s, _ := NewSealer(strings.Repeat("k", 32))
+	f.Add([]byte{1, 1, 0, 1, 'r', 0, 0, 0, 1, 'n'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tok, err := decode(b)
+		if err != nil {
+			return
+		}
+		raw, err := s.Seal(tok)
+		if err != nil {
+			return
+		}
+		if back, err := s.Open(raw, tok.Purpose, time.Time{}); err != nil && err != ErrExpired || err == nil && back != tok {
+			t.Fatalf("round trip of %+v: %+v, %v", tok, back, err)
+		}
+	})
+}
