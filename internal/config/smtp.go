@@ -60,6 +60,9 @@ func (s *SMTP) Validate() error {
 	if s.Rate < 0 {
 		return fmt.Errorf("HEROLD_SMTP_RATE: must not be negative, got %d", s.Rate)
 	}
+	if s.TLS == "off" && s.Username != "" && s.Host != "" && s.Host != "localhost" && s.Host != "127.0.0.1" && s.Host != "::1" {
+		return fmt.Errorf("HEROLD_SMTP_TLS: off sends the password in clear text; AUTH needs TLS (except to localhost)")
+	}
 	if s.Host != "" && s.Password != "" && s.Username == "" {
 		return fmt.Errorf("HEROLD_SMTP_USERNAME: required with HEROLD_SMTP_PASSWORD")
 	}
