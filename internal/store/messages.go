@@ -394,6 +394,10 @@ func (s *Store) MessageByProviderID(ctx context.Context, providerID string) (str
 	return id, nil
 }
 
+// providerIndexGrace is how long a status callback for an unknown provider id
+// waits for the worker's record write before it counts as unknown.
+const providerIndexGrace = 250 * time.Millisecond
+
 // providerStatusRank orders the statuses a callback may set, so a late
 // "delivered" never overwrites "read".
 func providerStatusRank(s MessageStatus) int {
@@ -418,6 +422,16 @@ func providerStatusRank(s MessageStatus) int {
 // applies through the TTL the worker set; callbacks keep the current one).
 func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error {
 	id, err := s.MessageByProviderID(ctx, providerID)
+	if errors.Is(err, ErrNotFound) {
+		// A provider may call back before the worker recorded the provider id
+		// it got a moment earlier: look once more after that moment.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("update provider status: %w", ctx.Err())
+		case <-time.After(providerIndexGrace):
+		}
+		id, err = s.MessageByProviderID(ctx, providerID)
+	}
 	if err != nil {
 		return fmt.Errorf("update provider status: %w", err)
 	}
