@@ -150,3 +150,29 @@ func TestClaimIdempotency(t *testing.T) {
 		t.Error("released key could not be claimed again")
 	}
 }
+
+// TestProviderCallbackBeforeRecordWrite: a callback that arrives just before
+// the worker recorded the provider id still finds the message.
+func TestProviderCallbackBeforeRecordWrite(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newMessageStore(t)
+	if err := s.CreateMessage(ctx, &store.MessageRecord{ID: "m", RecipientID: "r", Status: store.StatusSending}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.UpdateProviderStatus(ctx, "SMearly", "delivered", 0) }()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.UpdateMessage(ctx, "m", time.Hour, func(r *store.MessageRecord) error {
+		r.Status, r.ProviderID = store.StatusDelivered, "SMearly"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("early callback: %v", err)
+	}
+	if got, _ := s.GetMessage(ctx, "m"); got.ProviderStatus != "delivered" {
+		t.Errorf("provider status %q, want delivered", got.ProviderStatus)
+	}
+}
