@@ -50,6 +50,7 @@ type benchOptions struct {
 	smtpPool      int
 	timeout       time.Duration
 	cpuProfile    string
+	noPriority    bool
 }
 
 func benchCommand(ctx context.Context, inv *invocation, args []string) error {
@@ -64,6 +65,7 @@ func benchCommand(ctx context.Context, inv *invocation, args []string) error {
 	fs.IntVar(&o.senders, "senders", 8, "sends at once per chunk task")
 	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections to the sink")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
+	fs.BoolVar(&o.noPriority, "no-priority", false, "do not hold campaign sends while an invoice is being delivered in this process")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the campaign run to this file")
 	about := "Measure Herold on this machine against local Redis (HEROLD_REDIS_URL) with an in-process SMTP sink:\n" +
 		"raw asynq throughput, end-to-end campaign throughput and their ratio, invoice latency with and\n" +
@@ -221,7 +223,11 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 	mcfg := queue.ServerConfig(qs, 20, 50*time.Millisecond, nil, log)
 	mcfg.ShutdownTimeout = 10 * time.Second
 	worker := asynq.NewServerFromRedisClient(rdb, mcfg)
+	prio := campaign.NewPriority(qs.Name(message.Transactional))
 	mux := asynq.NewServeMux()
+	if !o.noPriority {
+		mux.Use(prio.Middleware)
+	}
 	mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
 	if err := worker.Start(mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
@@ -233,7 +239,7 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		RetryBase: time.Second, PausePoll: time.Second, QuietStart: "20:00", QuietEnd: "08:00", DefaultZone: "Europe/Berlin",
 		MaxUpload: 1 << 40, RecordTTL: time.Hour}
 	eng, err := campaign.New(campaign.Options{Log: log, Store: st, Catalog: cat, Renderer: rnd, Senders: senders,
-		Client: client, Inspector: inspector, Config: ccfg})
+		Client: client, Inspector: inspector, Config: ccfg, Priority: prio})
 	if err != nil {
 		return err
 	}

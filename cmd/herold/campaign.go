@@ -18,6 +18,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/campaign"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -205,9 +206,12 @@ func (a *app) wireCampaigns() error {
 	cfg := a.cfg.Campaigns
 	cfg.Queue += a.queues.Suffix
 	log := a.log.With("component", "campaigns")
+	// Invoices handled by this process's message worker go before campaign sends.
+	prio := campaign.NewPriority(a.queues.Name(message.Transactional))
+	a.asynqMux.Use(prio.Middleware)
 	eng, err := campaign.New(campaign.Options{
 		Log: log, Store: a.store, Catalog: a.catalog, Renderer: a.renderer, Senders: a.senders,
-		Client: a.asynqClient, Inspector: asynq.NewInspectorFromRedisClient(a.rdb), Config: cfg,
+		Client: a.asynqClient, Inspector: asynq.NewInspectorFromRedisClient(a.rdb), Config: cfg, Priority: prio,
 	})
 	if err != nil {
 		return err

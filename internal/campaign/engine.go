@@ -63,6 +63,9 @@ type Options struct {
 	Inspector *asynq.Inspector // cancel removes queued tasks
 	Config    config.Campaigns
 	Now       func() time.Time // default time.Now
+	// Priority, if set, holds campaign sends while transactional tasks of
+	// the same process run (see Priority).
+	Priority *Priority
 }
 
 // Engine creates and steers campaigns (the API side) and runs their tasks
@@ -80,6 +83,7 @@ type Engine struct {
 	limiter  *redis_rate.Limiter
 	defZone  *time.Location
 	defQuiet QuietHours
+	prio     *Priority
 
 	mu    sync.Mutex
 	plans map[string]*plan
@@ -105,7 +109,7 @@ func New(o Options) (*Engine, error) {
 		log: o.Log.With("component", "campaign"), st: o.Store, cat: o.Catalog, render: o.Renderer,
 		senders: o.Senders, client: o.Client, insp: o.Inspector, cfg: o.Config, now: o.Now,
 		limiter: redis_rate.NewLimiter(o.Store.Redis()), defZone: zone, defQuiet: q,
-		plans: map[string]*plan{},
+		plans: map[string]*plan{}, prio: o.Priority,
 	}, nil
 }
 
@@ -461,6 +465,7 @@ func (e *Engine) process(ctx context.Context, p *plan, owner string, ids []messa
 	for range e.cfg.Senders {
 		wg.Go(func() {
 			for j := range jobs {
+				e.prio.wait(ctx)
 				outs <- e.deliver(ctx, p, j)
 			}
 		})
