@@ -236,7 +236,7 @@ func decodeOutcome(id message.RecipientID, v string) Outcome {
 		o.Origin = markOrigin(v)
 		return o
 	}
-	f := strings.SplitN(v[1:], "|", 13)
+	f := strings.SplitN(v[1:], "|", 12)
 	get := func(i int) string {
 		if i < len(f) {
 			return f[i]
