@@ -106,8 +106,8 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 	defer func() {
 		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer ccancel()
-		for _, c := range message.Classes() {
-			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
+		if cerr := queue.Purge(cctx, rdb, qs); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 		if cerr := deleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
@@ -247,12 +247,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 // asynqBaseline enqueues n no-op tasks and processes them with the worker's
 // settings, and returns tasks/s from the first enqueue to the last done.
 func asynqBaseline(ctx context.Context, rdb redis.UniversalClient, client *asynq.Client, wcfg asynq.Config, qs queue.Queues, p loadParams) (float64, error) {
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer func() {
-		for _, c := range message.Classes() {
-			_ = inspector.DeleteQueue(qs.Name(c), true)
-		}
-	}()
+	defer func() { _ = queue.Purge(context.WithoutCancel(ctx), rdb, qs) }()
 	var done atomic.Int64
 	wcfg.Queues = qs.Priorities()
 	srv := asynq.NewServerFromRedisClient(rdb, wcfg)

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 )
 
@@ -24,10 +26,13 @@ func TestServeDeliversInvoiceByEmail(t *testing.T) {
 	}
 	t.Cleanup(func() { sink.Close() })
 	crm, billing := "crm-key-0123456789abcdef", "billing-key-0123456789abcdef"
+	suffix := "-" + redistest.Queue(t, "serve")
+	rdb, _ := redistest.Client(t)
+	t.Cleanup(func() { _ = queue.Purge(context.Background(), rdb, queue.Queues{Suffix: suffix}) })
 	tb := runCommand(t, map[string]string{
 		"HEROLD_REDIS_URL":    redistest.URL(),
 		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "serve"),
+		"HEROLD_QUEUE_SUFFIX": suffix,
 		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
 		"HEROLD_API_KEYS":     "crm:" + crm + ":recipients,billing:" + billing + ":send:invoice",
 		"HEROLD_HASH_SALT":    "e2e-salt-0123456789abcdef",

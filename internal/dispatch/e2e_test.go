@@ -143,8 +143,8 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 		t.Cleanup(srv.Shutdown)
 	}
 	t.Cleanup(func() {
-		for _, c := range message.Classes() {
-			_ = inspector.DeleteQueue(qs.Name(c), true)
+		if err := queue.Purge(context.Background(), rdb, qs); err != nil {
+			t.Logf("purge queues: %v", err)
 		}
 	})
 

@@ -46,12 +46,7 @@ func invoiceScenario(b *testing.B, strict bool) (drain, p50, p99 time.Duration) 
 	rdb, _ := redistest.Client(b)
 	qs := queue.Queues{Suffix: "-" + redistest.Queue(b, "prio")}
 	client := asynq.NewClientFromRedisClient(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
-	b.Cleanup(func() {
-		for _, c := range message.Classes() {
-			_ = insp.DeleteQueue(qs.Name(c), true)
-		}
-	})
+	b.Cleanup(func() { _ = queue.Purge(context.Background(), rdb, qs) })
 	ctx := context.Background()
 	for range backlog {
 		if _, err := client.EnqueueContext(ctx, asynq.NewTask("campaign:noop", nil), asynq.Queue(qs.Name(message.Marketing))); err != nil {
