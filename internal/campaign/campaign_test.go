@@ -700,3 +700,32 @@ func TestCampaignAPIValidationUploadAndScopes(t *testing.T) {
 		t.Errorf("unknown campaign: %d", code)
 	}
 }
+
+func TestCampaignRetriesTemporaryFailuresOnTheirOwn(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	var ids []message.RecipientID
+	for i := range 20 {
+		id := fmt.Sprintf("t%02d", i)
+		addr := id + "@example.com"
+		if i == 0 {
+			addr = "later-" + id + "@example.com" // the sink answers 451 every time
+		}
+		b.put(person{id: id, email: addr, customer: true, fromSale: true})
+		ids = append(ids, message.RecipientID(id))
+	}
+	id := b.create(ids, nil)
+	// The others do not wait for the failing one.
+	waitFor(t, "the 19 others", func() bool { return b.status(id).Counters.Delivered == 19 })
+	st := b.waitState(id, store.CampaignDone)
+	if st.Counters.Failed["retries_exhausted"] != 1 || st.Counters.Delivered != 19 {
+		t.Fatalf("counters %+v, want 19 delivered and 1 retries_exhausted", st.Counters)
+	}
+	o, err := b.engine.Outcome(t.Context(), id, "t00")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Status != "failed" || o.Attempts != b.cfg.MaxAttempts-1 || o.ErrorClass != "retries_exhausted" {
+		t.Errorf("outcome %+v, want failed after %d attempts", o, b.cfg.MaxAttempts)
+	}
+}

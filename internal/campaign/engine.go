@@ -255,6 +255,12 @@ func (e *Engine) ensureSweep(ctx context.Context, id string, at time.Time) error
 	if now := e.now(); at.Before(now) {
 		at = now
 	}
+	// asynq schedules by whole seconds and may run a task up to a second
+	// before `at`: round up, so the sweep never finds its recipients not yet
+	// due (and then, as the running task, could not schedule itself again).
+	if sec := at.Truncate(time.Second); sec.Before(at) {
+		at = sec.Add(time.Second)
+	}
 	b, _ := json.Marshal(startPayload{id})
 	taskID := fmt.Sprintf("campaign:%s:later:%d", id, at.Unix())
 	_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TypeLater, b), asynq.Queue(e.cfg.Queue),
