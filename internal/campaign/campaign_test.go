@@ -729,3 +729,22 @@ func TestCampaignRetriesTemporaryFailuresOnTheirOwn(t *testing.T) {
 		t.Errorf("outcome %+v, want failed after %d attempts", o, b.cfg.MaxAttempts)
 	}
 }
+
+func TestCampaignLocalSendTimePerTimeZone(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOpts{})
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.put(person{id: "berlin", email: "berlin@example.com", customer: true, fromSale: true, zone: "Europe/Berlin"})
+	b.put(person{id: "newyork", email: "newyork@example.com", customer: true, fromSale: true, zone: "America/New_York"})
+	// A minute ago on Berlin's clock: due in Berlin, still hours ahead in New York.
+	local := time.Now().In(berlin).Add(-time.Minute).Format("2006-01-02T15:04")
+	id := b.create([]message.RecipientID{"berlin", "newyork"}, func(c *store.Campaign) { c.SendAt = local })
+	waitFor(t, "Berlin's mail", func() bool { return b.status(id).Counters.Delivered == 1 })
+	waitFor(t, "New York to wait", func() bool { return b.status(id).Counters.Waiting == 1 })
+	if per := b.perAddress(); per["berlin@example.com"] != 1 || per["newyork@example.com"] != 0 {
+		t.Errorf("sink got %v, want only Berlin's mail", per)
+	}
+}
