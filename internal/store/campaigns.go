@@ -673,43 +673,68 @@ type Finished struct {
 	Retry bool
 }
 
-// WriteOutcomes records outcomes and delays in one transaction on the
-// campaign's keys (outcome, counter and later-set entry change together), and
-// the frequency-cap entries in the same pipeline.
+// writeOutcomesScript records outcomes and delays atomically. A recipient
+// that already has a final outcome is left alone and not counted again: after
+// a crash the old and the new run of a chunk may both finish the same
+// recipient (the message that was in flight), and the counters must still add
+// up. KEYS: out, n, later, tries. ARGV: groups of five — recipient, value,
+// counter field, due (unix ms, "" for a final outcome), retry ("1" or "0").
+// Returns how many were written.
+var writeOutcomesScript = redis.NewScript(`
+local written = 0
+for i = 1, #ARGV, 5 do
+  local rid, val, cnt, due, retry = ARGV[i], ARGV[i+1], ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local cur = redis.call('HGET', KEYS[1], rid)
+  local c = cur and string.sub(cur, 1, 1)
+  if not (c == 'd' or c == 's' or c == 'f') then
+    redis.call('HSET', KEYS[1], rid, val)
+    if due ~= '' then
+      redis.call('ZADD', KEYS[3], due, rid)
+      if retry == '1' then redis.call('HINCRBY', KEYS[4], rid, 1) end
+    else
+      redis.call('ZREM', KEYS[3], rid)
+      redis.call('HDEL', KEYS[4], rid)
+      redis.call('HINCRBY', KEYS[2], cnt, 1)
+    end
+    written = written + 1
+  end
+end
+return written
+`)
+
+// WriteOutcomes records outcomes and delays in one script on the campaign's
+// keys (outcome, counter and later-set entry change together; a recipient
+// already finished is not counted twice), then the frequency-cap entries.
 func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) error {
 	if len(items) == 0 {
 		return nil
 	}
-	out, cnt, later, tries := s.campaignKey(id, "out"), s.campaignKey(id, "n"), s.campaignKey(id, "later"), s.campaignKey(id, "tries")
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, it := range items {
-			o := it.Outcome
-			rid := string(o.Recipient)
-			if !it.Due.IsZero() {
-				p.HSet(ctx, out, rid, "w"+o.Origin)
-				p.ZAdd(ctx, later, redis.Z{Score: float64(it.Due.UnixMilli()), Member: rid})
-				if it.Retry {
-					p.HIncrBy(ctx, tries, rid, 1)
-				}
-				continue
+	keys := []string{s.campaignKey(id, "out"), s.campaignKey(id, "n"), s.campaignKey(id, "later"), s.campaignKey(id, "tries")}
+	args := make([]any, 0, 5*len(items))
+	for _, it := range items {
+		o := it.Outcome
+		if !it.Due.IsZero() {
+			retry := "0"
+			if it.Retry {
+				retry = "1"
 			}
-			p.HSet(ctx, out, rid, o.encode())
-			p.ZRem(ctx, later, rid)
-			if o.Attempts > 0 {
-				p.HDel(ctx, tries, rid)
-			}
-			switch o.Status {
-			case OutcomeDelivered:
-				p.HIncrBy(ctx, cnt, "d", 1)
-			case OutcomeSuppressed:
-				p.HIncrBy(ctx, cnt, "s."+string(o.Reason), 1)
-			case OutcomeFailed:
-				p.HIncrBy(ctx, cnt, "f."+o.ErrorClass, 1)
-			}
+			args = append(args, string(o.Recipient), "w"+o.Origin, "", it.Due.UnixMilli(), retry)
+			continue
 		}
-		return nil
-	})
-	if err != nil {
+		var cnt string
+		switch o.Status {
+		case OutcomeDelivered:
+			cnt = "d"
+		case OutcomeSuppressed:
+			cnt = "s." + string(o.Reason)
+		case OutcomeFailed:
+			cnt = "f." + o.ErrorClass
+		default:
+			return fmt.Errorf("campaign %s: write outcome of %s: status %q is not final", id, o.Recipient, o.Status)
+		}
+		args = append(args, string(o.Recipient), o.encode(), cnt, "", "0")
+	}
+	if err := writeOutcomesScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("campaign %s: write outcomes: %w", id, err)
 	}
 	// The frequency-cap entries live under each recipient's own hash tag.
