@@ -13,7 +13,7 @@
 // that also checks the campaign's state), loads their facts in one pipeline
 // (store.LoadFactsBatch), decides each with policy.Decide, renders and sends
 // them over the pooled senders with bounded concurrency, and writes outcomes
-// in pipelined transactions.
+// in batches, one Lua script each.
 //
 // # Why not the dispatcher's per-message path
 //
