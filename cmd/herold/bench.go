@@ -152,7 +152,7 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
 		}
 		_ = inspector.DeleteQueue(campaignQueue, true)
-		if cerr := deleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
+		if cerr := store.DeleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
 		}
 	}()

@@ -109,7 +109,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 		if cerr := queue.Purge(cctx, rdb, qs); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		if cerr := deleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
+		if cerr := store.DeleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
 			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
 		}
 	}()
@@ -327,28 +327,6 @@ func postInvoice(ctx context.Context, c *http.Client, base, key, rid string, i i
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("POST /v1/messages: %d %s", resp.StatusCode, b)
-	}
-	return nil
-}
-
-// deleteKeys deletes every key matching pattern, batch by batch.
-func deleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
-	iter := rdb.Scan(ctx, 0, pattern, 1000).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 1000 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	if len(batch) > 0 {
-		return rdb.Unlink(ctx, batch...).Err()
 	}
 	return nil
 }

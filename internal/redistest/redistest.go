@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/store"
 )
 
 // URL returns the Redis URL tests use.
@@ -60,24 +62,8 @@ func Queue(t testing.TB, name string) string {
 	return fmt.Sprintf("%s-%x", name, rand.Uint64())
 }
 
-// DeleteKeys deletes every key matching pattern, batch by batch.
+// DeleteKeys deletes every key matching pattern, batch by batch; see
+// store.DeleteKeys, which the commands share.
 func DeleteKeys(ctx context.Context, rdb *redis.Client, pattern string) error {
-	iter := rdb.Scan(ctx, 0, pattern, 500).Iterator()
-	var batch []string
-	for iter.Next(ctx) {
-		batch = append(batch, iter.Val())
-		if len(batch) == 500 {
-			if err := rdb.Unlink(ctx, batch...).Err(); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	if err := iter.Err(); err != nil {
-		return err
-	}
-	if len(batch) > 0 {
-		return rdb.Unlink(ctx, batch...).Err()
-	}
-	return nil
+	return store.DeleteKeys(ctx, rdb, pattern)
 }
