@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,16 +23,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/email"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/consent"
 	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/store"
-	"github.com/heroldhq/herold/internal/token"
 )
 
 // benchOptions are the knobs of `herold bench`.
@@ -138,9 +133,7 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		return err
 	}
 	defer rdb.Close()
-	run := make([]byte, 6)
-	_, _ = rand.Read(run)
-	tag := hex.EncodeToString(run)
+	tag := runTag()
 	prefix := "herold-bench-" + tag + ":"
 	qs := queue.Queues{Suffix: "-bench-" + tag}
 	campaignQueue := "campaigns-bench-" + tag
@@ -152,8 +145,8 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
 		}
 		_ = inspector.DeleteQueue(campaignQueue, true)
-		if cerr := store.DeleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
+		if cerr := deleteRunKeys(cctx, rdb, prefix); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 	}()
 	fmt.Fprintf(out, "herold bench: %d CPUs, %s/%s, %s; Redis %s; audience %d\n",
@@ -175,29 +168,12 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 	if err != nil {
 		return err
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	sealer, err := token.NewSealer(hex.EncodeToString(secret))
+	run, err := newSinkRun(cat, sinkRunOptions{smtpPool: o.smtpPool, from: "news@example.com", fromName: "Herold Bench"}, log)
 	if err != nil {
 		return err
 	}
-	rcfg := config.Config{}
-	rcfg.HTTP.PublicURL = "http://127.0.0.1:8080"
-	rnd, err := newRenderer(rcfg, cat, sealer, func(string) {})
-	if err != nil {
-		return err
-	}
-	sink, err := dispatchtest.NewSMTPSink(false)
-	if err != nil {
-		return err
-	}
-	defer sink.Close()
-	mailer, err := email.New(email.Config{Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: o.smtpPool,
-		Timeout: 10 * time.Second, ComposeConfig: email.ComposeConfig{From: "news@example.com", FromName: "Herold Bench"}}, log)
-	if err != nil {
-		return err
-	}
-	defer mailer.Close()
+	defer run.Close()
+	rnd, sink, mailer := run.rnd, run.sink, run.mailer
 	lat := newLatencies()
 	var timed channels.SenderFunc = func(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
 		r, err := mailer.Send(ctx, m)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -21,16 +20,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/email"
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
 	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/store"
-	"github.com/heroldhq/herold/internal/token"
 )
 
 // loadSettings are the sections `herold load` reads from the environment.
@@ -97,9 +93,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 		return err
 	}
 	defer rdb.Close()
-	run := make([]byte, 6)
-	_, _ = rand.Read(run)
-	tag := hex.EncodeToString(run)
+	tag := runTag()
 	prefix := s.Redis.KeyPrefix + "load-" + tag + ":"
 	qs := queue.Queues{Suffix: "-load-" + tag}
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
@@ -109,8 +103,8 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 		if cerr := queue.Purge(cctx, rdb, qs); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		if cerr := store.DeleteKeys(cctx, rdb, prefix+"*"); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("clean up %s*: %w", prefix, cerr))
+		if cerr := deleteRunKeys(cctx, rdb, prefix); cerr != nil {
+			err = errors.Join(err, cerr)
 		}
 	}()
 	st := store.New(rdb, prefix, store.WithSalt("herold-load-"+tag))
@@ -120,29 +114,12 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 	if err != nil {
 		return err
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	sealer, err := token.NewSealer(hex.EncodeToString(secret))
+	run, err := newSinkRun(cat, sinkRunOptions{templates: s.Templates, smtpPool: p.smtpPool, from: "rechnung@example.com", fromName: "Herold Last"}, log)
 	if err != nil {
 		return err
 	}
-	lcfg := config.Config{Templates: s.Templates}
-	lcfg.HTTP.PublicURL = "http://127.0.0.1:8080"
-	rnd, err := newRenderer(lcfg, cat, sealer, func(string) {})
-	if err != nil {
-		return err
-	}
-	sink, err := dispatchtest.NewSMTPSink(false)
-	if err != nil {
-		return err
-	}
-	defer sink.Close()
-	mailer, err := email.New(email.Config{Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: p.smtpPool,
-		Timeout: 10 * time.Second, ComposeConfig: email.ComposeConfig{From: "rechnung@example.com", FromName: "Herold Last"}}, log)
-	if err != nil {
-		return err
-	}
-	defer mailer.Close()
+	defer run.Close()
+	rnd, sink := run.rnd, run.sink
 
 	// ---- Dispatch service, worker and HTTP API
 	client := asynq.NewClientFromRedisClient(rdb)
@@ -152,7 +129,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 		return err
 	}
 	d, err := msgdispatch.New(msgdispatch.Options{Store: st, Catalog: cat, Renderer: rnd,
-		Senders: map[message.Channel]channels.Sender{message.Email: mailer}, RecordTTL: time.Hour, SendTimeout: s.Dispatch.SendTimeout, Log: log})
+		Senders: map[message.Channel]channels.Sender{message.Email: run.mailer}, RecordTTL: time.Hour, SendTimeout: s.Dispatch.SendTimeout, Log: log})
 	if err != nil {
 		return err
 	}
@@ -166,7 +143,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 	}
 	defer worker.Shutdown()
 
-	keySecret := hex.EncodeToString(secret[:16])
+	keySecret := hex.EncodeToString(run.secret[:16])
 	ring, err := apikey.New([]apikey.Key{{Name: "load", Hash: apikey.Hash(keySecret), Scopes: []string{"send:invoice"}}})
 	if err != nil {
 		return err
