@@ -18,6 +18,8 @@ package store
 //	                          send times and retries wait here, each on its own
 //	<prefix>{c:<id>}:tries    hash recipient id → delivery attempts that failed retryably
 //	<prefix>{c:<id>}:sweeps   set of the asynq task ids of scheduled sweeps (cancel deletes them)
+//	<prefix>campaigns         sorted set campaign id → creation time (unix ms): the index that
+//	                          export and erasure walk (campaign_person.go); one global key
 //	<prefix>{r:<id>}:adv      sorted set campaign id (its last 8 characters) → time of an advertising delivery (unix ms),
 //	                          expiring after the catalog's frequency window
 //
@@ -301,6 +303,15 @@ func (s *Store) CreateCampaign(ctx context.Context, c Campaign) error {
 	}
 	if err := s.rdb.HSet(ctx, s.campaignKey(c.ID, "meta"), "state", string(CampaignScheduled)).Err(); err != nil {
 		return fmt.Errorf("create campaign %s: %w", c.ID, err)
+	}
+	// The index lets export and erasure find a person in every campaign
+	// (campaign_person.go); written after the meta key, see personCampaigns.
+	at := c.CreatedAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	if err := s.rdb.ZAdd(ctx, s.campaignIndexKey(), redis.Z{Score: float64(at.UnixMilli()), Member: c.ID}).Err(); err != nil {
+		return fmt.Errorf("create campaign %s: index: %w", c.ID, err)
 	}
 	return nil
 }

@@ -14,14 +14,17 @@ const ExportFormat = "herold.recipient-export/v1"
 // Export is everything Herold holds on one person, for the rights of access
 // and portability (GDPR Art. 15 and 20): the profile with its suppression
 // flags, the consent ledger with the state it folds to, and every message
-// record still kept, each with the decisions that settled it.
+// record still kept, each with the decisions that settled it, and every
+// campaign message (kept per campaign as a compact outcome entry, not as a
+// message record) with its decision.
 type Export struct {
-	Format      string              `json:"format"`
-	ExportedAt  time.Time           `json:"exported_at"`
-	RecipientID message.RecipientID `json:"recipient_id"`
-	Profile     Recipient           `json:"profile"`
-	Consents    Consents            `json:"consents"`
-	Messages    []MessageRecord     `json:"messages"`
+	Format           string              `json:"format"`
+	ExportedAt       time.Time           `json:"exported_at"`
+	RecipientID      message.RecipientID `json:"recipient_id"`
+	Profile          Recipient           `json:"profile"`
+	Consents         Consents            `json:"consents"`
+	Messages         []MessageRecord     `json:"messages"`
+	CampaignMessages []CampaignMessage   `json:"campaign_messages"`
 }
 
 // Export gathers everything held on id at now. Unknown recipient: ErrNotFound.
@@ -40,12 +43,17 @@ func (s *Store) Export(ctx context.Context, id message.RecipientID, now time.Tim
 	if msgs == nil {
 		msgs = []MessageRecord{}
 	}
+	cms, err := s.CampaignMessages(ctx, id)
+	if err != nil {
+		return Export{}, fmt.Errorf("export recipient: %w", err)
+	}
 	return Export{
-		Format:      ExportFormat,
-		ExportedAt:  now,
-		RecipientID: id,
-		Profile:     snap.Recipient,
-		Consents:    consentsOf(id, snap.Events, now),
-		Messages:    msgs,
+		Format:           ExportFormat,
+		ExportedAt:       now,
+		RecipientID:      id,
+		Profile:          snap.Recipient,
+		Consents:         consentsOf(id, snap.Events, now),
+		Messages:         msgs,
+		CampaignMessages: cms,
 	}, nil
 }

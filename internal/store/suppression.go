@@ -331,7 +331,10 @@ func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr strin
 }
 
 // DeleteRecipient erases id (GDPR Art. 17): its profile, consent ledger,
-// index entries, frequency-cap log and message log go; each of its e-mail addresses and its
+// index entries, frequency-cap log and message log go, and so does every
+// entry it has in a campaign (outcome, waiting and retry entries, and its
+// place in the audience chunks of campaigns not finished yet, see
+// eraseFromCampaigns); each of its e-mail addresses and its
 // number stays on the suppression list as a salted hash only (reason
 // "erased", every channel), so that a later profile with the same address is
 // suppressed instead of contacted. The list is written first, so an erasure
@@ -364,7 +367,25 @@ func (s *Store) DeleteRecipient(ctx context.Context, id message.RecipientID) err
 	if err := s.DeleteRecipientMessages(ctx, id); err != nil {
 		return fmt.Errorf("erase recipient %s: %w", id, err)
 	}
+	// Campaigns before the profile, so an erasure that fails here can be
+	// asked again (the profile is what makes it find the recipient).
+	if err := s.eraseFromCampaigns(ctx, id); err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
 	if err := s.rdb.Del(ctx, s.recipientKeys(id)...).Err(); err != nil {
+		return fmt.Errorf("erase recipient %s: %w", id, err)
+	}
+	// A chunk that claimed the recipient before the profile went may still
+	// have written an outcome or a delay meanwhile: remove it once more. From
+	// now on a chunk that still holds the id in memory (it read its audience
+	// before the erasure) finds no profile and records unknown_recipient: the
+	// person is not contacted, but that outcome entry (the id only) comes
+	// back; the ids of erased people are not kept anywhere to stop it.
+	pcs, err := s.CampaignIDs(ctx)
+	if err == nil {
+		_, err = s.forgetInCampaigns(ctx, id, pcs)
+	}
+	if err != nil {
 		return fmt.Errorf("erase recipient %s: %w", id, err)
 	}
 	return nil
