@@ -16,10 +16,6 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/email"
-	"github.com/heroldhq/herold/channels/sms"
-	"github.com/heroldhq/herold/channels/twilio"
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/campaign"
@@ -29,17 +25,13 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/redistest"
-	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
-	"github.com/heroldhq/herold/internal/token"
 )
 
 const (
-	testAccountSID = "AC0123456789abcdef0123456789abcdef"
-	testAuthToken  = "secrettoken42"
-	keyAdmin       = "hrld_admin_secret"
-	keyBilling     = "hrld_billing_secret"
-	keyCampaigns   = "hrld_campaign_secret"
+	keyAdmin     = "hrld_admin_secret"
+	keyBilling   = "hrld_billing_secret"
+	keyCampaigns = "hrld_campaign_secret"
 )
 
 type bundle struct {
@@ -70,58 +62,27 @@ func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	rdb, prefix := redistest.Client(t)
-	st := store.New(rdb, prefix, store.WithSalt("test-salt-0123456789"))
-	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := token.NewSealer(strings.Repeat("k", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rnd, err := render.New(render.Options{Catalog: cat, Sealer: sealer, PublicURL: "http://127.0.0.1:8080", SMSStopNumber: "80888"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := dispatchtest.NewSMTPSink(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
-	mailer, err := email.New(email.Config{
-		Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: 4, Timeout: 5 * time.Second,
-		ComposeConfig: email.ComposeConfig{From: "angebote@example.com", FromName: "Herold Mobil"},
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mailer.Close() })
-	fake := dispatchtest.NewTwilioFake(testAccountSID, testAuthToken)
-	t.Cleanup(fake.Close)
-	tw, err := twilio.New(twilio.Config{AccountSID: testAccountSID, AuthToken: testAuthToken, Timeout: 5 * time.Second, Transport: fake.Transport()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	smsSender, err := sms.New(tw, sms.Config{From: twilio.From{Transactional: "+4930123456", Marketing: "+4930654321"}}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
+		Redis: rdb, Prefix: prefix, Salt: "test-salt-0123456789", Secret: strings.Repeat("k", 32), Log: log,
+		PublicURL: "http://127.0.0.1:8080", SMSStopNumber: "80888",
+		MailFrom: "angebote@example.com", MailFromName: "Herold Mobil", MailPool: 4,
+		SMS: true,
+	})
+	st, cat := p.Store, p.Catalog
 	cfg := config.Campaigns{
 		Queue: redistest.Queue(t, "campaigns"), ChunkSize: 100, Workers: 2, Senders: 4, MaxAttempts: 3,
 		RetryBase: 100 * time.Millisecond, PausePoll: 200 * time.Millisecond, QuietStart: "20:00", QuietEnd: "08:00",
 		DefaultZone: "Europe/Berlin", MaxUpload: 1 << 20, RecordTTL: time.Hour,
 	}
-	client := asynq.NewClientFromRedisClient(rdb)
-	insp := asynq.NewInspectorFromRedisClient(rdb)
+	insp := p.Inspector
 	eng, err := campaign.New(campaign.Options{
-		Log: log, Store: st, Catalog: cat, Renderer: rnd,
-		Senders: map[message.Channel]channels.Sender{message.Email: mailer, message.SMS: smsSender},
-		Client:  client, Inspector: insp, Config: cfg, Now: o.now,
+		Log: log, Store: st, Catalog: cat, Renderer: p.Renderer, Senders: p.Senders,
+		Client: p.Client, Inspector: insp, Config: cfg, Now: o.now,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &bundle{t: t, log: log, store: st, cat: cat, engine: eng, sink: sink, twilio: fake, cfg: cfg, insp: insp}
+	b := &bundle{t: t, log: log, store: st, cat: cat, engine: eng, sink: p.SMTP, twilio: p.Twilio, cfg: cfg, insp: insp}
 	b.newServer = func() *asynq.Server {
 		sc := eng.ServerConfig(nil)
 		sc.DelayedTaskCheckInterval = 100 * time.Millisecond

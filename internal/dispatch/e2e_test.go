@@ -16,12 +16,8 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/email"
-	"github.com/heroldhq/herold/channels/sms"
-	"github.com/heroldhq/herold/channels/twilio"
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
-	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
@@ -31,14 +27,11 @@ import (
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
-	"github.com/heroldhq/herold/internal/token"
 )
 
 const (
-	testAccountSID = "AC0123456789abcdef0123456789abcdef"
-	testAuthToken  = "secrettoken42"
-	smsFromTx      = "+4930123456"
-	smsFromMkt     = "+4930654321"
+	smsFromTx  = dispatchtest.SMSFromTransactional
+	smsFromMkt = dispatchtest.SMSFromMarketing
 
 	keyAdmin     = "hrld_admin_secret"
 	keyBilling   = "hrld_billing_secret"
@@ -71,64 +64,14 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 	}
 	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rdb, prefix := redistest.Client(t)
-	st := store.New(rdb, prefix, store.WithSalt("test-salt-0123456789"))
-	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := token.NewSealer(strings.Repeat("k", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rnd, err := render.New(render.Options{Catalog: cat, Sealer: sealer, PublicURL: "http://127.0.0.1:8080"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	sink, err := dispatchtest.NewSMTPSink(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
-	mailer, err := email.New(email.Config{
-		Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: 2, Timeout: 5 * time.Second,
-		ComposeConfig: email.ComposeConfig{From: "rechnung@example.com", FromName: "Herold Mobil"},
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mailer.Close() })
-
-	fake := dispatchtest.NewTwilioFake(testAccountSID, testAuthToken)
-	t.Cleanup(fake.Close)
-	tw, err := twilio.New(twilio.Config{AccountSID: testAccountSID, AuthToken: testAuthToken, Timeout: 5 * time.Second, Transport: fake.Transport()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	smsSender, err := sms.New(tw, sms.Config{From: twilio.From{Transactional: smsFromTx, Marketing: smsFromMkt}}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-
+	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
+		Redis: rdb, Prefix: prefix, Salt: "test-salt-0123456789", Secret: strings.Repeat("k", 32), Log: log,
+		PublicURL: "http://127.0.0.1:8080",
+		MailFrom:  "rechnung@example.com", MailFromName: "Herold Mobil", MailPool: 2,
+		SMS: true,
+	})
 	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "q")}
-	client := asynq.NewClientFromRedisClient(rdb)
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	settings := config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: 24 * time.Hour, SendTimeout: 5 * time.Second}
-	svc, err := dispatch.NewService(dispatch.ServiceOptions{
-		Store: st, Catalog: cat, Client: client, Inspector: inspector, Queues: qs, Settings: settings,
-		MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dispatch.New(dispatch.Options{
-		Store: st, Catalog: cat, Renderer: rnd,
-		Senders:   map[message.Channel]channels.Sender{message.Email: mailer, message.SMS: smsSender},
-		RecordTTL: time.Hour, SendTimeout: 5 * time.Second, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, d := p.Dispatch(t, qs, log)
 	if !o.noWorker {
 		cfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }, log)
 		cfg.DelayedTaskCheckInterval = 100 * time.Millisecond
@@ -161,7 +104,7 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 	srvHTTP := httptest.NewServer(api.Authenticate(ring, v1))
 	t.Cleanup(srvHTTP.Close)
 
-	return &testBundle{store: st, smtp: sink, twilio: fake, queues: qs, inspect: inspector, svc: svc, api: srvHTTP}
+	return &testBundle{store: p.Store, smtp: p.SMTP, twilio: p.Twilio, queues: qs, inspect: p.Inspector, svc: svc, api: srvHTTP}
 }
 
 // tWriter sends log lines to t.Log.

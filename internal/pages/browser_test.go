@@ -25,8 +25,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/hibiken/asynq"
 
-	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/email"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
@@ -35,7 +33,6 @@ import (
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
-	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -56,61 +53,23 @@ func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	rdb, prefix := redistest.Client(t)
-	st := store.New(rdb, prefix, store.WithSalt("browser-test-salt-0123"))
-	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := token.NewSealer(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-
-	rnd, err := render.New(render.Options{Catalog: cat, Sealer: sealer, PublicURL: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := dispatchtest.NewSMTPSink(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
-	mailer, err := email.New(email.Config{
-		Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: 1, Timeout: 5 * time.Second,
-		ComposeConfig: email.ComposeConfig{From: "newsletter@example.com", FromName: "Herold"},
-	}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mailer.Close() })
+	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
+		Redis: rdb, Prefix: prefix, Salt: "browser-test-salt-0123", Secret: secret, Log: log,
+		PublicURL: srv.URL,
+		MailFrom:  "newsletter@example.com", MailFromName: "Herold", MailPool: 1,
+	})
+	st, sealer := p.Store, p.Sealer
 
 	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "pages")}
-	client := asynq.NewClientFromRedisClient(rdb)
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() {
 		for _, c := range message.Classes() {
-			_ = inspector.DeleteQueue(qs.Name(c), true)
+			_ = p.Inspector.DeleteQueue(qs.Name(c), true)
 		}
 	})
-	svc, err := dispatch.NewService(dispatch.ServiceOptions{
-		Store: st, Catalog: cat, Client: client, Inspector: inspector, Queues: qs,
-		Settings: config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: 24 * time.Hour, SendTimeout: 5 * time.Second},
-		MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := dispatch.New(dispatch.Options{
-		Store: st, Catalog: cat, Renderer: rnd,
-		Senders:   map[message.Channel]channels.Sender{message.Email: mailer},
-		RecordTTL: time.Hour, SendTimeout: 5 * time.Second, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, d := p.Dispatch(t, qs, log)
 	wcfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond }, log)
 	wcfg.ShutdownTimeout = 5 * time.Second
 	worker := asynq.NewServerFromRedisClient(rdb, wcfg)
@@ -134,7 +93,7 @@ func newPipeline(t *testing.T) *pipeline {
 	}
 	pg.Routes(mux)
 	amux.Handle(pages.PruneTaskType, pg)
-	return &pipeline{srv: srv, store: st, svc: svc, smtp: sink, seal: sealer}
+	return &pipeline{srv: srv, store: st, svc: svc, smtp: p.SMTP, seal: sealer}
 }
 
 // chromium finds the browser; the test fails without it (CI installs it).

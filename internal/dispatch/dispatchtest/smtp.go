@@ -1,7 +1,9 @@
 // Package dispatchtest provides the provider fakes that the dispatch
 // end-to-end tests and the load command deliver to: a real SMTP server
 // (go-smtp) on loopback and a Twilio Messages API fake (net/http/httptest)
-// that checks what twilio-go sends.
+// that checks what twilio-go sends; and, built on them, the in-process
+// pipeline (store, catalog, renderer, real senders, asynq) that the
+// end-to-end tests of dispatch, campaign and pages share.
 package dispatchtest
 
 import (
