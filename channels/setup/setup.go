@@ -158,9 +158,11 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 			}},
 		{message.WhatsApp, twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing}, twilio.From{}, tw.WhatsAppRate,
 			func() (channels.Sender, error) {
-				tpl, err := whatsapp.ParseTemplates(tw.WhatsAppTemplates)
+				// One setting for approved templates: the renderer fills ContentSID
+				// from it, and the sender falls back to the same map.
+				tpl, err := whatsapp.ParseTemplates(cfg.Templates.WhatsAppContent)
 				if err != nil {
-					return nil, fmt.Errorf("HEROLD_WHATSAPP_TEMPLATES: %w", err)
+					return nil, fmt.Errorf("HEROLD_WHATSAPP_CONTENT_SIDS: %w", err)
 				}
 				return whatsapp.New(client, whatsapp.Config{
 					From:      twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing},

@@ -17,7 +17,7 @@ func TestChannelSettings(t *testing.T) {
 		"HEROLD_TWILIO_ACCOUNT_SID": sid, "HEROLD_TWILIO_AUTH_TOKEN": "abc123",
 		"HEROLD_SMS_FROM_TRANSACTIONAL": "+4930123456", "HEROLD_SMS_FROM_MARKETING": "MG0123456789abcdef0123456789abcdef",
 		"HEROLD_WHATSAPP_FROM_MARKETING": "whatsapp:+4930555000",
-		"HEROLD_WHATSAPP_TEMPLATES":      "messenger_offer:de=HX0123456789abcdef0123456789abcdef",
+		"HEROLD_WHATSAPP_CONTENT_SIDS":   "messenger_offer:de=HX0123456789abcdef0123456789abcdef",
 		"HEROLD_RCS_FROM_MARKETING":      "rcs:herold_agent", "HEROLD_RCS_MESSAGING_SERVICE_MARKETING": "MG0123456789abcdef0123456789abcdef",
 		"HEROLD_SMS_RATE": "10",
 	}
@@ -44,7 +44,7 @@ func TestChannelSettings(t *testing.T) {
 		"HEROLD_TWILIO_AUTH_TOKEN":               "with space",
 		"HEROLD_SMS_FROM_MARKETING":              "+4930123456", // same as transactional
 		"HEROLD_WHATSAPP_FROM_MARKETING":         "Herold",
-		"HEROLD_WHATSAPP_TEMPLATES":              "messenger_offer:de=HX1",
+		"HEROLD_WHATSAPP_CONTENT_SIDS":           "messenger_offer:de=HX1",
 		"HEROLD_RCS_FROM_MARKETING":              "herold_agent",
 		"HEROLD_RCS_MESSAGING_SERVICE_MARKETING": "+4930123456",
 		"HEROLD_SMS_RATE":                        "-1",

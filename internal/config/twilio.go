@@ -24,11 +24,10 @@ type Twilio struct {
 	SMSFromMarketing     string `env:"HEROLD_SMS_FROM_MARKETING" help:"SMS sender for marketing messages (never the transactional one; empty: marketing SMS are refused)"`
 	SMSRate              int    `env:"HEROLD_SMS_RATE" help:"SMS per second per sender, for all workers together (shared through Redis); 0: no limit"`
 
-	WhatsAppFromTransactional string   `env:"HEROLD_WHATSAPP_FROM_TRANSACTIONAL" help:"WhatsApp sender (+E164 or MG…) for transactional and service messages"`
-	WhatsAppFromMarketing     string   `env:"HEROLD_WHATSAPP_FROM_MARKETING" help:"WhatsApp sender (+E164 or MG…) for marketing messages"`
-	WhatsAppTemplates         []string `env:"HEROLD_WHATSAPP_TEMPLATES" help:"approved templates as type:locale=HX…,type=HX… (Content SIDs), used when the rendered message names none"`
-	WhatsAppFreeForm          bool     `env:"HEROLD_WHATSAPP_FREE_FORM" default:"false" help:"allow free-form WhatsApp bodies when no template exists (only inside a 24-hour session)"`
-	WhatsAppRate              int      `env:"HEROLD_WHATSAPP_RATE" help:"WhatsApp messages per second per sender; 0: no limit"`
+	WhatsAppFromTransactional string `env:"HEROLD_WHATSAPP_FROM_TRANSACTIONAL" help:"WhatsApp sender (+E164 or MG…) for transactional and service messages"`
+	WhatsAppFromMarketing     string `env:"HEROLD_WHATSAPP_FROM_MARKETING" help:"WhatsApp sender (+E164 or MG…) for marketing messages"`
+	WhatsAppFreeForm          bool   `env:"HEROLD_WHATSAPP_FREE_FORM" default:"false" help:"allow free-form WhatsApp bodies when no template exists (only inside a 24-hour session)"`
+	WhatsAppRate              int    `env:"HEROLD_WHATSAPP_RATE" help:"WhatsApp messages per second per sender; 0: no limit"`
 
 	RCSFromTransactional     string `env:"HEROLD_RCS_FROM_TRANSACTIONAL" help:"RCS sender (rcs:agent or MG…) for RCS-only transactional and service messages"`
 	RCSFromMarketing         string `env:"HEROLD_RCS_FROM_MARKETING" help:"RCS sender (rcs:agent or MG…) for RCS-only marketing messages"`
@@ -78,12 +77,6 @@ func (t *Twilio) Validate() error {
 	}
 	if t.SMSFromTransactional != "" && t.SMSFromTransactional == t.SMSFromMarketing {
 		return fmt.Errorf("HEROLD_SMS_FROM_MARKETING: must differ from HEROLD_SMS_FROM_TRANSACTIONAL, so a STOP to an offer does not block invoices")
-	}
-	for _, it := range t.WhatsAppTemplates {
-		key, sid, ok := strings.Cut(it, "=")
-		if !ok || strings.TrimSpace(key) == "" || !twilioContentSID.MatchString(strings.TrimSpace(sid)) {
-			return fmt.Errorf("HEROLD_WHATSAPP_TEMPLATES: %q is not type:locale=HX… (a 34-character Content SID)", it)
-		}
 	}
 	for env, r := range map[string]int{"HEROLD_SMS_RATE": t.SMSRate, "HEROLD_WHATSAPP_RATE": t.WhatsAppRate, "HEROLD_RCS_RATE": t.RCSRate} {
 		if r < 0 {
