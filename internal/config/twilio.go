@@ -39,7 +39,6 @@ type Twilio struct {
 var (
 	twilioAccountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	twilioServiceSID = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
-	twilioContentSID = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 	twilioE164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	twilioAlnumID    = regexp.MustCompile(`^[A-Za-z0-9 ]{1,11}$`)
 	twilioToken      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
