@@ -5,25 +5,17 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/heroldhq/herold/internal/redistest"
 )
 
 // A campaign through the running server: create it with an inline audience
 // of one unknown person, watch it finish with `herold campaign status`.
 func TestServeCampaignAndStatusCommand(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t)
 	key := "marketing-key-0123456789abcdef"
-	suffix := "-" + redistest.Queue(t, "cmd")
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": suffix,
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
-		"HEROLD_API_KEYS":     "marketing:" + key + ":campaigns+send:class:marketing",
-		"HEROLD_HASH_SALT":    "e2e-salt-0123456789abcdef",
-	}, "serve")
+	tb := runCommand(t, commandEnv(t, "cmd", map[string]string{
+		"HEROLD_API_KEYS":  "marketing:" + key + ":campaigns+send:class:marketing",
+		"HEROLD_HASH_SALT": "e2e-salt-0123456789abcdef",
+	}), "serve")
 
 	code, body := tb.send(t, "POST", "/v1/campaigns", key,
 		`{"name":"Winter","type":"promo_offer","channels":["email"],"audience":["nobody-1"]}`)

@@ -6,15 +6,18 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/redistest"
 )
 
@@ -48,6 +51,41 @@ type testBundle struct {
 // (say, a developer's HEROLD_REDIS_URL) does not leak in.
 func getenvFrom(env map[string]string) func(string) string {
 	return func(k string) string { return env[k] }
+}
+
+// commandEnv is the environment of a command under test: Redis under a key
+// prefix of this test (deleted after it), queues of their own named after
+// queue (asynq's keys are outside the prefix) and HTTP on a free port; extra
+// adds to it or overrides it.
+func commandEnv(t *testing.T, queue string, extra map[string]string) map[string]string {
+	t.Helper()
+	_, prefix := redistest.Client(t)
+	env := map[string]string{
+		"HEROLD_REDIS_URL":    redistest.URL(),
+		"HEROLD_REDIS_PREFIX": prefix,
+		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, queue),
+		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
+	}
+	maps.Copy(env, extra)
+	return env
+}
+
+// smtpSinkEnv starts an SMTP sink that keeps the mails, for this test, and
+// returns it with the settings that point the e-mail adapter at it.
+func smtpSinkEnv(t *testing.T, from string) (*dispatchtest.SMTPSink, map[string]string) {
+	t.Helper()
+	sink, err := dispatchtest.NewSMTPSink(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	return sink, map[string]string{
+		"HEROLD_SMTP_HOST":  sink.Host,
+		"HEROLD_SMTP_PORT":  strconv.Itoa(sink.Port),
+		"HEROLD_SMTP_TLS":   "off",
+		"HEROLD_SMTP_FROM":  from,
+		"HEROLD_OUTBOX_DIR": t.TempDir(),
+	}
 }
 
 // runCommand runs herold with args and env without waiting for it.
@@ -131,16 +169,11 @@ func TestServeFailsFastWithoutRedis(t *testing.T) {
 
 func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t) // the keys serve writes are deleted after the test
 	key := "test-key-0123456789abcdef"
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
-		"HEROLD_API_KEYS":     "ci:" + key + ":recipients",
-		"HEROLD_LOG_LEVEL":    "debug",
-	}, "serve")
+	tb := runCommand(t, commandEnv(t, "cmd", map[string]string{
+		"HEROLD_API_KEYS":  "ci:" + key + ":recipients",
+		"HEROLD_LOG_LEVEL": "debug",
+	}), "serve")
 
 	if code, body := tb.get(t, "/healthz", ""); code != http.StatusOK {
 		t.Errorf("GET /healthz = %d %s, want 200", code, body)
@@ -169,13 +202,7 @@ func TestServeAnswersHealthAndStopsCleanly(t *testing.T) {
 
 func TestServeWarnsWithoutAPIKeys(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t)
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
-	}, "api")
+	tb := runCommand(t, commandEnv(t, "cmd", nil), "api")
 	if !strings.Contains(tb.stderr.String(), "NO API KEYS CONFIGURED") {
 		t.Errorf("no warning about missing API keys in:\n%s", tb.stderr)
 	}
@@ -189,14 +216,7 @@ func TestServeWarnsWithoutAPIKeys(t *testing.T) {
 
 func TestWorkerServesHealthOnly(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t)
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "cmd"), // asynq's keys are outside the prefix
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
-		"HEROLD_SCHEDULER":    "false",
-	}, "worker")
+	tb := runCommand(t, commandEnv(t, "cmd", map[string]string{"HEROLD_SCHEDULER": "false"}), "worker")
 	if code, _ := tb.get(t, "/healthz", ""); code != http.StatusOK {
 		t.Errorf("worker GET /healthz = %d, want 200", code)
 	}

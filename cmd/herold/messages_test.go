@@ -3,12 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 )
@@ -19,29 +18,16 @@ import (
 // send an offer; no key gets 401.
 func TestServeDeliversInvoiceByEmail(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t)
-	sink, err := dispatchtest.NewSMTPSink(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
+	sink, smtpEnv := smtpSinkEnv(t, "rechnung@example.com")
 	crm, billing := "crm-key-0123456789abcdef", "billing-key-0123456789abcdef"
-	suffix := "-" + redistest.Queue(t, "serve")
+	env := commandEnv(t, "serve", map[string]string{
+		"HEROLD_API_KEYS":  "crm:" + crm + ":recipients,billing:" + billing + ":send:invoice",
+		"HEROLD_HASH_SALT": "e2e-salt-0123456789abcdef",
+	})
+	maps.Copy(env, smtpEnv)
 	rdb, _ := redistest.Client(t)
-	t.Cleanup(func() { _ = queue.Purge(context.Background(), rdb, queue.Queues{Suffix: suffix}) })
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": suffix,
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
-		"HEROLD_API_KEYS":     "crm:" + crm + ":recipients,billing:" + billing + ":send:invoice",
-		"HEROLD_HASH_SALT":    "e2e-salt-0123456789abcdef",
-		"HEROLD_SMTP_HOST":    sink.Host,
-		"HEROLD_SMTP_PORT":    strconv.Itoa(sink.Port),
-		"HEROLD_SMTP_TLS":     "off",
-		"HEROLD_SMTP_FROM":    "rechnung@example.com",
-		"HEROLD_OUTBOX_DIR":   t.TempDir(),
-	}, "serve")
+	t.Cleanup(func() { _ = queue.Purge(context.Background(), rdb, queue.Queues{Suffix: env["HEROLD_QUEUE_SUFFIX"]}) })
+	tb := runCommand(t, env, "serve")
 
 	if code, body := tb.send(t, "PUT", "/v1/recipients/k-2001", crm,
 		`{"kind":"customer","salutation":"Frau","last_name":"Schmidt","emails":[{"address":"anna@example.de"}],"contract":{"started_at":"2024-01-01"}}`); code != http.StatusCreated {

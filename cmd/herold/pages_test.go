@@ -2,17 +2,15 @@ package main
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
-	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/token"
 )
 
@@ -22,28 +20,16 @@ import (
 // through the API) holds doi_request, doi_confirm and the withdrawal.
 func TestServePagesDoubleOptInAndOneClick(t *testing.T) {
 	t.Parallel()
-	_, prefix := redistest.Client(t)
-	sink, err := dispatchtest.NewSMTPSink(true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sink.Close() })
+	sink, smtpEnv := smtpSinkEnv(t, "newsletter@example.com")
 	const secret = "serve-pages-token-secret-0123456789"
 	crm := "crm-key-0123456789abcdef"
-	tb := runCommand(t, map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
-		"HEROLD_REDIS_PREFIX": prefix,
-		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "pages"),
-		"HEROLD_HTTP_ADDR":    "127.0.0.1:0",
+	env := commandEnv(t, "pages", map[string]string{
 		"HEROLD_API_KEYS":     "crm:" + crm + ":recipients",
 		"HEROLD_TOKEN_SECRET": secret,
 		"HEROLD_HASH_SALT":    "e2e-salt-0123456789abcdef",
-		"HEROLD_SMTP_HOST":    sink.Host,
-		"HEROLD_SMTP_PORT":    strconv.Itoa(sink.Port),
-		"HEROLD_SMTP_TLS":     "off",
-		"HEROLD_SMTP_FROM":    "newsletter@example.com",
-		"HEROLD_OUTBOX_DIR":   t.TempDir(),
-	}, "serve")
+	})
+	maps.Copy(env, smtpEnv)
+	tb := runCommand(t, env, "serve")
 	base := "http://" + tb.addr
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar}
