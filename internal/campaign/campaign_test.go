@@ -198,6 +198,20 @@ func offerData() map[string]any {
 		"valid_until": "2026-12-31", "url": "https://www.example.com/angebot/allnet-40"}
 }
 
+// customers stores n customers named by format and their index, each with
+// an address from the sale (advertising by e-mail on legitimate interest),
+// and returns their ids.
+func (b *bundle) customers(format string, n int) []message.RecipientID {
+	b.t.Helper()
+	ids := make([]message.RecipientID, n)
+	for i := range n {
+		id := fmt.Sprintf(format, i)
+		b.put(person{id: id, email: id + "@example.com", customer: true, fromSale: true})
+		ids[i] = message.RecipientID(id)
+	}
+	return ids
+}
+
 func (b *bundle) status(id string) store.CampaignStatus {
 	b.t.Helper()
 	st, err := b.engine.Status(b.t.Context(), id)
@@ -396,12 +410,7 @@ func TestCampaignWithdrawalWhileRunningStopsThatRecipient(t *testing.T) {
 func TestCampaignPauseStopsAndResumeFinishes(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	var ids []message.RecipientID
-	for i := range 200 {
-		id := fmt.Sprintf("p%03d", i)
-		b.put(person{id: id, email: id + "@example.com", customer: true, fromSale: true})
-		ids = append(ids, message.RecipientID(id))
-	}
+	ids := b.customers("p%03d", 200)
 	id := b.create(ids, func(c *store.Campaign) { c.Throttle = 1200 })
 	waitFor(t, "first deliveries", func() bool { return b.status(id).Counters.Delivered >= 10 })
 	if _, err := b.engine.Pause(t.Context(), id); err != nil {
@@ -440,12 +449,7 @@ func stableCount(t *testing.T, count func() int) int {
 func TestCampaignCancelLeavesNothingQueued(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{})
-	var ids []message.RecipientID
-	for i := range 300 {
-		id := fmt.Sprintf("c%03d", i)
-		b.put(person{id: id, email: id + "@example.com", customer: true, fromSale: true})
-		ids = append(ids, message.RecipientID(id))
-	}
+	ids := b.customers("c%03d", 300)
 	id := b.create(ids, func(c *store.Campaign) { c.Throttle = 1200 })
 	waitFor(t, "first deliveries", func() bool { return b.status(id).Counters.Delivered >= 10 })
 	if err := b.engine.Cancel(t.Context(), id); err != nil {
@@ -518,12 +522,7 @@ func TestCampaignKilledWorkerResumesWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOpts{shutdownFast: true})
 	const n = 1000
-	ids := make([]message.RecipientID, n)
-	for i := range n {
-		id := fmt.Sprintf("k%04d", i)
-		b.put(person{id: id, email: id + "@example.com", customer: true, fromSale: true})
-		ids[i] = message.RecipientID(id)
-	}
+	ids := b.customers("k%04d", n)
 	id := b.create(ids, nil)
 	waitFor(t, "a third sent", func() bool { return b.sink.Count() >= n/3 })
 	b.mu.Lock()
