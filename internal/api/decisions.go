@@ -90,31 +90,21 @@ func (h *Decisions) decide(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	snap, err := h.Store.LoadFacts(r.Context(), id)
-	if err != nil {
-		writeStoreError(r.Context(), h.Log, w, id, "load facts", err)
-		return
-	}
 	now := time.Now()
 	if h.Now != nil {
 		now = h.Now()
 	}
 	now = now.UTC()
-	// The frequency cap counts for advertising types: one more read, only then.
-	recent := 0
-	if spec, ok := h.Catalog.Type(message.Type(req.Type)); ok && spec.Advertising && snap.Found {
-		counts, err := h.Store.RecentAdvertising(r.Context(), []message.RecipientID{id}, h.Catalog.FrequencyWindowStart(now))
-		if err != nil {
-			writeStoreError(r.Context(), h.Log, w, id, "count recent advertising", err)
-			return
-		}
-		recent = counts[0]
+	// One round trip: profile, ledger and the frequency-cap count.
+	snap, err := h.Store.LoadFactsSince(r.Context(), id, h.Catalog.FrequencyCountSince(now))
+	if err != nil {
+		writeStoreError(r.Context(), h.Log, w, id, "load facts", err)
+		return
 	}
 	out := make([]policy.Decision, len(chans))
 	for i, ch := range chans {
 		f := snap.Facts(message.Type(req.Type), ch, now)
 		f.List = req.List
-		f.RecentAdvertising = recent
 		d := policy.Decide(h.Catalog, f)
 		// The answer names what was asked, also for an unknown recipient.
 		d.Type, d.Channel, d.Recipient = message.Type(req.Type), ch, id

@@ -441,9 +441,8 @@ func (e *Engine) checkDone(ctx context.Context, id string, index int64) error {
 // ---- one batch of recipients
 
 type job struct {
-	claim  store.Claim
-	snap   store.Snapshot
-	recent int
+	claim store.Claim
+	snap  store.Snapshot
 }
 
 type result struct {
@@ -543,21 +542,17 @@ func (e *Engine) feed(ctx context.Context, p *plan, owner string, ids []message.
 			for i, c := range mine {
 				rids[i] = c.Recipient
 			}
-			snaps, err := e.st.LoadFactsBatch(ctx, rids)
+			var since time.Time
+			if p.advertising {
+				since = e.cat.FrequencyCountSince(e.now())
+			}
+			// One pipeline: profiles, ledgers and frequency-cap counts.
+			snaps, err := e.st.LoadFactsBatchSince(ctx, rids, since)
 			if err != nil {
 				return res, err
 			}
-			var recent []int
-			if p.advertising && p.capMax > 0 {
-				if recent, err = e.st.RecentAdvertising(ctx, rids, e.cat.FrequencyWindowStart(e.now())); err != nil {
-					return res, err
-				}
-			}
 			for i, c := range mine {
 				j := job{claim: c, snap: snaps[i]}
-				if recent != nil {
-					j.recent = recent[i]
-				}
 				select {
 				case jobs <- j:
 				case <-ctx.Done():
@@ -688,7 +683,6 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 	var ch message.Channel
 	for i, c := range p.channels {
 		f := snap.Facts(p.c.Type, c, now)
-		f.RecentAdvertising = j.recent
 		dc := policy.Decide(e.cat, f)
 		if i == 0 {
 			first = dc

@@ -103,7 +103,8 @@ func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
 	if rec.Status.Final() {
 		return nil
 	}
-	snap, err := d.o.Store.LoadFacts(ctx, rec.RecipientID)
+	// One round trip: profile, ledger and the frequency-cap count.
+	snap, err := d.o.Store.LoadFactsSince(ctx, rec.RecipientID, d.o.Catalog.FrequencyCountSince(d.o.Now().UTC()))
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
@@ -118,19 +119,13 @@ var errSettled = errors.New("message already settled")
 // allowed one, and record the outcome. msg may be a record read from the
 // store, or a new one (Rev 0, e.g. one recipient of a campaign chunk), which
 // is then created; if a record with its id exists and is settled, nothing is
-// done (Outcome.Skipped). Errors are classified as for Deliver.
+// done (Outcome.Skipped). Errors are classified as for Deliver. For the
+// frequency cap, snap must come from Store.LoadFactsSince with the catalog's
+// FrequencyCountSince.
 func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap store.Snapshot) (Outcome, error) {
 	now := d.o.Now().UTC()
 	spec, known := d.o.Catalog.Type(msg.Type)
 	advertising := known && spec.Advertising && snap.Found
-	recent := 0
-	if capMax, _ := d.o.Catalog.FrequencyCap(); advertising && capMax > 0 {
-		counts, err := d.o.Store.RecentAdvertising(ctx, []message.RecipientID{msg.RecipientID}, d.o.Catalog.FrequencyWindowStart(now))
-		if err != nil {
-			return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, err)
-		}
-		recent = counts[0]
-	}
 	rec, err := d.begin(ctx, msg, now)
 	if errors.Is(err, errSettled) {
 		return Outcome{MessageID: rec.ID, Status: rec.Status, Channel: rec.Channel, ProviderID: rec.ProviderID, Skipped: true}, nil
@@ -151,7 +146,6 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	var chosen *policy.Decision
 	for _, ch := range prefs {
 		facts := snap.Facts(rec.Type, ch, now)
-		facts.RecentAdvertising = recent // the frequency cap counts deliveries of every channel
 		dec := policy.Decide(d.o.Catalog, facts)
 		if dec.Allowed && snap.Recipient.Address(ch) == "" {
 			// The policy checks contact points; this only guards against a

@@ -221,6 +221,16 @@ func (c *Catalog) FrequencyCap() (max int, window time.Duration) {
 // now, in calendar terms; count advertising deliveries after it.
 func (c *Catalog) FrequencyWindowStart(now time.Time) time.Time { return c.capWindow.subFrom(now) }
 
+// FrequencyCountSince is the moment from which advertising deliveries must be
+// counted for a decision at now: FrequencyWindowStart, or zero when the
+// catalog sets no cap and nothing needs counting.
+func (c *Catalog) FrequencyCountSince(now time.Time) time.Time {
+	if c.capMax <= 0 {
+		return time.Time{}
+	}
+	return c.FrequencyWindowStart(now)
+}
+
 // UnconfirmedSignupRetention returns how long an unconfirmed double opt-in
 // signup is kept before it must be deleted (nominal duration). The privacy
 // notice promises that unconfirmed signups are deleted automatically.

@@ -652,25 +652,6 @@ func (s *Store) ClaimRecipients(ctx context.Context, id, owner string, ids []mes
 	return st, claims, nil
 }
 
-// RecentAdvertising counts, per recipient, the advertising deliveries since
-// `since` (the frequency cap's window), in one pipeline.
-func (s *Store) RecentAdvertising(ctx context.Context, ids []message.RecipientID, since time.Time) ([]int, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.IntCmd, len(ids))
-	min := strconv.FormatInt(since.UnixMilli(), 10)
-	for i, id := range ids {
-		cmds[i] = pipe.ZCount(ctx, s.advKey(id), min, "+inf")
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("recent advertising: %w", err)
-	}
-	out := make([]int, len(ids))
-	for i, c := range cmds {
-		out[i] = int(c.Val())
-	}
-	return out, nil
-}
-
 // Finished is one recipient's final outcome to write, or (Due set) a delay.
 type Finished struct {
 	Outcome Outcome

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,13 +21,23 @@ type Snapshot struct {
 	Found     bool
 	Recipient Recipient
 	Events    []consent.Event
+	// RecentAdvertising counts the advertising deliveries since the window
+	// start given to LoadFactsSince (the frequency cap); 0 without one.
+	RecentAdvertising int
 }
 
 // LoadFacts reads the profile and the ledger of id in one round trip (one
 // pipeline over keys of one hash tag). An unknown recipient is not an error:
 // the Snapshot has Found false, and the policy answers unknown_recipient.
 func (s *Store) LoadFacts(ctx context.Context, id message.RecipientID) (Snapshot, error) {
-	snaps, err := s.LoadFactsBatch(ctx, []message.RecipientID{id})
+	return s.LoadFactsSince(ctx, id, time.Time{})
+}
+
+// LoadFactsSince is LoadFacts that also counts, in the same round trip, the
+// advertising deliveries since advSince (the frequency cap's window start;
+// zero: not counted). The send path uses it: one round trip per message.
+func (s *Store) LoadFactsSince(ctx context.Context, id message.RecipientID, advSince time.Time) (Snapshot, error) {
+	snaps, err := s.LoadFactsBatchSince(ctx, []message.RecipientID{id}, advSince)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -37,17 +48,28 @@ func (s *Store) LoadFacts(ctx context.Context, id message.RecipientID) (Snapshot
 // the order of ids; missing ones have Found false. On Redis Cluster go-redis
 // splits the pipeline by node.
 func (s *Store) LoadFactsBatch(ctx context.Context, ids []message.RecipientID) ([]Snapshot, error) {
+	return s.LoadFactsBatchSince(ctx, ids, time.Time{})
+}
+
+// LoadFactsBatchSince is LoadFactsBatch that also counts each recipient's
+// advertising deliveries since advSince in the same pipeline (zero: not counted).
+func (s *Store) LoadFactsBatchSince(ctx context.Context, ids []message.RecipientID, advSince time.Time) ([]Snapshot, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	type pair struct {
+	type triple struct {
 		profile *redis.StringCmd
 		ledger  *redis.StringSliceCmd
+		adv     *redis.IntCmd
 	}
-	cmds := make([]pair, len(ids))
+	cmds := make([]triple, len(ids))
+	advMin := strconv.FormatInt(advSince.UnixMilli(), 10)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = pair{p.Get(ctx, s.profileKey(id)), p.LRange(ctx, s.ledgerKey(id), 0, -1)}
+			cmds[i] = triple{profile: p.Get(ctx, s.profileKey(id)), ledger: p.LRange(ctx, s.ledgerKey(id), 0, -1)}
+			if !advSince.IsZero() {
+				cmds[i].adv = p.ZCount(ctx, s.advKey(id), advMin, "+inf")
+			}
 		}
 		return nil
 	})
@@ -77,6 +99,13 @@ func (s *Store) LoadFactsBatch(ctx context.Context, ids []message.RecipientID) (
 			return nil, fmt.Errorf("load facts %s: %w", id, err)
 		}
 		out[i] = Snapshot{ID: id, Found: true, Recipient: r, Events: events}
+		if c := cmds[i].adv; c != nil {
+			n, err := c.Result()
+			if err != nil {
+				return nil, fmt.Errorf("load facts %s: recent advertising: %w", id, err)
+			}
+			out[i].RecentAdvertising = int(n)
+		}
 	}
 	return out, nil
 }
@@ -91,6 +120,8 @@ func (sn Snapshot) Facts(t message.Type, ch message.Channel, now time.Time) poli
 		Channel: ch,
 		Now:     now,
 		Consent: consent.Fold(sn.Events, now),
+		// The frequency cap counts deliveries on every channel.
+		RecentAdvertising: sn.RecentAdvertising,
 	}
 	if !sn.Found {
 		return f
