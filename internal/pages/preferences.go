@@ -230,13 +230,7 @@ func (p *Pages) showPrefs(w http.ResponseWriter, r *http.Request, v *view, ps *p
 // current state is accepted, and the text recorded is the one it shows.
 func (p *Pages) postPreferences(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "error.form")
-		return
-	}
-	if !p.checkCSRF(r) {
-		p.fail(w, r, http.StatusForbidden, "error.csrf")
+	if !p.readForm(w, r, true) {
 		return
 	}
 	t, ok := p.openToken(w, r, token.Preferences)

@@ -123,3 +123,21 @@ func (p *Pages) addressKey(addr string) string {
 	mac.Write([]byte(strings.ToLower(addr)))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:18])
 }
+
+// maxForm bounds a form post: the pages' forms are a few fields.
+const maxForm = 16 << 10
+
+// readForm parses a posted form of at most maxForm bytes and, with csrf,
+// checks its CSRF token. On failure it has answered, and returns false.
+func (p *Pages) readForm(w http.ResponseWriter, r *http.Request, csrf bool) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+	if err := r.ParseForm(); err != nil {
+		p.fail(w, r, http.StatusBadRequest, "error.form")
+		return false
+	}
+	if csrf && !p.checkCSRF(r) {
+		p.fail(w, r, http.StatusForbidden, "error.csrf")
+		return false
+	}
+	return true
+}

@@ -83,13 +83,7 @@ func (p *Pages) postSubscribe(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusNotFound, "error.nolist")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "error.form")
-		return
-	}
-	if !p.checkCSRF(r) {
-		p.fail(w, r, http.StatusForbidden, "error.csrf")
+	if !p.readForm(w, r, true) {
 		return
 	}
 	ip := p.clientIP(r)
@@ -352,9 +346,7 @@ func (p *Pages) pendingFor(ctx context.Context, id message.RecipientID, list str
 // the claim is released and the link works again.
 func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "error.form")
+	if !p.readForm(w, r, false) {
 		return
 	}
 	t, list, ok := p.confirmTarget(w, r)

@@ -102,9 +102,7 @@ func (p *Pages) getUnsubscribe(w http.ResponseWriter, r *http.Request) {
 // provider posts without cookies). Repeating it records nothing new.
 func (p *Pages) postUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "error.form")
+	if !p.readForm(w, r, false) {
 		return
 	}
 	if r.PostFormValue("List-Unsubscribe") != "One-Click" {
@@ -169,13 +167,7 @@ func (p *Pages) postUnsubscribe(w http.ResponseWriter, r *http.Request) {
 // so and points to the preference centre, where consent can be given.
 func (p *Pages) postUndo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "error.form")
-		return
-	}
-	if !p.checkCSRF(r) {
-		p.fail(w, r, http.StatusForbidden, "error.csrf")
+	if !p.readForm(w, r, true) {
 		return
 	}
 	t, tg, ok := p.unsubToken(w, r)
