@@ -321,14 +321,8 @@ func (e *Engine) handleChunk(ctx context.Context, t *asynq.Task) error {
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
-	pl, st, err := e.plan(ctx, p.Campaign)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if stop, err := stopFor(st); stop {
+	pl, ok, err := e.running(ctx, p.Campaign)
+	if !ok {
 		return err
 	}
 	done, err := e.st.ChunkDone(ctx, p.Campaign, p.Index)
@@ -360,6 +354,23 @@ func (e *Engine) handleChunk(ctx context.Context, t *asynq.Task) error {
 	return e.checkDone(ctx, p.Campaign, p.Index)
 }
 
+// running returns the plan of campaign id when its tasks should work now.
+// Otherwise ok is false and err is what the task returns: nil when the
+// campaign is gone, done or canceled, errPaused when it waits.
+func (e *Engine) running(ctx context.Context, id string) (pl *plan, ok bool, err error) {
+	pl, st, err := e.plan(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if stop, err := stopFor(st); stop {
+		return nil, false, err
+	}
+	return pl, true, nil
+}
+
 // stopFor says whether a task must stop in state st, and with what.
 func stopFor(st store.CampaignState) (bool, error) {
 	switch st {
@@ -385,14 +396,8 @@ func (e *Engine) handleLater(ctx context.Context, t *asynq.Task) error {
 	if err := decodePayload(t, &p); err != nil {
 		return err
 	}
-	pl, st, err := e.plan(ctx, p.Campaign)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	if stop, err := stopFor(st); stop {
+	pl, ok, err := e.running(ctx, p.Campaign)
+	if !ok {
 		return err
 	}
 	for {
