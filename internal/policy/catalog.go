@@ -172,6 +172,7 @@ type Catalog struct {
 	capMax      int
 	capWindow   period
 	unconfirmed period
+	quiet       []QuietRule
 	types       []TypeSpec
 	index       map[message.Type]int
 }
@@ -242,11 +243,12 @@ func (c *Catalog) UnconfirmedSignupRetention() time.Duration { return c.unconfir
 // error, never silently ignored, because an ignored "double_opt_in" would
 // quietly weaken the rules.
 type rawCatalog struct {
-	Version                    string    `yaml:"version"`
-	BlockingPeriod             string    `yaml:"blocking_period"`
-	FrequencyCap               *rawCap   `yaml:"frequency_cap"`
-	UnconfirmedSignupRetention string    `yaml:"unconfirmed_signup_retention"`
-	Types                      []rawType `yaml:"types"`
+	Version                    string     `yaml:"version"`
+	BlockingPeriod             string     `yaml:"blocking_period"`
+	FrequencyCap               *rawCap    `yaml:"frequency_cap"`
+	UnconfirmedSignupRetention string     `yaml:"unconfirmed_signup_retention"`
+	QuietHours                 []rawQuiet `yaml:"quiet_hours"`
+	Types                      []rawType  `yaml:"types"`
 }
 
 type rawCap struct {
@@ -371,6 +373,7 @@ func ParseCatalog(b []byte) (cat *Catalog, err error) {
 			c.types = append(c.types, spec)
 		}
 	}
+	c.parseQuiet(&l, raw.QuietHours)
 	if len(l.errs) > 0 {
 		return nil, errors.Join(l.errs...)
 	}
@@ -418,6 +421,7 @@ func friendlyYAML(s string) string {
 		"in type policy.rawType", "in a type",
 		"in type policy.rawRule", "in a basis rule",
 		"in type policy.rawCap", "in frequency_cap",
+		"in type policy.rawQuiet", "in quiet_hours",
 	).Replace(s)
 }
 

@@ -114,8 +114,18 @@ func (c *Catalog) allow(d Decision, t *TypeSpec, rule Rule, v verdict, f Facts) 
 		// (ParseCatalog allows sms_fallback on rcs only), so this recursion
 		// is one level deep. The same message is not counted twice.
 		fb := Decide(c, Facts{Type: rule.SMSFallback, Channel: message.SMS, Now: f.Now,
-			Recipient: f.Recipient, Consent: f.Consent, List: f.List})
-		d.SMSFallback = fb.Allowed
+			Recipient: f.Recipient, Consent: f.Consent, List: f.List, Local: f.Local})
+		d.SMSFallback = fb.Allowed && fb.NotBefore.IsZero()
+	}
+	// Quiet hours come after the legal check: a message the law forbids is
+	// suppressed now, not held until morning and suppressed then.
+	if at, q, held := c.notBefore(t, f.Channel, f.Now, f.Local, f.Quiet); held {
+		d.NotBefore, d.Hold = at, HoldQuietHours
+		zone := "UTC"
+		if f.Local != nil {
+			zone = f.Local.String()
+		}
+		d.Evidence = append(d.Evidence, "quiet_hours:"+q.Window.String()+"@"+zone)
 	}
 	return d
 }

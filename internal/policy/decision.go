@@ -41,6 +41,12 @@ const (
 	FrequencyCap      Reason = "frequency_cap"
 )
 
+// HoldQuietHours is the Hold of an allowed decision that must wait for the
+// end of quiet hours in the recipient's local time. It is not a denial and
+// has no place in Precedence: the message goes out at NotBefore, if the
+// decision taken again then still allows it.
+const HoldQuietHours Reason = "quiet_hours"
+
 // Precedence lists the denial reasons from most to least specific: when
 // several apply, the earliest wins, so answers are predictable.
 func Precedence() []Reason {
@@ -89,19 +95,32 @@ type Facts struct {
 	// RecentAdvertising counts advertising messages delivered to the recipient
 	// within the catalog's frequency window; the campaigns issue fills it.
 	RecentAdvertising int
+	// Local is the recipient's time zone, for rules in local time (quiet
+	// hours). nil counts as UTC: callers resolve the person's zone, or the
+	// installation's default zone, and always set it.
+	Local *time.Location
+	// Quiet are windows the message itself adds to the catalog's quiet hours
+	// (a campaign's own quiet_hours). They can only hold a message longer.
+	Quiet []QuietRule
 }
 
 // Decision is the outcome for one message on one channel, kept as proof. The
 // zero Decision denies, so code that forgets to decide suppresses.
 type Decision struct {
-	Allowed        bool                `json:"allowed"`
-	Basis          Basis               `json:"basis,omitempty"`
-	Reason         Reason              `json:"reason"`
-	Rule           string              `json:"rule,omitempty"`
-	Evidence       []string            `json:"evidence,omitempty"`
-	DataCategories []string            `json:"data_categories,omitempty"`
-	OptOutNotice   bool                `json:"opt_out_notice"`
-	SMSFallback    bool                `json:"sms_fallback"`
+	Allowed        bool     `json:"allowed"`
+	Basis          Basis    `json:"basis,omitempty"`
+	Reason         Reason   `json:"reason"`
+	Rule           string   `json:"rule,omitempty"`
+	Evidence       []string `json:"evidence,omitempty"`
+	DataCategories []string `json:"data_categories,omitempty"`
+	OptOutNotice   bool     `json:"opt_out_notice"`
+	SMSFallback    bool     `json:"sms_fallback"`
+	// NotBefore, on an allowed decision, is the earliest moment the message
+	// may go out (the end of quiet hours); zero means now. The message must
+	// be decided again at NotBefore: only that decision may send it.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// Hold says why an allowed message waits until NotBefore (quiet_hours).
+	Hold           Reason              `json:"hold,omitempty"`
 	DecidedAt      time.Time           `json:"decided_at"`
 	CatalogVersion string              `json:"catalog_version,omitempty"`
 	Type           message.Type        `json:"type,omitempty"`

@@ -23,6 +23,7 @@ func ExampleCatalog_WriteTable() {
 	}
 	// Output:
 	// catalog 2026-11-25.1: blocked 3 months after contract end; frequency cap 4 advertising messages per 7 days; unconfirmed signups deleted after 30 days
+	// quiet hours (recipient local time): marketing: 20:00–08:00 on sms, whatsapp, rcs
 	//
 	// TYPE              CLASS          CHANNEL   BASIS                CONDITIONS
 	// service_reply     service        email     contract             contract active or ended less than 3 months ago, or an open request [Art. 6(1)(b) GDPR]

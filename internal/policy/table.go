@@ -15,8 +15,16 @@ func (c *Catalog) WriteTable(w io.Writer) error {
 	if c.capMax > 0 {
 		capText = fmt.Sprintf("frequency cap %d advertising messages per %s", c.capMax, c.capWindow)
 	}
-	if _, err := fmt.Fprintf(w, "catalog %s: blocked %s after contract end; %s; unconfirmed signups deleted after %s\n\n",
+	if _, err := fmt.Fprintf(w, "catalog %s: blocked %s after contract end; %s; unconfirmed signups deleted after %s\n",
 		c.version, c.blocking, capText, c.unconfirmed); err != nil {
+		return err
+	}
+	for _, q := range c.quiet {
+		if _, err := fmt.Fprintf(w, "quiet hours (recipient local time): %s\n", q); err != nil {
+			return err
+		}
+	}
+	if _, err := fmt.Fprintln(w); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
