@@ -144,7 +144,7 @@ func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 	if !h.verify(w, r) {
 		return
 	}
-	ch, number := inboundChannel(r.PostForm.Get("From"))
+	ch, number := message.InboundChannel(r.PostForm.Get("From"))
 	keyword := normalizeKeyword(r.PostForm.Get("Body"))
 	ctx := r.Context()
 	switch {
@@ -183,18 +183,6 @@ func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
-}
-
-// inboundChannel splits Twilio's From ("whatsapp:+49…", "rcs:+49…", "+49…").
-func inboundChannel(from string) (message.Channel, string) {
-	switch {
-	case strings.HasPrefix(from, "whatsapp:"):
-		return message.WhatsApp, strings.TrimPrefix(from, "whatsapp:")
-	case strings.HasPrefix(from, "rcs:"):
-		return message.RCS, strings.TrimPrefix(from, "rcs:")
-	default:
-		return message.SMS, from
-	}
 }
 
 // normalizeKeyword upper-cases the body and drops surrounding space and

@@ -372,7 +372,7 @@ func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, mess
 		field := fmt.Sprintf("channels[%d]", i)
 		switch {
 		case !ch.Valid():
-			add(field, "unknown channel %q (want email, sms, whatsapp or rcs)", ch)
+			add(field, "unknown channel %q (want %s)", ch, message.ChannelList())
 		case seen[ch]:
 			add(field, "channel %q listed twice", ch)
 		case known && !slices.Contains(spec.Channels, ch):

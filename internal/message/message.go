@@ -11,41 +11,6 @@ import (
 // Type is a message type key, such as "invoice"; the catalog decides which exist.
 type Type string
 
-// Channel is a delivery channel. The set is closed: parse it at the edge with ParseChannel.
-type Channel string
-
-// The channels Herold can deliver on.
-const (
-	Email    Channel = "email"
-	SMS      Channel = "sms"
-	WhatsApp Channel = "whatsapp"
-	RCS      Channel = "rcs"
-)
-
-// Channels returns every channel in a stable order.
-func Channels() []Channel { return []Channel{Email, SMS, WhatsApp, RCS} }
-
-// Valid reports whether c is one of the known channels.
-func (c Channel) Valid() bool {
-	switch c {
-	case Email, SMS, WhatsApp, RCS:
-		return true
-	}
-	return false
-}
-
-// Phone reports whether the channel delivers to a mobile number.
-func (c Channel) Phone() bool { return c == SMS || c == WhatsApp || c == RCS }
-
-// ParseChannel returns the channel named s, or an error that names s.
-func ParseChannel(s string) (Channel, error) {
-	c := Channel(s)
-	if !c.Valid() {
-		return "", fmt.Errorf("unknown channel %q (want email, sms, whatsapp or rcs)", s)
-	}
-	return c, nil
-}
-
 // Class is a queue class. It fixes the asynq queue a message waits in, so an
 // invoice never waits behind a campaign.
 type Class string

@@ -498,7 +498,7 @@ func parseType(l *located, where string, rt rawType, all []rawType, keys map[str
 		ch, err := message.ParseChannel(name)
 		switch {
 		case err != nil:
-			l.add(cw, "unknown channel (want email, sms, whatsapp or rcs)")
+			l.add(cw, "unknown channel (want %s)", message.ChannelList())
 			continue
 		case seenCh[name]:
 			l.add(cw, "listed twice")
@@ -600,7 +600,12 @@ func parseRule(l *located, where string, rr rawRule, ch message.Channel, rt rawT
 		}
 	}
 	if rr.VerifiedNumber && !ch.Phone() {
-		l.add(where, "verified_number: only phone channels (sms, whatsapp, rcs) have a number to verify")
+		l.add(where, "verified_number: only channels that deliver to a mobile number (%s) have a number to verify", channelNames(message.ChannelsOf(message.MobileNumber)))
+	}
+	if spec, _ := ch.Spec(); spec.Verified && r.Kind == RuleConsent && !rr.VerifiedNumber {
+		// The channel registry says who holds the number must be proven:
+		// a catalog cannot forget it.
+		l.add(where, "verified_number: consent on %s counts only for a verified number; set verified_number: true", ch)
 	}
 	switch r.Kind {
 	case RuleLegitimateInterestExistingCustomer, RuleLegitimateInterestActiveContract:
@@ -626,6 +631,14 @@ func parseRule(l *located, where string, rr rawRule, ch message.Channel, rt rawT
 		}
 	}
 	return r, len(l.errs) == before
+}
+
+func channelNames(chs []message.Channel) string {
+	names := make([]string, len(chs))
+	for i, c := range chs {
+		names[i] = string(c)
+	}
+	return strings.Join(names, ", ")
 }
 
 func ruleKindList() string {

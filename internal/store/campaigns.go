@@ -175,21 +175,19 @@ func (o Outcome) encode() string {
 	return b.String()
 }
 
-var (
-	channelCodes = map[message.Channel]string{message.Email: "e", message.SMS: "s", message.WhatsApp: "w", message.RCS: "r"}
-	basisCodes   = map[policy.Basis]string{policy.Contract: "c", policy.LegitimateInterest: "l", policy.Consent: "k"}
-)
+var basisCodes = map[policy.Basis]string{policy.Contract: "c", policy.LegitimateInterest: "l", policy.Consent: "k"}
 
+// shortChannel is the channel's one-letter code from the channel registry.
 func shortChannel(c message.Channel) string {
-	if s, ok := channelCodes[c]; ok {
-		return s
+	if s, ok := c.Spec(); ok {
+		return string(s.Code)
 	}
 	return string(c)
 }
 
 func longChannel(s string) message.Channel {
-	for c, code := range channelCodes {
-		if code == s {
+	if len(s) == 1 {
+		if c, ok := message.ChannelByCode(s[0]); ok {
 			return c
 		}
 	}

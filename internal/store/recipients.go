@@ -116,11 +116,15 @@ func (r Recipient) LogValue() slog.Value { return r.ID.LogValue() }
 // Address returns the contact point for ch: the primary e-mail address for
 // email, the E.164 mobile number for sms, whatsapp and rcs, "" if none.
 func (r Recipient) Address(ch message.Channel) string {
-	switch {
-	case ch == message.Email && len(r.Emails) > 0:
-		return r.Emails[0].Address
-	case ch.Phone() && r.Mobile != nil:
-		return r.Mobile.Number
+	switch ch.Contact() {
+	case message.EmailAddress:
+		if len(r.Emails) > 0 {
+			return r.Emails[0].Address
+		}
+	case message.MobileNumber:
+		if r.Mobile != nil {
+			return r.Mobile.Number
+		}
 	}
 	return ""
 }
@@ -128,11 +132,15 @@ func (r Recipient) Address(ch message.Channel) string {
 // SuppressedOn reports whether the contact point of ch is suppressed on ch.
 func (r Recipient) SuppressedOn(ch message.Channel) bool {
 	var list []Suppression
-	switch {
-	case ch == message.Email && len(r.Emails) > 0:
-		list = r.Emails[0].Suppressed
-	case ch.Phone() && r.Mobile != nil:
-		list = r.Mobile.Suppressed
+	switch ch.Contact() {
+	case message.EmailAddress:
+		if len(r.Emails) > 0 {
+			list = r.Emails[0].Suppressed
+		}
+	case message.MobileNumber:
+		if r.Mobile != nil {
+			list = r.Mobile.Suppressed
+		}
 	}
 	return slices.ContainsFunc(list, func(s Suppression) bool {
 		return s.Channel == consent.AllChannels || s.Channel == string(ch)

@@ -50,17 +50,29 @@ func (s *Store) emailHash(addr string) string { return s.hash("email:" + strings
 // phoneHash is the salted hash of an E.164 number.
 func (s *Store) phoneHash(e164 string) string { return s.hash("phone:" + e164) }
 
+// contactHash is the salted hash of a contact point of kind cp.
+func (s *Store) contactHash(cp message.ContactPoint, addr string) string {
+	if cp == message.EmailAddress {
+		return s.emailHash(addr)
+	}
+	return s.phoneHash(addr)
+}
+
 func (s *Store) hash(v string) string {
 	m := hmac.New(sha256.New, s.salt)
 	m.Write([]byte(v))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// The channel scopes a suppression entry may have, per kind of contact point.
-var (
-	emailScopes = []string{consent.AllChannels, string(message.Email)}
-	phoneScopes = []string{consent.AllChannels, string(message.SMS), string(message.WhatsApp), string(message.RCS)}
-)
+// scopes returns the channel scopes a suppression entry of contact point cp
+// may have: every channel, or one channel that delivers to it.
+func scopes(cp message.ContactPoint) []string {
+	out := []string{consent.AllChannels}
+	for _, ch := range message.ChannelsOf(cp) {
+		out = append(out, string(ch))
+	}
+	return out
+}
 
 type suppressionEntry struct {
 	Reason string    `json:"reason"`
@@ -70,21 +82,19 @@ type suppressionEntry struct {
 // suppressionsFor reads the suppression list entries of r's contact points,
 // keyed by contact hash, in one command.
 func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]Suppression, error) {
-	var fields []string
-	var hashes []string
-	var scopes []string
+	var fields, hashes, scopeOf []string
 	add := func(h string, sc []string) {
 		for _, c := range sc {
 			fields = append(fields, h+":"+c)
 			hashes = append(hashes, h)
-			scopes = append(scopes, c)
+			scopeOf = append(scopeOf, c)
 		}
 	}
 	for _, e := range r.Emails {
-		add(s.emailHash(e.Address), emailScopes)
+		add(s.emailHash(e.Address), scopes(message.EmailAddress))
 	}
 	if r.Mobile != nil && r.Mobile.Number != "" {
-		add(s.phoneHash(r.Mobile.Number), phoneScopes)
+		add(s.phoneHash(r.Mobile.Number), scopes(message.MobileNumber))
 	}
 	out := map[string][]Suppression{}
 	if len(fields) == 0 {
@@ -103,7 +113,7 @@ func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]
 		if err := json.Unmarshal([]byte(str), &e); err != nil {
 			return nil, fmt.Errorf("read suppression list: entry %d: %w", i, err)
 		}
-		out[hashes[i]] = append(out[hashes[i]], Suppression{Channel: scopes[i], Reason: e.Reason, At: e.At})
+		out[hashes[i]] = append(out[hashes[i]], Suppression{Channel: scopeOf[i], Reason: e.Reason, At: e.At})
 	}
 	return out, nil
 }
@@ -294,10 +304,7 @@ func (s *Store) SuppressAddress(ctx context.Context, id message.RecipientID, ch 
 	if addr == "" {
 		return fmt.Errorf("suppress address %s on %s: %w", id, ch, ErrNoContactPoint)
 	}
-	h := s.phoneHash(addr)
-	if ch == message.Email {
-		h = s.emailHash(addr)
-	}
+	h := s.contactHash(ch.Contact(), addr)
 	entry, err := json.Marshal(suppressionEntry{Reason: reason, At: s.now().UTC()})
 	if err != nil {
 		return fmt.Errorf("suppress address %s: %w", id, err)
@@ -315,14 +322,8 @@ func (s *Store) SuppressAddress(ctx context.Context, id message.RecipientID, ch 
 // IsSuppressed reports whether an e-mail address (ch email) or E.164 number
 // is on the suppression list for ch, e.g. for a recipient given inline.
 func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr string) (bool, error) {
-	var fields []string
-	if ch == message.Email {
-		h := s.emailHash(addr)
-		fields = []string{h + ":" + consent.AllChannels, h + ":" + string(ch)}
-	} else {
-		h := s.phoneHash(addr)
-		fields = []string{h + ":" + consent.AllChannels, h + ":" + string(ch)}
-	}
+	h := s.contactHash(ch.Contact(), addr)
+	fields := []string{h + ":" + consent.AllChannels, h + ":" + string(ch)}
 	vals, err := s.rdb.HMGet(ctx, s.suppressionKey(), fields...).Result()
 	if err != nil {
 		return false, fmt.Errorf("is suppressed: %w", err)
