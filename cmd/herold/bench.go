@@ -29,6 +29,7 @@ import (
 	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -394,9 +395,9 @@ func benchRecipients(ctx context.Context, st *store.Store, n int) error {
 
 func benchRecipient(ctx context.Context, st *store.Store, i, n int, past time.Time) error {
 	id := "b" + strconv.Itoa(i)
-	in := store.RecipientInput{Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann", Locale: "de",
-		Emails:   []store.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i), CollectedInSale: true}},
-		Contract: &store.ContractInput{StartedAt: "2024-01-01"}}
+	in := recipient.Input{Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann", Locale: "de",
+		Emails:   []recipient.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i), CollectedInSale: true}},
+		Contract: &recipient.ContractInput{StartedAt: "2024-01-01"}}
 	var ev *consent.Event
 	if i >= n {
 		id = "inv" + strconv.Itoa(i-n)
@@ -411,7 +412,7 @@ func benchRecipient(ctx context.Context, st *store.Store, i, n int, past time.Ti
 			ev = &consent.Event{Kind: consent.Grant, Purpose: consent.Advertising, Channel: string(message.Email)}
 		}
 	}
-	r, err := store.ParseRecipient(id, in, "DE")
+	r, err := recipient.Parse(id, in, "DE")
 	if err != nil {
 		return fmt.Errorf("bench recipient %s: %w", id, err)
 	}

@@ -26,6 +26,7 @@ import (
 	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -264,10 +265,10 @@ func asynqBaseline(ctx context.Context, rdb redis.UniversalClient, client *asynq
 // loadRecipients stores customers load-0 … load-(n-1), pipelined in batches.
 func loadRecipients(ctx context.Context, st *store.Store, n int) error {
 	for i := range n {
-		r, err := store.ParseRecipient(fmt.Sprintf("load-%d", i), store.RecipientInput{
+		r, err := recipient.Parse(fmt.Sprintf("load-%d", i), recipient.Input{
 			Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann", Locale: "de",
-			Emails:   []store.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i)}},
-			Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+			Emails:   []recipient.EmailInput{{Address: fmt.Sprintf("kunde%d@example.com", i)}},
+			Contract: &recipient.ContractInput{StartedAt: "2024-01-01"},
 		}, "DE")
 		if err != nil {
 			return fmt.Errorf("load recipient %d: %w", i, err)

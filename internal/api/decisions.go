@@ -10,6 +10,7 @@ import (
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -22,6 +23,9 @@ type Decisions struct {
 	Log     *slog.Logger
 	MaxBody int64            // request body limit; 0 means DefaultMaxBody
 	Now     func() time.Time // clock; nil means time.Now
+	// Zones resolves recipients' time zones for local-time rules (quiet
+	// hours); nil: UTC for all.
+	Zones *recipient.Zones
 }
 
 // Routes registers the decisions API on mux.
@@ -103,7 +107,7 @@ func (h *Decisions) decide(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]policy.Decision, len(chans))
 	for i, ch := range chans {
-		f := snap.Facts(message.Type(req.Type), ch, now)
+		f := snap.Facts(message.Type(req.Type), ch, now, h.Zones.Of(snap.Recipient))
 		f.List = req.List
 		d := policy.Decide(h.Catalog, f)
 		// The answer names what was asked, also for an unknown recipient.

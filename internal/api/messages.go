@@ -14,6 +14,7 @@ import (
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -42,14 +43,14 @@ func (m *Messages) Routes(mux *http.ServeMux) {
 // messageRequest is the body of POST /v1/messages. Data and send_at are
 // decoded by hand so that a bad one is reported by field name.
 type messageRequest struct {
-	Type           string                `json:"type"`
-	RecipientID    string                `json:"recipient_id"`
-	Recipient      *store.RecipientInput `json:"recipient"`
-	Channels       []string              `json:"channels"`
-	Data           json.RawMessage       `json:"data"`
-	Locale         string                `json:"locale"`
-	SendAt         string                `json:"send_at"`
-	IdempotencyKey string                `json:"idempotency_key"`
+	Type           string           `json:"type"`
+	RecipientID    string           `json:"recipient_id"`
+	Recipient      *recipient.Input `json:"recipient"`
+	Channels       []string         `json:"channels"`
+	Data           json.RawMessage  `json:"data"`
+	Locale         string           `json:"locale"`
+	SendAt         string           `json:"send_at"`
+	IdempotencyKey string           `json:"idempotency_key"`
 }
 
 // messageAccepted is the 202 answer.

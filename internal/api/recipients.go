@@ -12,7 +12,9 @@ import (
 
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -79,7 +81,7 @@ func (h *Recipients) fail(ctx context.Context, w http.ResponseWriter, id message
 }
 
 func writeStoreError(ctx context.Context, log *slog.Logger, w http.ResponseWriter, id message.RecipientID, op string, err error) {
-	var ve *store.ValidationError
+	var ve *invalid.Error
 	switch {
 	case errors.As(err, &ve):
 		WriteError(w, validationProblem(ve))
@@ -95,7 +97,7 @@ func writeStoreError(ctx context.Context, log *slog.Logger, w http.ResponseWrite
 	}
 }
 
-func validationProblem(ve *store.ValidationError) error {
+func validationProblem(ve *invalid.Error) error {
 	var f Fields
 	for _, e := range ve.Fields {
 		f.Add(e.Field, "%s", e.Message)
@@ -108,12 +110,12 @@ func (h *Recipients) put(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var in store.RecipientInput
+	var in recipient.Input
 	if err := DecodeJSON(w, r, h.MaxBody, &in); err != nil {
 		WriteError(w, err)
 		return
 	}
-	rec, err := store.ParseRecipient(string(id), in, h.Region)
+	rec, err := recipient.Parse(string(id), in, h.Region)
 	if err != nil {
 		h.fail(r.Context(), w, id, "put recipient", err)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -192,7 +193,7 @@ func TestRecipientLifecycle(t *testing.T) {
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d %s", status, body)
 	}
-	got := decode[store.Recipient](t, body)
+	got := decode[recipient.Recipient](t, body)
 	if got.ID != "c-1" || got.Emails[0].Address != "Erika@example.de" || !got.Emails[0].CollectedInSale ||
 		got.Mobile.Number != "+4915123456789" || got.PostalAddress.Country != "DE" ||
 		!got.CreatedAt.Equal(b.clock.Now()) || got.Contract.StartedAt.Format(time.DateOnly) != "2025-01-01" {
@@ -209,7 +210,7 @@ func TestRecipientLifecycle(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("put back: %d %s", status, body)
 	}
-	replaced := decode[store.Recipient](t, body)
+	replaced := decode[recipient.Recipient](t, body)
 	if !replaced.CreatedAt.Equal(got.CreatedAt) || !replaced.UpdatedAt.Equal(b.clock.Now()) {
 		t.Fatalf("replace timestamps: %s", body)
 	}
@@ -219,7 +220,7 @@ func TestRecipientLifecycle(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("patch: %d %s", status, body)
 	}
-	patched := decode[store.Recipient](t, body)
+	patched := decode[recipient.Recipient](t, body)
 	if !patched.OpenRequest || patched.Salutation != "" || patched.FirstName != "Erika" ||
 		patched.Contract.EndedAt.Format(time.DateOnly) != "2026-02-28" || patched.Contract.StartedAt.Format(time.DateOnly) != "2025-01-01" {
 		t.Fatalf("patched: %s", body)
@@ -476,7 +477,7 @@ func TestExport(t *testing.T) {
 	doc := decode[struct {
 		Format      string
 		RecipientID string `json:"recipient_id"`
-		Profile     store.Recipient
+		Profile     recipient.Recipient
 		Consents    consentsView
 		Messages    []store.MessageRecord
 	}](t, body)

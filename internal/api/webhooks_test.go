@@ -16,6 +16,7 @@ import (
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -38,11 +39,11 @@ func setupWebhooks(t *testing.T) webhookBundle {
 	t.Helper()
 	rdb, prefix := redistest.Client(t)
 	st := store.New(rdb, prefix, store.WithSalt("webhook-test-salt-0123456789"))
-	r, err := store.ParseRecipient("cust-1", store.RecipientInput{
+	r, err := recipient.Parse("cust-1", recipient.Input{
 		Kind: "customer", FirstName: "Erika", LastName: "Mustermann",
-		Emails: []store.EmailInput{{Address: "erika@example.de"}},
-		Mobile: &store.MobileInput{Number: webhookMobile, VerifiedAt: "2025-01-02T10:00:00Z"},
-		Locale: "de", Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+		Emails: []recipient.EmailInput{{Address: "erika@example.de"}},
+		Mobile: &recipient.MobileInput{Number: webhookMobile, VerifiedAt: "2025-01-02T10:00:00Z"},
+		Locale: "de", Contract: &recipient.ContractInput{StartedAt: "2024-01-01"},
 	}, "DE")
 	if err != nil {
 		t.Fatal(err)

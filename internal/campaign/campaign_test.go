@@ -24,6 +24,7 @@ import (
 	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -144,18 +145,18 @@ type person struct {
 
 func (b *bundle) put(p person) {
 	b.t.Helper()
-	in := store.RecipientInput{Kind: "prospect", Salutation: "Frau", FirstName: "Anna", LastName: "Schmidt", Locale: "de", TimeZone: p.zone}
+	in := recipient.Input{Kind: "prospect", Salutation: "Frau", FirstName: "Anna", LastName: "Schmidt", Locale: "de", TimeZone: p.zone}
 	if p.customer {
 		in.Kind = "customer"
-		in.Contract = &store.ContractInput{StartedAt: "2024-01-01"}
+		in.Contract = &recipient.ContractInput{StartedAt: "2024-01-01"}
 	}
 	if p.email != "" {
-		in.Emails = []store.EmailInput{{Address: p.email, CollectedInSale: p.fromSale}}
+		in.Emails = []recipient.EmailInput{{Address: p.email, CollectedInSale: p.fromSale}}
 	}
 	if p.phone != "" {
-		in.Mobile = &store.MobileInput{Number: p.phone, VerifiedAt: "2026-01-01T10:00:00Z"}
+		in.Mobile = &recipient.MobileInput{Number: p.phone, VerifiedAt: "2026-01-01T10:00:00Z"}
 	}
-	r, err := store.ParseRecipient(p.id, in, "DE")
+	r, err := recipient.Parse(p.id, in, "DE")
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -311,7 +312,7 @@ func TestCampaignMixedConsentCountersAddUp(t *testing.T) {
 	want := map[string]int64{}
 	wantDelivered, wantFailed := int64(0), int64(0)
 	for i, s := range snaps {
-		f := s.Facts("promo_offer", message.Email, time.Now())
+		f := s.Facts("promo_offer", message.Email, time.Now(), time.UTC)
 		if capped[ids[i]] {
 			f.RecentAdvertising = max
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -81,7 +82,7 @@ type Engine struct {
 	cfg      config.Campaigns
 	now      func() time.Time
 	limiter  *redis_rate.Limiter
-	defZone  *time.Location
+	zones    *recipient.Zones
 	defQuiet QuietHours
 	prio     *Priority
 
@@ -108,7 +109,7 @@ func New(o Options) (*Engine, error) {
 	return &Engine{
 		log: o.Log.With("component", "campaign"), st: o.Store, cat: o.Catalog, render: o.Renderer,
 		senders: o.Senders, client: o.Client, insp: o.Inspector, cfg: o.Config, now: o.Now,
-		limiter: redis_rate.NewLimiter(o.Store.Redis()), defZone: zone, defQuiet: q,
+		limiter: redis_rate.NewLimiter(o.Store.Redis()), zones: recipient.NewZones(zone), defQuiet: q,
 		plans: map[string]*plan{}, prio: o.Priority,
 	}, nil
 }
@@ -159,7 +160,6 @@ type plan struct {
 	capWindow   time.Duration
 	sendAt      SendAt
 	quiet       QuietHours
-	zones       *zones
 	throttle    int
 }
 
@@ -175,7 +175,7 @@ func (e *Engine) plan(ctx context.Context, id string) (*plan, store.CampaignStat
 	if err != nil {
 		return nil, "", err
 	}
-	p = &plan{c: c, channels: c.Channels, zones: newZones(e.defZone), throttle: c.Throttle}
+	p = &plan{c: c, channels: c.Channels, throttle: c.Throttle}
 	p.typ, p.known = e.cat.Type(c.Type)
 	if len(p.channels) == 0 {
 		p.channels = p.typ.Channels
@@ -447,7 +447,7 @@ func (e *Engine) checkDone(ctx context.Context, id string, index int64) error {
 
 type job struct {
 	claim store.Claim
-	snap  store.Snapshot
+	snap  recipient.Snapshot
 }
 
 type result struct {
@@ -670,7 +670,7 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 	now := e.now()
 	rid := j.claim.Recipient
 	snap := j.snap
-	loc := p.zones.get(snap.Recipient.TimeZone)
+	loc := e.zones.Of(snap.Recipient)
 	base := store.Outcome{Recipient: rid, Origin: j.claim.Origin, Attempts: j.claim.Attempts, Catalog: e.cat.Version()}
 	wait := func(due time.Time, retry bool) store.Finished {
 		return store.Finished{Outcome: base, Due: due, Retry: retry}
@@ -687,7 +687,7 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
 	var first, d policy.Decision
 	var ch message.Channel
 	for i, c := range p.channels {
-		f := snap.Facts(p.c.Type, c, now)
+		f := snap.Facts(p.c.Type, c, now, loc)
 		dc := policy.Decide(e.cat, f)
 		if i == 0 {
 			first = dc

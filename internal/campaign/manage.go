@@ -172,7 +172,7 @@ func (e *Engine) Outcome(ctx context.Context, id string, rid message.RecipientID
 	out := e.outcomeView(c, o)
 	if out.Decision != nil {
 		if snaps, err := e.st.LoadFactsBatch(ctx, []message.RecipientID{rid}); err == nil && snaps[0].Found {
-			replay := policy.Decide(e.cat, snaps[0].Facts(c.Type, o.Channel, o.DecidedAt))
+			replay := policy.Decide(e.cat, snaps[0].Facts(c.Type, o.Channel, o.DecidedAt, e.zones.Of(snaps[0].Recipient)))
 			d := out.Decision
 			if replay.Allowed == d.Allowed && replay.Reason == d.Reason && replay.Rule == d.Rule {
 				d.Evidence, d.DataCategories, d.SMSFallback = replay.Evidence, replay.DataCategories, replay.SMSFallback

@@ -2,8 +2,6 @@ package campaign
 
 import (
 	"fmt"
-	"strings"
-	"sync"
 	"time"
 )
 
@@ -157,36 +155,4 @@ func (q QuietHours) Until(t time.Time, loc *time.Location) (time.Time, bool) {
 		end = q.End.on(l.Year(), l.Month(), l.Day()+1, loc)
 	}
 	return end, true
-}
-
-// zones caches time zones by name; a campaign meets few distinct ones.
-type zones struct {
-	mu    sync.Mutex
-	def   *time.Location
-	cache map[string]*time.Location
-}
-
-func newZones(def *time.Location) *zones {
-	return &zones{def: def, cache: map[string]*time.Location{}}
-}
-
-// get returns the named zone, or the default for "" or an unknown name
-// (recipient profiles are validated on write; a zone database without the
-// name must not stop a campaign).
-func (z *zones) get(name string) *time.Location {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return z.def
-	}
-	z.mu.Lock()
-	defer z.mu.Unlock()
-	if l, ok := z.cache[name]; ok {
-		return l
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		l = z.def
-	}
-	z.cache[name] = l
-	return l
 }

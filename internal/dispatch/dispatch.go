@@ -31,6 +31,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -51,6 +52,8 @@ type Options struct {
 	SendTimeout time.Duration
 	Log         *slog.Logger
 	Now         func() time.Time // default time.Now
+	// Zones resolves recipients' time zones (default: UTC for all).
+	Zones *recipient.Zones
 }
 
 // Dispatcher delivers messages. It is safe for concurrent use.
@@ -74,6 +77,9 @@ func New(o Options) (*Dispatcher, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Zones == nil {
+		o.Zones = recipient.NewZones(nil)
 	}
 	return &Dispatcher{o: o}, nil
 }
@@ -122,7 +128,7 @@ var errSettled = errors.New("message already settled")
 // done (Outcome.Skipped). Errors are classified as for Deliver. For the
 // frequency cap, snap must come from Store.LoadFactsSince with the catalog's
 // FrequencyCountSince.
-func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap store.Snapshot) (Outcome, error) {
+func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap recipient.Snapshot) (Outcome, error) {
 	now := d.o.Now().UTC()
 	spec, known := d.o.Catalog.Type(msg.Type)
 	advertising := known && spec.Advertising && snap.Found
@@ -145,7 +151,7 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	var decisions []policy.Decision
 	var chosen *policy.Decision
 	for _, ch := range prefs {
-		facts := snap.Facts(rec.Type, ch, now)
+		facts := snap.Facts(rec.Type, ch, now, d.o.Zones.Of(snap.Recipient))
 		dec := policy.Decide(d.o.Catalog, facts)
 		if dec.Allowed && snap.Recipient.Address(ch) == "" {
 			// The policy checks contact points; this only guards against a

@@ -24,6 +24,7 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
@@ -127,17 +128,17 @@ type customer struct {
 // putCustomer stores a recipient with an active contract.
 func (b *testBundle) putCustomer(t *testing.T, c customer) {
 	t.Helper()
-	in := store.RecipientInput{Kind: "customer", Salutation: "Frau", FirstName: "Anna", LastName: "Schmidt", Locale: "de"}
+	in := recipient.Input{Kind: "customer", Salutation: "Frau", FirstName: "Anna", LastName: "Schmidt", Locale: "de"}
 	if c.email != "" {
-		in.Emails = []store.EmailInput{{Address: c.email, CollectedInSale: c.fromSale}}
+		in.Emails = []recipient.EmailInput{{Address: c.email, CollectedInSale: c.fromSale}}
 	}
 	if c.phone != "" {
-		in.Mobile = &store.MobileInput{Number: c.phone, VerifiedAt: "2026-01-01T10:00:00Z"}
+		in.Mobile = &recipient.MobileInput{Number: c.phone, VerifiedAt: "2026-01-01T10:00:00Z"}
 	}
 	if !c.noContract {
-		in.Contract = &store.ContractInput{StartedAt: "2024-01-01"}
+		in.Contract = &recipient.ContractInput{StartedAt: "2024-01-01"}
 	}
-	r, err := store.ParseRecipient(c.id, in, "DE")
+	r, err := recipient.Parse(c.id, in, "DE")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,9 +19,11 @@ import (
 
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -33,7 +35,7 @@ type Submission struct {
 	RecipientID message.RecipientID `json:"recipient_id,omitempty"`
 	// Recipient, if set, is upserted (store.PutRecipient) before the message
 	// is accepted. It needs the recipients scope.
-	Recipient *store.RecipientInput `json:"recipient,omitempty"`
+	Recipient *recipient.Input `json:"recipient,omitempty"`
 	// Channels is the order of preference; empty: the type's channels in
 	// catalog order. Every channel must belong to the type.
 	Channels []message.Channel `json:"channels,omitempty"`
@@ -227,7 +229,7 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 	if inline != nil {
 		if _, _, err := s.o.Store.PutRecipient(ctx, *inline); err != nil {
 			release()
-			var ve *store.ValidationError
+			var ve *invalid.Error
 			if errors.As(err, &ve) {
 				return Accepted{}, invalidFromStore(ve.WithPrefix("recipient."))
 			}
@@ -302,7 +304,7 @@ func bodyHash(sub Submission) string {
 	return hex.EncodeToString(h[:])
 }
 
-func invalidFromStore(ve *store.ValidationError) error {
+func invalidFromStore(ve *invalid.Error) error {
 	out := &InvalidError{}
 	for _, f := range ve.Fields {
 		out.Fields = append(out.Fields, FieldError{Field: f.Field, Message: f.Message})
@@ -312,7 +314,7 @@ func invalidFromStore(ve *store.ValidationError) error {
 
 // validate checks everything that needs no I/O. It returns the type, the
 // recipient id and the parsed inline recipient (nil without one).
-func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, message.RecipientID, *store.Recipient, error) {
+func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, message.RecipientID, *recipient.Recipient, error) {
 	var bad []FieldError
 	add := func(field, format string, args ...any) {
 		bad = append(bad, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -331,7 +333,7 @@ func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, mess
 	}
 
 	var rid message.RecipientID
-	var inline *store.Recipient
+	var inline *recipient.Recipient
 	switch {
 	case sub.Recipient != nil:
 		idStr := cmpOr(string(sub.RecipientID), sub.Recipient.ID)
@@ -344,8 +346,8 @@ func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, mess
 		} else {
 			in := *sub.Recipient
 			in.ID = ""
-			parsed, err := store.ParseRecipient(string(r), in, s.o.Region)
-			var ve *store.ValidationError
+			parsed, err := recipient.Parse(string(r), in, s.o.Region)
+			var ve *invalid.Error
 			switch {
 			case errors.As(err, &ve):
 				for _, f := range ve.WithPrefix("recipient.").Fields {

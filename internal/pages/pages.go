@@ -59,7 +59,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
-	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/token"
 )
 
@@ -68,8 +68,8 @@ var templateFS embed.FS
 
 // Store is what the pages need of the recipient store (internal/store.Store).
 type Store interface {
-	GetRecipient(ctx context.Context, id message.RecipientID) (store.Recipient, error)
-	PutRecipient(ctx context.Context, r store.Recipient) (store.Recipient, bool, error)
+	GetRecipient(ctx context.Context, id message.RecipientID) (recipient.Recipient, error)
+	PutRecipient(ctx context.Context, r recipient.Recipient) (recipient.Recipient, bool, error)
 	RecipientByEmail(ctx context.Context, addr string) (message.RecipientID, error)
 	AppendConsent(ctx context.Context, id message.RecipientID, events ...consent.Event) ([]consent.Event, error)
 	Ledger(ctx context.Context, id message.RecipientID) ([]consent.Event, error)

@@ -23,6 +23,7 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/pages"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
@@ -218,8 +219,8 @@ func (b *testBundle) ledger(t *testing.T, id message.RecipientID) []consent.Even
 
 func (b *testBundle) customer(t *testing.T, id, addr string) message.RecipientID {
 	t.Helper()
-	r, err := store.ParseRecipient(id, store.RecipientInput{Kind: "customer", Emails: []store.EmailInput{{Address: addr}},
-		Mobile: &store.MobileInput{Number: "+4915112345678"}, Contract: &store.ContractInput{StartedAt: "2024-01-01"}}, "DE")
+	r, err := recipient.Parse(id, recipient.Input{Kind: "customer", Emails: []recipient.EmailInput{{Address: addr}},
+		Mobile: &recipient.MobileInput{Number: "+4915112345678"}, Contract: &recipient.ContractInput{StartedAt: "2024-01-01"}}, "DE")
 	if err != nil {
 		t.Fatal(err)
 	}

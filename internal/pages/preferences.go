@@ -11,6 +11,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -48,7 +49,7 @@ type prefData struct {
 
 // prefState is what the preference centre shows and accepts for one person.
 type prefState struct {
-	rec    store.Recipient
+	rec    recipient.Recipient
 	events []consent.Event
 	state  consent.State
 	data   prefData

@@ -13,6 +13,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -125,7 +126,7 @@ func (p *Pages) unpend(ctx context.Context, id message.RecipientID) error {
 
 // unconfirmedOnly reports whether rec is a prospect whose ledger is one or
 // more doi_request events, all at or before cutoff.
-func unconfirmedOnly(rec store.Recipient, events []consent.Event, cutoff time.Time) bool {
+func unconfirmedOnly(rec recipient.Recipient, events []consent.Event, cutoff time.Time) bool {
 	if rec.Kind != policy.Prospect || rec.Contract != nil || rec.OpenRequest || len(events) == 0 {
 		return false
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -98,7 +99,7 @@ func (p *Pages) postSubscribe(w http.ResponseWriter, r *http.Request) {
 
 	l := negotiate(r, p.cfg.DefaultLocale)
 	d := subscribeData{Email: r.PostFormValue("email"), Name: strings.TrimSpace(r.PostFormValue("name"))}
-	addr, err := store.NormalizeEmail(d.Email)
+	addr, err := recipient.NormalizeEmail(d.Email)
 	if err != nil {
 		d.EmailError = l.T("error.email")
 	}
@@ -220,9 +221,9 @@ func (p *Pages) createProspect(ctx context.Context, s signup) (message.Recipient
 	}
 	id := message.RecipientID("p_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)))
 	first, last := splitName(s.name)
-	r := store.Recipient{
+	r := recipient.Recipient{
 		ID: id, Kind: policy.Prospect, FirstName: first, LastName: last,
-		Emails: []store.Email{{Address: s.addr}}, Locale: s.locale.Tag,
+		Emails: []recipient.Email{{Address: s.addr}}, Locale: s.locale.Tag,
 	}
 	if _, _, err := p.store.PutRecipient(ctx, r); err != nil {
 		return "", fmt.Errorf("create prospect %s: %w", id, err)

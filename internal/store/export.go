@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/recipient"
 )
 
 // ExportFormat names the layout of an Export document.
@@ -21,7 +22,7 @@ type Export struct {
 	Format           string              `json:"format"`
 	ExportedAt       time.Time           `json:"exported_at"`
 	RecipientID      message.RecipientID `json:"recipient_id"`
-	Profile          Recipient           `json:"profile"`
+	Profile          recipient.Recipient `json:"profile"`
 	Consents         Consents            `json:"consents"`
 	Messages         []MessageRecord     `json:"messages"`
 	CampaignMessages []CampaignMessage   `json:"campaign_messages"`

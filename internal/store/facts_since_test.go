@@ -32,7 +32,7 @@ func TestLoadFactsSinceCountsAdvertising(t *testing.T) {
 	if snap.RecentAdvertising != 2 {
 		t.Errorf("RecentAdvertising = %d, want 2 (the two deliveries inside the week)", snap.RecentAdvertising)
 	}
-	if f := snap.Facts("promo_offer", message.Email, now); f.RecentAdvertising != 2 {
+	if f := snap.Facts("promo_offer", message.Email, now, time.UTC); f.RecentAdvertising != 2 {
 		t.Errorf("Facts.RecentAdvertising = %d, want 2", f.RecentAdvertising)
 	}
 

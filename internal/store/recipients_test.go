@@ -15,8 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -49,136 +51,20 @@ func (b recipientBundle) keys(t *testing.T) []string {
 	return keys
 }
 
-func customer(t *testing.T, id string) store.Recipient {
+func customer(t *testing.T, id string) recipient.Recipient {
 	t.Helper()
-	r, err := store.ParseRecipient(id, store.RecipientInput{
+	r, err := recipient.Parse(id, recipient.Input{
 		Kind: "customer", Salutation: "Frau", FirstName: "Erika", LastName: "Mustermann",
-		Emails:   []store.EmailInput{{Address: "Erika.M@Example.DE", CollectedInSale: true}, {Address: "erika@privat.example"}},
-		Mobile:   &store.MobileInput{Number: "0151 23456789", VerifiedAt: "2025-01-02T10:00:00Z"},
+		Emails:   []recipient.EmailInput{{Address: "Erika.M@Example.DE", CollectedInSale: true}, {Address: "erika@privat.example"}},
+		Mobile:   &recipient.MobileInput{Number: "0151 23456789", VerifiedAt: "2025-01-02T10:00:00Z"},
 		Locale:   "de",
 		TimeZone: "Europe/Berlin",
-		Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+		Contract: &recipient.ContractInput{StartedAt: "2024-01-01"},
 	}, "DE")
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func TestNormalizeEmail(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		in, want string
-		ok       bool
-	}{
-		{"max@example.de", "max@example.de", true},
-		{"Max.Mustermann@EXAMPLE.De", "Max.Mustermann@example.de", true},
-		{"  max@example.de ", "max@example.de", true},
-		{"max+news@sub.example.co.uk", "max+news@sub.example.co.uk", true},
-		{"", "", false},
-		{"max", "", false},
-		{"max@", "", false},
-		{"@example.de", "", false},
-		{"Max <max@example.de>", "", false},
-		{"max@localhost", "", false},
-		{"max@example.de, eva@example.de", "", false},
-		{"max@@example.de", "", false},
-		{strings.Repeat("a", 250) + "@example.de", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			got, err := store.NormalizeEmail(tt.in)
-			if (err == nil) != tt.ok || got != tt.want {
-				t.Fatalf("NormalizeEmail(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
-func TestNormalizeMobile(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, in, region, want string
-		ok                     bool
-	}{
-		{"german national", "0151 23456789", "DE", "+4915123456789", true},
-		{"german international", "+49 (151) 234-567-89", "DE", "+4915123456789", true},
-		{"00 prefix", "0049 151 23456789", "DE", "+4915123456789", true},
-		{"lower-case region", "0151 23456789", "de", "+4915123456789", true},
-		{"austrian mobile with DE default", "+43 664 1234567", "DE", "+436641234567", true},
-		{"us fixed line or mobile", "+1 201 555 0123", "DE", "+12015550123", true},
-		{"uk national with GB", "07400 123456", "GB", "+447400123456", true},
-		{"german landline", "030 12345678", "DE", "", false},
-		{"too short", "0151 2", "DE", "", false},
-		{"letters", "call me", "DE", "", false},
-		{"empty", "", "DE", "", false},
-		{"national without region", "0151 23456789", "", "", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := store.NormalizeMobile(tt.in, tt.region)
-			if (err == nil) != tt.ok || got != tt.want {
-				t.Fatalf("NormalizeMobile(%q, %q) = %q, %v; want %q, ok=%v", tt.in, tt.region, got, err, tt.want, tt.ok)
-			}
-		})
-	}
-}
-
-func TestParseRecipientNamesEveryBadField(t *testing.T) {
-	t.Parallel()
-	_, err := store.ParseRecipient("c 1", store.RecipientInput{
-		Kind:          "lead",
-		FirstName:     "Eri\x00ka",
-		Emails:        []store.EmailInput{{Address: "ok@example.de"}, {Address: "nope"}, {Address: "OK@example.de"}},
-		Mobile:        &store.MobileInput{Number: "030 12345678", VerifiedAt: "yesterday"},
-		PostalAddress: &store.PostalAddress{Country: "Germany"},
-		Locale:        "fr",
-		TimeZone:      "Mars/Olympus",
-		Contract:      &store.ContractInput{StartedAt: "2024-05-01", EndedAt: "2024-04-01"},
-	}, "DE")
-	var ve *store.ValidationError
-	if !errors.As(err, &ve) {
-		t.Fatalf("got %v, want a ValidationError", err)
-	}
-	var got []string
-	for _, f := range ve.Fields {
-		got = append(got, f.Field)
-	}
-	want := []string{"id", "kind", "first_name", "emails[1].address", "emails[2].address", "mobile.number",
-		"mobile.verified_at", "postal_address.country", "locale", "time_zone", "contract.ended_at"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Fatalf("fields (-want +got):\n%s\n%v", diff, err)
-	}
-}
-
-func TestParseRecipientKindRequired(t *testing.T) {
-	t.Parallel()
-	_, err := store.ParseRecipient("c-1", store.RecipientInput{}, "DE")
-	var ve *store.ValidationError
-	if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "kind" {
-		t.Fatalf("got %v, want only kind", err)
-	}
-	if p := ve.WithPrefix("recipient."); p.Fields[0].Field != "recipient.kind" || ve.Fields[0].Field != "kind" {
-		t.Fatalf("WithPrefix: %+v (original %+v)", p.Fields, ve.Fields)
-	}
-}
-
-func TestRecipientAddress(t *testing.T) {
-	t.Parallel()
-	r := customer(t, "c-1")
-	for ch, want := range map[message.Channel]string{
-		message.Email: "Erika.M@example.de", message.SMS: "+4915123456789",
-		message.WhatsApp: "+4915123456789", message.RCS: "+4915123456789",
-	} {
-		if got := r.Address(ch); got != want {
-			t.Errorf("Address(%s) = %q, want %q", ch, got, want)
-		}
-	}
-	if got := (store.Recipient{}).Address(message.Email); got != "" {
-		t.Errorf("empty recipient: %q", got)
-	}
 }
 
 func TestPutGetPatchRecipient(t *testing.T) {
@@ -233,7 +119,7 @@ func TestPutGetPatchRecipient(t *testing.T) {
 	if _, err := s.PatchRecipient(ctx, "c-1", map[string]any{"kind": "boss", "locale": "xx"}, "DE"); err == nil {
 		t.Fatal("bad patch accepted")
 	} else {
-		var ve *store.ValidationError
+		var ve *invalid.Error
 		if !errors.As(err, &ve) || len(ve.Fields) != 2 {
 			t.Fatalf("bad patch: %v", err)
 		}
@@ -349,11 +235,11 @@ func TestAppendConsentAndLoadFacts(t *testing.T) {
 		t.Fatalf("ledger (-appended +loaded):\n%s", diff)
 	}
 
-	f := snap.Facts("promo_offer", message.SMS, t0.Add(30*time.Minute))
+	f := snap.Facts("promo_offer", message.SMS, t0.Add(30*time.Minute), time.UTC)
 	if f.Recipient == nil || f.Consent.Lookup(consent.Advertising, message.SMS).Status != consent.Granted {
 		t.Fatalf("facts before withdrawal: %+v", f)
 	}
-	f = snap.Facts("promo_offer", message.SMS, t0.Add(2*time.Hour))
+	f = snap.Facts("promo_offer", message.SMS, t0.Add(2*time.Hour), time.UTC)
 	if st := f.Consent.Lookup(consent.Advertising, message.SMS).Status; st != consent.Withdrawn {
 		t.Fatalf("after withdrawal: %s", st)
 	}
@@ -371,7 +257,7 @@ func TestAppendConsentAndLoadFacts(t *testing.T) {
 	}
 
 	missing, err := b.s.LoadFacts(ctx, "nobody")
-	if err != nil || missing.Found || missing.Facts("invoice", message.Email, t0).Recipient != nil {
+	if err != nil || missing.Found || missing.Facts("invoice", message.Email, t0, time.UTC).Recipient != nil {
 		t.Fatalf("unknown: %+v %v", missing, err)
 	}
 	batch, err := b.s.LoadFactsBatch(ctx, []message.RecipientID{"nobody", "c-1", "also-nobody"})
@@ -482,9 +368,9 @@ func TestEraseKeepsOnlySuppressionHashes(t *testing.T) {
 	}
 
 	// Re-created under another id with the same (differently written) address and number.
-	again, err := store.ParseRecipient("c-2", store.RecipientInput{
-		Kind: "customer", Emails: []store.EmailInput{{Address: "erika.m@EXAMPLE.de", CollectedInSale: true}},
-		Mobile: &store.MobileInput{Number: "+49 151 23456789"}, Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+	again, err := recipient.Parse("c-2", recipient.Input{
+		Kind: "customer", Emails: []recipient.EmailInput{{Address: "erika.m@EXAMPLE.de", CollectedInSale: true}},
+		Mobile: &recipient.MobileInput{Number: "+49 151 23456789"}, Contract: &recipient.ContractInput{StartedAt: "2024-01-01"},
 	}, "DE")
 	if err != nil {
 		t.Fatal(err)
@@ -498,7 +384,7 @@ func TestEraseKeepsOnlySuppressionHashes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, ch := range message.Channels() {
-		if f := snap.Facts("invoice", ch, time.Now()); !f.Recipient.Suppressed {
+		if f := snap.Facts("invoice", ch, time.Now(), time.UTC); !f.Recipient.Suppressed {
 			t.Errorf("%s not suppressed after erase and re-create", ch)
 		}
 	}
@@ -530,7 +416,7 @@ func TestSuppressAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	for ch, want := range map[message.Channel]bool{message.SMS: true, message.WhatsApp: false, message.RCS: false, message.Email: false} {
-		if got := snap.Facts("invoice", ch, time.Now()).Recipient.Suppressed; got != want {
+		if got := snap.Facts("invoice", ch, time.Now(), time.UTC).Recipient.Suppressed; got != want {
 			t.Errorf("%s suppressed = %v, want %v", ch, got, want)
 		}
 	}
@@ -553,7 +439,7 @@ func TestSuppressAddress(t *testing.T) {
 	if err := b.s.SuppressAddress(ctx, "c-1", message.SMS, "Bad Reason"); err == nil {
 		t.Fatal("bad reason accepted")
 	}
-	noPhone, _ := store.ParseRecipient("p-1", store.RecipientInput{Kind: "prospect"}, "DE")
+	noPhone, _ := recipient.Parse("p-1", recipient.Input{Kind: "prospect"}, "DE")
 	if _, _, err := b.s.PutRecipient(ctx, noPhone); err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +455,7 @@ func TestConcurrentPutAndSuppressKeepsFlag(t *testing.T) {
 	for round := range 10 {
 		id := message.RecipientID(fmt.Sprintf("c-%d", round))
 		r := customer(t, string(id))
-		r.Emails = []store.Email{{Address: fmt.Sprintf("r%d@example.de", round)}}
+		r.Emails = []recipient.Email{{Address: fmt.Sprintf("r%d@example.de", round)}}
 		if _, _, err := b.s.PutRecipient(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -594,73 +480,14 @@ func TestConcurrentPutAndSuppressKeepsFlag(t *testing.T) {
 	}
 }
 
-// Normalising is idempotent: what the parsers accept, they accept again unchanged.
-func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"max@example.de", "Max@EXAMPLE.de", "0151 23456789", "+49 151 23456789", "+1 201 555 0123", "a@b", "\"a b\"@example.de", "0049-151-2345678"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		if e, err := store.NormalizeEmail(s); err == nil {
-			if again, err := store.NormalizeEmail(e); err != nil || again != e {
-				t.Fatalf("email %q → %q → %q, %v", s, e, again, err)
-			}
-		}
-		if n, err := store.NormalizeMobile(s, "DE"); err == nil {
-			if !strings.HasPrefix(n, "+") {
-				t.Fatalf("mobile %q → %q is not E.164", s, n)
-			}
-			if again, err := store.NormalizeMobile(n, "ZZ"); err != nil || again != n {
-				t.Fatalf("mobile %q → %q → %q, %v", s, n, again, err)
-			}
-		}
-	})
-}
-
-// A parsed recipient survives its own round trip through the input form.
-func FuzzParseRecipient(f *testing.F) {
-	f.Add("customer", "Erika", "erika@example.de", "0151 23456789", "Europe/Berlin", "2024-01-01", "")
-	f.Add("prospect", "", "", "", "", "", "")
-	f.Add("customer", "Max\n", "x@y", "030 1234", "Local", "2024-02-30", "2023-01-01")
-	f.Fuzz(func(t *testing.T, kind, name, email, mobile, tz, start, end string) {
-		in := store.RecipientInput{Kind: kind, FirstName: name, TimeZone: tz}
-		if email != "" {
-			in.Emails = []store.EmailInput{{Address: email}}
-		}
-		if mobile != "" {
-			in.Mobile = &store.MobileInput{Number: mobile}
-		}
-		if start != "" || end != "" {
-			in.Contract = &store.ContractInput{StartedAt: start, EndedAt: end}
-		}
-		r, err := store.ParseRecipient("fuzz-1", in, "DE")
-		if err != nil {
-			var ve *store.ValidationError
-			if !errors.As(err, &ve) || len(ve.Fields) == 0 {
-				t.Fatalf("error without fields: %v", err)
-			}
-			return
-		}
-		if err := r.Validate(); err != nil {
-			t.Fatalf("parsed recipient does not validate: %v", err)
-		}
-		again, err := store.ParseRecipient("fuzz-1", r.Input(), "ZZ")
-		if err != nil {
-			t.Fatalf("round trip: %v", err)
-		}
-		if diff := cmp.Diff(r, again); diff != "" {
-			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
-	})
-}
-
 // BenchmarkLoadFacts reads one recipient's facts (one pipeline) and folds
 // them into policy facts, as every delivery does.
 func BenchmarkLoadFacts(b *testing.B) {
 	rdb, prefix := redistest.Client(b)
 	s := store.New(rdb, prefix, store.WithSalt(testSalt))
-	r, err := store.ParseRecipient("bench-1", store.RecipientInput{
-		Kind: "customer", Emails: []store.EmailInput{{Address: "bench@example.de", CollectedInSale: true}},
-		Mobile: &store.MobileInput{Number: "+4915123456789"}, Contract: &store.ContractInput{StartedAt: "2024-01-01"},
+	r, err := recipient.Parse("bench-1", recipient.Input{
+		Kind: "customer", Emails: []recipient.EmailInput{{Address: "bench@example.de", CollectedInSale: true}},
+		Mobile: &recipient.MobileInput{Number: "+4915123456789"}, Contract: &recipient.ContractInput{StartedAt: "2024-01-01"},
 	}, "DE")
 	if err != nil {
 		b.Fatal(err)
@@ -682,6 +509,6 @@ func BenchmarkLoadFacts(b *testing.B) {
 		if err != nil || !snap.Found {
 			b.Fatal(err)
 		}
-		_ = snap.Facts("promo_offer", message.SMS, now)
+		_ = snap.Facts("promo_offer", message.SMS, now, time.UTC)
 	}
 }

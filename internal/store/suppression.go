@@ -17,12 +17,13 @@ import (
 
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/recipient"
 )
 
 // ErrNoContactPoint means a recipient has no address for the channel asked about.
 var ErrNoContactPoint = errors.New("no contact point")
 
-// Suppression reasons Herold itself records.
+// recipient.Suppression reasons Herold itself records.
 const (
 	ReasonErased = "erased" // the person was erased (Art. 17 GDPR)
 )
@@ -81,7 +82,7 @@ type suppressionEntry struct {
 
 // suppressionsFor reads the suppression list entries of r's contact points,
 // keyed by contact hash, in one command.
-func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]Suppression, error) {
+func (s *Store) suppressionsFor(ctx context.Context, r recipient.Recipient) (map[string][]recipient.Suppression, error) {
 	var fields, hashes, scopeOf []string
 	add := func(h string, sc []string) {
 		for _, c := range sc {
@@ -96,7 +97,7 @@ func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]
 	if r.Mobile != nil && r.Mobile.Number != "" {
 		add(s.phoneHash(r.Mobile.Number), scopes(message.MobileNumber))
 	}
-	out := map[string][]Suppression{}
+	out := map[string][]recipient.Suppression{}
 	if len(fields) == 0 {
 		return out, nil
 	}
@@ -113,13 +114,13 @@ func (s *Store) suppressionsFor(ctx context.Context, r Recipient) (map[string][]
 		if err := json.Unmarshal([]byte(str), &e); err != nil {
 			return nil, fmt.Errorf("read suppression list: entry %d: %w", i, err)
 		}
-		out[hashes[i]] = append(out[hashes[i]], Suppression{Channel: scopeOf[i], Reason: e.Reason, At: e.At})
+		out[hashes[i]] = append(out[hashes[i]], recipient.Suppression{Channel: scopeOf[i], Reason: e.Reason, At: e.At})
 	}
 	return out, nil
 }
 
 // applySuppressions sets r's suppression flags from the list entries.
-func (s *Store) applySuppressions(r *Recipient, sup map[string][]Suppression) {
+func (s *Store) applySuppressions(r *recipient.Recipient, sup map[string][]recipient.Suppression) {
 	for i := range r.Emails {
 		r.Emails[i].Suppressed = slices.Clone(sup[s.emailHash(r.Emails[i].Address)])
 	}
@@ -130,22 +131,22 @@ func (s *Store) applySuppressions(r *Recipient, sup map[string][]Suppression) {
 
 // refreshSuppressions makes the stored profile's flags agree with the
 // suppression list and returns the profile.
-func (s *Store) refreshSuppressions(ctx context.Context, id message.RecipientID) (Recipient, error) {
+func (s *Store) refreshSuppressions(ctx context.Context, id message.RecipientID) (recipient.Recipient, error) {
 	for try := 0; try < maxWriteTries; try++ {
 		cur, err := s.GetRecipient(ctx, id)
 		if err != nil {
-			return Recipient{}, err
+			return recipient.Recipient{}, err
 		}
 		sup, err := s.suppressionsFor(ctx, cur)
 		if err != nil {
-			return Recipient{}, err
+			return recipient.Recipient{}, err
 		}
 		next := cloneRecipient(cur)
 		s.applySuppressions(&next, sup)
 		if sameFlags(cur, next) {
 			return cur, nil
 		}
-		stored, err := s.updateProfile(ctx, id, func(now *Recipient, _ time.Time) (*Recipient, error) {
+		stored, err := s.updateProfile(ctx, id, func(now *recipient.Recipient, _ time.Time) (*recipient.Recipient, error) {
 			if now == nil {
 				return nil, ErrNotFound
 			}
@@ -158,24 +159,16 @@ func (s *Store) refreshSuppressions(ctx context.Context, id message.RecipientID)
 			continue
 		}
 		if err != nil {
-			return Recipient{}, err
+			return recipient.Recipient{}, err
 		}
 		return stored, nil
 	}
-	return Recipient{}, ErrConflict
+	return recipient.Recipient{}, ErrConflict
 }
 
-func cloneRecipient(r Recipient) Recipient {
-	out := r
-	out.Emails = slices.Clone(r.Emails)
-	if r.Mobile != nil {
-		m := *r.Mobile
-		out.Mobile = &m
-	}
-	return out
-}
+func cloneRecipient(r recipient.Recipient) recipient.Recipient { return r.Clone() }
 
-func sameFlags(a, b Recipient) bool {
+func sameFlags(a, b recipient.Recipient) bool {
 	ja, _ := json.Marshal(a)
 	jb, _ := json.Marshal(b)
 	return string(ja) == string(jb)
@@ -184,7 +177,7 @@ func sameFlags(a, b Recipient) bool {
 // reindex points the e-mail and phone indexes at the new profile's addresses
 // and drops those of the old profile that it no longer has. Entries are keyed
 // by salted hash, never by the clear address.
-func (s *Store) reindex(ctx context.Context, old, cur *Recipient) error {
+func (s *Store) reindex(ctx context.Context, old, cur *recipient.Recipient) error {
 	oldE, oldP := s.contactHashes(old)
 	newE, newP := s.contactHashes(cur)
 	id := ""
@@ -218,7 +211,7 @@ func (s *Store) reindex(ctx context.Context, old, cur *Recipient) error {
 	return nil
 }
 
-func (s *Store) contactHashes(r *Recipient) (emails, phones []string) {
+func (s *Store) contactHashes(r *recipient.Recipient) (emails, phones []string) {
 	if r == nil {
 		return nil, nil
 	}
@@ -234,12 +227,12 @@ func (s *Store) contactHashes(r *Recipient) (emails, phones []string) {
 // RecipientByEmail returns the recipient holding addr (compared without
 // case), or an error wrapping ErrNotFound.
 func (s *Store) RecipientByEmail(ctx context.Context, addr string) (message.RecipientID, error) {
-	norm, err := NormalizeEmail(addr)
+	norm, err := recipient.NormalizeEmail(addr)
 	if err != nil {
 		return "", fmt.Errorf("recipient by email: %w", ErrNotFound)
 	}
-	id, err := s.lookupIndex(ctx, s.emailIndexKey(), s.emailHash(norm), func(r Recipient) bool {
-		return slices.ContainsFunc(r.Emails, func(e Email) bool { return strings.EqualFold(e.Address, norm) })
+	id, err := s.lookupIndex(ctx, s.emailIndexKey(), s.emailHash(norm), func(r recipient.Recipient) bool {
+		return slices.ContainsFunc(r.Emails, func(e recipient.Email) bool { return strings.EqualFold(e.Address, norm) })
 	})
 	if err != nil {
 		return "", fmt.Errorf("recipient by email: %w", err)
@@ -251,7 +244,7 @@ func (s *Store) RecipientByEmail(ctx context.Context, addr string) (message.Reci
 // error wrapping ErrNotFound.
 func (s *Store) RecipientByPhone(ctx context.Context, e164 string) (message.RecipientID, error) {
 	e164 = strings.TrimSpace(e164)
-	id, err := s.lookupIndex(ctx, s.phoneIndexKey(), s.phoneHash(e164), func(r Recipient) bool {
+	id, err := s.lookupIndex(ctx, s.phoneIndexKey(), s.phoneHash(e164), func(r recipient.Recipient) bool {
 		return r.Mobile != nil && r.Mobile.Number == e164
 	})
 	if err != nil {
@@ -262,7 +255,7 @@ func (s *Store) RecipientByPhone(ctx context.Context, e164 string) (message.Reci
 
 // lookupIndex reads an index entry and checks that the profile still holds
 // the address, so a stale entry (left by racing writers) is never answered.
-func (s *Store) lookupIndex(ctx context.Context, key, field string, holds func(Recipient) bool) (message.RecipientID, error) {
+func (s *Store) lookupIndex(ctx context.Context, key, field string, holds func(recipient.Recipient) bool) (message.RecipientID, error) {
 	v, err := s.rdb.HGet(ctx, key, field).Result()
 	if errors.Is(err, redis.Nil) {
 		return "", ErrNotFound
