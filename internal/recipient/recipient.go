@@ -20,7 +20,7 @@ import (
 const (
 	maxEmails  = 10
 	maxTextLen = 200
-	)
+)
 
 // Recipient is a person's full profile, as the API shows it. Only ID is safe
 // to log (LogValue); everything else is personal data.
