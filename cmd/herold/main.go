@@ -35,7 +35,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx, os.Stdout, os.Stderr, os.Args[1:], os.Getenv); err != nil {
+	inv := &invocation{stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:], getenv: os.Getenv, environ: os.Environ()}
+	if err := invoke(ctx, inv); err != nil {
 		fmt.Fprintln(os.Stderr, "herold:", err)
 		os.Exit(exitCode(err))
 	}
@@ -60,6 +61,9 @@ type invocation struct {
 	stdout, stderr io.Writer
 	args           []string
 	getenv         func(string) string
+	// environ is every variable as NAME=value, for the warning about unknown
+	// HEROLD_* variables; tests that pass only getenv leave it nil.
+	environ []string
 	// listening, when set, is called with the HTTP listener's address once it
 	// accepts connections. Tests use it with --http-addr 127.0.0.1:0.
 	listening func(addr string)

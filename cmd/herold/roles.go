@@ -64,6 +64,7 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 		}
 		r.scheduler = r.scheduler && cfg.Worker.Scheduler
 		log := newLogger(inv.stderr, cfg.Core)
+		warnUnknownEnv(log, inv.environ, &cfg)
 
 		var dev *devredis.Server
 		if r.dev {
