@@ -101,7 +101,8 @@ func dispatch(ctx context.Context, inv *invocation) error {
 		printUsage(inv.stderr)
 		return usageErrorf("missing command")
 	}
-	name := inv.args[0]
+	args := helpArgs(inv.args)
+	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
 		printUsage(inv.stdout)
@@ -114,7 +115,7 @@ func dispatch(ctx context.Context, inv *invocation) error {
 		printUsage(inv.stderr)
 		return usageErrorf("unknown command %q", name)
 	}
-	return commands()[i].run(ctx, inv, inv.args[1:])
+	return commands()[i].run(ctx, inv, args[1:])
 }
 
 func printUsage(w io.Writer) {

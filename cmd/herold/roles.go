@@ -105,14 +105,7 @@ func parseFlags(fs *flag.FlagSet, inv *invocation, args []string, about, argsUsa
 	fs.SetOutput(io.Discard)
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: %s [flags]%s\n\n%s\n\n", fs.Name(), argsUsage, about)
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintln(w, "Flags (each overrides the HEROLD_* variable named in its help):")
-			fs.SetOutput(w)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-		}
+		printFlags(w, fs)
 	}
 	err := fs.Parse(args)
 	switch {
