@@ -9,6 +9,7 @@
 //	herold catalog check     validate a message catalog and print it as a table
 //	herold config            print every setting as a Markdown table (README)
 //	herold version           print the version
+//	herold health            ask a running Herold whether it is ready (exit status 0 or 1)
 //
 // Settings come from HEROLD_* environment variables and are overridden by
 // flags of the same name (HEROLD_HTTP_ADDR → --http-addr); see `herold config`.
@@ -87,6 +88,7 @@ func commands() []command {
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
+		{"health", "health [URL|PATH]: ask a running Herold whether it is ready (container health checks)", healthCommand},
 		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
 		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
 		{"campaign", "campaign status ID: a campaign's state and counters with a live progress bar (via the API)", campaignCommand},
