@@ -83,7 +83,8 @@ func (u *uniqueKeys) clashes(r slog.Record) bool {
 		return false
 	}
 	clash := false
-	seen := make([]string, 0, r.NumAttrs())
+	var buf [16]string // on the stack for the usual few attributes
+	seen := buf[:0]
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "" {
 			return true

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -234,4 +236,24 @@ func seenAll(out string, msgs map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// BenchmarkLogLine prints what writing each key once costs per log line,
+// against slog's JSON handler alone, for a line like dispatch's.
+func BenchmarkLogLine(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		h    slog.Handler
+	}{
+		{"json", slog.NewJSONHandler(io.Discard, nil)},
+		{"json+unique", newUniqueKeys(slog.NewJSONHandler(io.Discard, nil))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			log := slog.New(c.h).With("component", "dispatch").With("message_id", "msg_1", "recipient_id", "c-1", "type", "invoice")
+			b.ReportAllocs()
+			for b.Loop() {
+				log.Info("message delivered", "channel", "email", "basis", "contract", "provider", "smtp")
+			}
+		})
+	}
 }
