@@ -1,6 +1,6 @@
 # Herold: a static binary on a distroless base, running as a non-root user.
 #
-#   docker build -t herold .
+#   docker build -t herold .          # or: make image (stamps version and commit)
 #   docker run --rm herold version
 #
 # Build stage: the Go toolchain of go.mod's major version.
@@ -9,8 +9,11 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# `herold version` shows these (make image passes them). Left empty, Go takes
+# the commit and a pseudo-version from the .git folder in the build context.
 ARG VERSION=""
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/herold ./cmd/herold \
+ARG COMMIT=""
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /out/herold ./cmd/herold \
  && mkdir -p /out/data/outbox
 
 # Final stage: no shell, no package manager; CA certificates and tzdata included.

@@ -54,11 +54,7 @@ func (e *catalogError) Unwrap() error { return e.err }
 
 // catalogCommand is `herold catalog check [FILE]`.
 func catalogCommand(_ context.Context, inv *invocation, args []string) error {
-	if len(args) == 0 || args[0] != "check" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(inv.stdout, "Usage: herold catalog check [FILE]\n\nValidates a message catalog; see `herold catalog check --help`.")
-			return nil
-		}
+	if len(args) == 0 || args[0] != "check" { // `herold catalog --help`: see helpArgs
 		return usageErrorf("herold catalog: want `herold catalog check [FILE]`")
 	}
 	fs := flag.NewFlagSet("herold catalog check", flag.ContinueOnError)

@@ -9,25 +9,40 @@ import (
 	"github.com/heroldhq/herold/internal/config"
 )
 
-// version is set at build time with -ldflags "-X main.version=v1.2.3". It is
-// a package variable because the linker can set nothing else; without it the
-// module version from the build info is used.
-var version string
+// version and commit are set at build time, e.g. by `make build` and the
+// Dockerfile: -ldflags "-X main.version=v1.2.3 -X main.commit=<sha>". They are
+// package variables because the linker can set nothing else. Unset, the
+// module version and VCS revision Go records in the build info are used; a
+// binary built without either says (devel).
+var (
+	version string
+	commit  string
+)
 
 // versionString describes the build: version, commit, and Go version.
 func versionString() string {
-	v, commit, modified, goVersion := version, "", "", ""
-	if info, ok := debug.ReadBuildInfo(); ok {
+	info, _ := debug.ReadBuildInfo()
+	return describeBuild(version, commit, info)
+}
+
+// describeBuild is versionString with its inputs passed in: the stamped
+// version and commit win over what the build info holds.
+func describeBuild(v, rev string, info *debug.BuildInfo) string {
+	modified, goVersion := "", ""
+	stamped := rev != "" // then the stamped version says whether the tree was dirty
+	if info != nil {
 		goVersion = info.GoVersion
-		if v == "" {
+		if v == "" && info.Main.Version != "(devel)" {
 			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				commit = s.Value
+				if rev == "" {
+					rev = s.Value
+				}
 			case "vcs.modified":
-				if s.Value == "true" {
+				if s.Value == "true" && !stamped {
 					modified = "+dirty"
 				}
 			}
@@ -37,8 +52,8 @@ func versionString() string {
 		v = "(devel)"
 	}
 	s := v
-	if commit != "" {
-		s += " commit " + commit[:min(12, len(commit))] + modified
+	if rev != "" {
+		s += " commit " + rev[:min(12, len(rev))] + modified
 	}
 	if goVersion != "" {
 		s += " " + goVersion

@@ -9,6 +9,7 @@
 //	herold catalog check     validate a message catalog and print it as a table
 //	herold config            print every setting as a Markdown table (README)
 //	herold version           print the version
+//	herold health            ask a running Herold whether it is ready (exit status 0 or 1)
 //
 // Settings come from HEROLD_* environment variables and are overridden by
 // flags of the same name (HEROLD_HTTP_ADDR → --http-addr); see `herold config`.
@@ -35,7 +36,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	if err := run(ctx, os.Stdout, os.Stderr, os.Args[1:], os.Getenv); err != nil {
+	inv := &invocation{stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:], getenv: os.Getenv, environ: os.Environ()}
+	if err := invoke(ctx, inv); err != nil {
 		fmt.Fprintln(os.Stderr, "herold:", err)
 		os.Exit(exitCode(err))
 	}
@@ -60,6 +62,9 @@ type invocation struct {
 	stdout, stderr io.Writer
 	args           []string
 	getenv         func(string) string
+	// environ is every variable as NAME=value, for the warning about unknown
+	// HEROLD_* variables; tests that pass only getenv leave it nil.
+	environ []string
 	// listening, when set, is called with the HTTP listener's address once it
 	// accepts connections. Tests use it with --http-addr 127.0.0.1:0.
 	listening func(addr string)
@@ -83,6 +88,7 @@ func commands() []command {
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
+		{"health", "health [URL|PATH]: ask a running Herold whether it is ready (container health checks)", healthCommand},
 		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
 		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
 		{"campaign", "campaign status ID: a campaign's state and counters with a live progress bar (via the API)", campaignCommand},
@@ -97,7 +103,8 @@ func dispatch(ctx context.Context, inv *invocation) error {
 		printUsage(inv.stderr)
 		return usageErrorf("missing command")
 	}
-	name := inv.args[0]
+	args := helpArgs(inv.args)
+	name := args[0]
 	switch name {
 	case "help", "-h", "-help", "--help":
 		printUsage(inv.stdout)
@@ -110,7 +117,7 @@ func dispatch(ctx context.Context, inv *invocation) error {
 		printUsage(inv.stderr)
 		return usageErrorf("unknown command %q", name)
 	}
-	return commands()[i].run(ctx, inv, inv.args[1:])
+	return commands()[i].run(ctx, inv, args[1:])
 }
 
 func printUsage(w io.Writer) {

@@ -64,6 +64,7 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 		}
 		r.scheduler = r.scheduler && cfg.Worker.Scheduler
 		log := newLogger(inv.stderr, cfg.Core)
+		warnUnknownEnv(log, inv.environ, &cfg)
 
 		var dev *devredis.Server
 		if r.dev {
@@ -104,14 +105,7 @@ func parseFlags(fs *flag.FlagSet, inv *invocation, args []string, about, argsUsa
 	fs.SetOutput(io.Discard)
 	usage := func(w io.Writer) {
 		fmt.Fprintf(w, "Usage: %s [flags]%s\n\n%s\n\n", fs.Name(), argsUsage, about)
-		n := 0
-		fs.VisitAll(func(*flag.Flag) { n++ })
-		if n > 0 {
-			fmt.Fprintln(w, "Flags (each overrides the HEROLD_* variable named in its help):")
-			fs.SetOutput(w)
-			fs.PrintDefaults()
-			fs.SetOutput(io.Discard)
-		}
+		printFlags(w, fs)
 	}
 	err := fs.Parse(args)
 	switch {

@@ -116,11 +116,7 @@ func checkTemplates(inv *invocation, cat *policy.Catalog) error {
 
 // templateCommand is `herold template preview …`.
 func templateCommand(_ context.Context, inv *invocation, args []string) error {
-	if len(args) == 0 || args[0] != "preview" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
-			fmt.Fprintln(inv.stdout, "Usage: herold template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]\n\nRenders a message; see `herold template preview --help`.")
-			return nil
-		}
+	if len(args) == 0 || args[0] != "preview" { // `herold template --help`: see helpArgs
 		return usageErrorf("herold template: want `herold template preview --type T --channel C`")
 	}
 	fs := flag.NewFlagSet("herold template preview", flag.ContinueOnError)
