@@ -19,10 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/consent"
@@ -35,7 +35,6 @@ import (
 
 // benchOptions are the knobs of `herold bench`.
 type benchOptions struct {
-	redisURL      string
 	audience      int
 	noop          int
 	invoiceRate   int
@@ -46,7 +45,6 @@ type benchOptions struct {
 	smtpPool      int
 	timeout       time.Duration
 	cpuProfile    string
-	noPriority    bool
 }
 
 func benchCommand(ctx context.Context, inv *invocation, args []string) error {
@@ -61,7 +59,6 @@ func benchCommand(ctx context.Context, inv *invocation, args []string) error {
 	fs.IntVar(&o.senders, "senders", 8, "sends at once per chunk task")
 	fs.IntVar(&o.smtpPool, "smtp-pool", 8, "SMTP connections to the sink")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long")
-	fs.BoolVar(&o.noPriority, "no-priority", false, "do not hold campaign sends while an invoice is being delivered in this process")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the campaign run to this file")
 	about := "Measure Herold on this machine against local Redis (HEROLD_REDIS_URL) with an in-process SMTP sink:\n" +
 		"raw asynq throughput, end-to-end campaign throughput and their ratio, invoice latency with and\n" +
@@ -73,11 +70,14 @@ func benchCommand(ctx context.Context, inv *invocation, args []string) error {
 	if o.audience < 1 || o.noop < 1 || o.invoiceRate < 1 || o.chunk < 1 || o.workers < 1 || o.senders < 1 || o.smtpPool < 1 {
 		return usageErrorf("herold bench: --audience, --noop, --invoice-rate, --chunk, --workers, --senders and --smtp-pool must be positive")
 	}
-	o.redisURL = cmp.Or(inv.getenv("HEROLD_REDIS_URL"), "redis://127.0.0.1:6379/0")
+	var base config.Config
+	if err := config.Load(&base, inv.getenv, nil); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
 	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	return runBench(ctx, inv.stdout, log, o)
+	return runBench(ctx, inv.stdout, log, base, o)
 }
 
 // latencies collects enqueue-to-delivered times of invoice messages.
@@ -128,102 +128,51 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
 }
 
-func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptions) (err error) {
-	rdb, err := connectRedis(ctx, config.Config{Redis: config.Redis{URL: o.redisURL}})
+func runBench(ctx context.Context, out io.Writer, log *slog.Logger, base config.Config, o benchOptions) (err error) {
+	rdb, err := app.Connect(ctx, base)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	tag := runTag()
-	prefix := "herold-bench-" + tag + ":"
-	qs := queue.Queues{Suffix: "-bench-" + tag}
-	campaignQueue := "campaigns-bench-" + tag
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer ccancel()
-		for _, c := range message.Classes() {
-			_ = inspector.DeleteQueue(qs.Name(c), true) // gone already when empty
-		}
-		_ = inspector.DeleteQueue(campaignQueue, true)
-		if cerr := deleteRunKeys(cctx, rdb, prefix); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
 	fmt.Fprintf(out, "herold bench: %d CPUs, %s/%s, %s; Redis %s; audience %d\n",
 		runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), redisVersion(ctx, rdb), o.audience)
 
+	// ---- Herold as `herold worker` builds it, e-mail to an SMTP sink; the
+	// deliveries of invoices are timed as they leave the sender.
+	lat := newLatencies()
+	run, err := startToolRun(ctx, base, rdb, toolRunOptions{name: "bench",
+		role: app.Role{Name: "bench", Worker: true}, smtpPool: o.smtpPool, from: "news@example.com",
+		adjust: func(c *config.Config) {
+			c.Campaigns.ChunkSize, c.Campaigns.Workers, c.Campaigns.Senders = o.chunk, o.workers, o.senders
+			c.Campaigns.MaxUpload, c.Dispatch.SendHorizon = 1<<40, 720*time.Hour
+		},
+		wrap: func(ch message.Channel, s channels.Sender) channels.Sender {
+			return channels.SenderFunc(func(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
+				r, err := s.Send(ctx, m)
+				if err == nil && m.Class == string(message.Transactional) {
+					lat.done(m.MessageID, time.Now())
+				}
+				return r, err
+			})
+		}}, log)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, run.Close(context.WithoutCancel(ctx))) }()
+	a, sink := run.app, run.sink
+
 	// ---- (1) raw asynq: no-op tasks with the worker's settings
-	client := asynq.NewClientFromRedisClient(rdb)
-	wcfg := queue.ServerConfig(qs, 10, 50*time.Millisecond, nil, log)
+	wcfg := queue.ServerConfig(a.Queues, 10, 50*time.Millisecond, nil, log)
 	wcfg.ShutdownTimeout = 10 * time.Second
-	raw, err := asynqBaseline(ctx, rdb, client, wcfg, queue.Queues{Suffix: "-bench-raw-" + tag}, loadParams{n: o.noop, producers: 8})
+	raw, err := asynqBaseline(ctx, rdb, a.Client, wcfg, queue.Queues{Suffix: a.Queues.Suffix + "-raw"}, loadParams{n: o.noop, producers: 8})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "(1) raw asynq, %d no-op tasks, concurrency 10: %.0f tasks/s\n", o.noop, raw)
 
-	// ---- Herold: store, catalog, renderer, SMTP sink, e-mail adapter
-	st := store.New(rdb, prefix, store.WithSalt("herold-bench-"+tag))
-	cat, err := loadCatalog("")
-	if err != nil {
-		return err
-	}
-	run, err := newSinkRun(cat, sinkRunOptions{smtpPool: o.smtpPool, from: "news@example.com", fromName: "Herold Bench"}, log)
-	if err != nil {
-		return err
-	}
-	defer run.Close()
-	rnd, sink, mailer := run.rnd, run.sink, run.mailer
-	lat := newLatencies()
-	var timed channels.SenderFunc = func(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
-		r, err := mailer.Send(ctx, m)
-		if err == nil && m.Class == string(message.Transactional) {
-			lat.done(m.MessageID, time.Now())
-		}
-		return r, err
-	}
-	senders := map[message.Channel]channels.Sender{message.Email: timed}
-
-	// ---- the message worker (invoices), as `herold worker` runs it
-	dcfg := config.Dispatch{SendHorizon: 720 * time.Hour, SendAtTolerance: time.Minute, IdempotencyTTL: time.Hour, SendTimeout: 10 * time.Second}
-	svc, err := msgdispatch.NewService(msgdispatch.ServiceOptions{Store: st, Catalog: cat, Client: client, Inspector: inspector,
-		Queues: qs, Settings: dcfg, MaxRetry: 3, RecordTTL: time.Hour, Region: "DE", Log: log})
-	if err != nil {
-		return err
-	}
-	d, err := msgdispatch.New(msgdispatch.Options{Store: st, Catalog: cat, Renderer: rnd, Senders: senders,
-		RecordTTL: time.Hour, SendTimeout: 10 * time.Second, Log: log})
-	if err != nil {
-		return err
-	}
-	mcfg := queue.ServerConfig(qs, 20, 50*time.Millisecond, nil, log)
-	mcfg.ShutdownTimeout = 10 * time.Second
-	worker := asynq.NewServerFromRedisClient(rdb, mcfg)
-	prio := campaign.NewPriority(qs.Name(message.Transactional))
-	mux := asynq.NewServeMux()
-	if !o.noPriority {
-		mux.Use(prio.Middleware)
-	}
-	mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
-	if err := worker.Start(mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	defer worker.Shutdown()
-
-	// ---- the campaign engine and its own bounded worker
-	ccfg := config.Campaigns{Queue: campaignQueue, ChunkSize: o.chunk, Workers: o.workers, Senders: o.senders, MaxAttempts: 3,
-		RetryBase: time.Second, PausePoll: time.Second, QuietStart: "20:00", QuietEnd: "08:00", DefaultZone: "Europe/Berlin",
-		MaxUpload: 1 << 40, RecordTTL: time.Hour}
-	eng, err := campaign.New(campaign.Options{Log: log, Store: st, Catalog: cat, Renderer: rnd, Senders: senders,
-		Client: client, Inspector: inspector, Config: ccfg, Priority: prio})
-	if err != nil {
-		return err
-	}
-
 	// ---- recipients: invoice customers and the campaign audience
 	t0 := time.Now()
-	if err := benchRecipients(ctx, st, o.audience); err != nil {
+	if err := benchRecipients(ctx, a.Store, o.audience); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "    seeded %d recipients in %s (70%% customers by legitimate interest, 10%% objected, 10%% prospects without and 10%% with consent)\n",
@@ -232,7 +181,7 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 	// ---- (4b) invoice latency with no campaign
 	stopIdle := make(chan struct{})
 	idleDone := make(chan error, 1)
-	go func() { idleDone <- submitInvoices(ctx, svc, lat, o.invoiceRate, stopIdle) }()
+	go func() { idleDone <- submitInvoices(ctx, a.Messages, lat, o.invoiceRate, stopIdle) }()
 	select {
 	case <-time.After(o.invoiceWindow):
 	case <-ctx.Done():
@@ -244,15 +193,16 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 	waitQuiet(ctx, lat)
 	idle, idleMissing := lat.take()
 
-	// ---- the campaign: upload (streamed), then measure queued memory before it starts
+	// ---- the campaign: created to start later, its audience uploaded
+	// (streamed) and its queued memory measured, then started now.
 	id, err := campaign.NewID()
 	if err != nil {
 		return err
 	}
 	now := time.Now().UTC()
-	if err := eng.Create(ctx, store.Campaign{ID: id, Name: "bench", Type: "promo_offer", Class: message.Marketing,
+	if err := a.Campaigns.Create(ctx, store.Campaign{ID: id, Name: "bench", Type: "promo_offer", Class: message.Marketing,
 		Channels: []message.Channel{message.Email}, Data: map[string]map[string]any{"offer": benchOffer()},
-		QuietStart: "20:00", QuietEnd: "08:00", CreatedAt: now, StartAt: now}, nil); err != nil {
+		CreatedAt: now, StartAt: now.Add(time.Hour)}, nil); err != nil {
 		return err
 	}
 	pr, pw := io.Pipe()
@@ -264,20 +214,20 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		pw.CloseWithError(bw.Flush())
 	}()
 	t0 = time.Now()
-	rep, err := eng.Upload(ctx, id, pr, campaign.NDJSON)
+	rep, err := a.Campaigns.Upload(ctx, id, pr, campaign.NDJSON)
 	if err != nil {
 		return fmt.Errorf("upload audience: %w", err)
 	}
 	fmt.Fprintf(out, "    uploaded %d ids (NDJSON, streamed) in %s\n", rep.Accepted, time.Since(t0).Round(time.Millisecond))
-	audBytes := memoryUsage(ctx, rdb, prefix+"{c:"+id+"}:aud")
+	mem, err := a.Store.CampaignMemory(ctx, id)
+	if err != nil {
+		return err
+	}
 
 	// ---- (2) run it, with invoices at a steady rate all along
-	csrv := asynq.NewServerFromRedisClient(rdb, eng.ServerConfig(queue.NewLogger(log)))
-	cmux := asynq.NewServeMux()
-	eng.Register(cmux)
 	stopBusy := make(chan struct{})
 	busyDone := make(chan error, 1)
-	go func() { busyDone <- submitInvoices(ctx, svc, lat, o.invoiceRate, stopBusy) }()
+	go func() { busyDone <- submitInvoices(ctx, a.Messages, lat, o.invoiceRate, stopBusy) }()
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
 		if err != nil {
@@ -292,20 +242,21 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	if err := csrv.Start(cmux); err != nil {
+	if err := a.Campaigns.StartNow(ctx, id); err != nil {
 		close(stopBusy)
-		return fmt.Errorf("start campaign worker: %w", err)
+		return err
 	}
-	defer csrv.Shutdown()
+	campaignQueue := a.Config.Campaigns.Queue + a.Queues.Suffix
 	taskBytes := int64(0)
 	var status store.CampaignStatus
 	lastPrint := time.Now()
 	for {
-		if status, err = eng.Status(ctx, id); err != nil {
+		if status, err = a.Campaigns.Status(ctx, id); err != nil {
 			close(stopBusy)
 			return err
 		}
 		if taskBytes == 0 && status.Counters.Chunks > 0 {
+			// asynq's key of a task (its internal/base layout).
 			taskBytes = memoryUsage(ctx, rdb, "asynq:{"+campaignQueue+"}:t:"+fmt.Sprintf("campaign:%s:chunk:%d", id, status.Counters.Chunks-1))
 		}
 		if status.State.Final() {
@@ -338,7 +289,7 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 		c.Delivered, c.Suppressed, c.Failed, sink.Count())
 	// asynq's figure swings with whatever else the machine does: measure it
 	// again right after the campaign and compare with the mean of both.
-	raw2, err := asynqBaseline(ctx, rdb, client, wcfg, queue.Queues{Suffix: "-bench-raw2-" + tag}, loadParams{n: o.noop, producers: 8})
+	raw2, err := asynqBaseline(ctx, rdb, a.Client, wcfg, queue.Queues{Suffix: a.Queues.Suffix + "-raw2"}, loadParams{n: o.noop, producers: 8})
 	if err != nil {
 		return err
 	}
@@ -353,10 +304,13 @@ func runBench(ctx context.Context, out io.Writer, log *slog.Logger, o benchOptio
 	if taskBytes == 0 {
 		taskBytes = 700 // a chunk task already ran: PERF.md's 625 B per task plus the payload
 	}
-	queued := float64(audBytes+taskBytes*c.Chunks) / float64(c.Audience)
-	kept := keptBytes(ctx, rdb, prefix, id, o.audience)
+	queued := float64(mem.Queued+taskBytes*c.Chunks) / float64(c.Audience)
+	kept, err := keptBytes(ctx, a.Store, id, o.audience)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "(5) Redis per queued recipient: %.1f B (audience chunks %d B + %d chunk tasks × %d B) (target < 200 B)\n",
-		queued, audBytes, c.Chunks, taskBytes)
+		queued, mem.Queued, c.Chunks, taskBytes)
 	fmt.Fprintf(out, "    Redis kept per delivered recipient: %.0f B (%d B for %d delivered; %.0f B per recipient with an outcome) (target < 400 B)\n",
 		float64(kept)/float64(max(c.Delivered, 1)), kept, c.Delivered, float64(kept)/float64(c.Audience))
 	fmt.Fprintf(out, "(6) peak RSS of this process: %s (target < 300 MiB with --audience 1000000)\n", peakRSS())
@@ -486,23 +440,22 @@ func memoryUsage(ctx context.Context, rdb redis.UniversalClient, key string) int
 // keptBytes adds up what a finished campaign keeps: its spec, counters,
 // chunk list and outcomes, and the frequency-cap entries of its recipients
 // (measured on a sample of them and scaled up).
-func keptBytes(ctx context.Context, rdb redis.UniversalClient, prefix, id string, n int) int64 {
-	var total int64
-	for _, part := range []string{"meta", "n", "out", "chunks"} {
-		total += memoryUsage(ctx, rdb, prefix+"{c:"+id+"}:"+part)
+func keptBytes(ctx context.Context, st *store.Store, id string, n int) (int64, error) {
+	mem, err := st.CampaignMemory(ctx, id)
+	if err != nil {
+		return 0, err
 	}
 	const sample = 2000
 	step := max(1, n/sample)
-	var adv int64
-	var seen int
+	var ids []message.RecipientID
 	for i := 0; i < n; i += step {
-		adv += memoryUsage(ctx, rdb, prefix+"{r:b"+strconv.Itoa(i)+"}:adv")
-		seen++
+		ids = append(ids, message.RecipientID("b"+strconv.Itoa(i)))
 	}
-	if seen > 0 {
-		total += adv * int64(n) / int64(seen)
+	adv, err := st.AdvertisingMemory(ctx, ids)
+	if err != nil {
+		return 0, err
 	}
-	return total
+	return mem.Kept + adv*int64(n)/int64(max(len(ids), 1)), nil
 }
 
 func redisVersion(ctx context.Context, rdb redis.UniversalClient) string {

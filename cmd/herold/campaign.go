@@ -14,11 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
-
-	"github.com/heroldhq/herold/internal/api"
-	"github.com/heroldhq/herold/internal/campaign"
-	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -196,38 +191,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// wireCampaigns builds the campaign engine and the campaigns API on a.api.
-// Worker roles also run the campaign queue on an asynq server of its own with
-// HEROLD_CAMPAIGN_WORKERS slots, so chunk tasks (seconds each) never occupy the
-// message worker's slots that invoices need; it stops with a.closers.
-func (a *app) wireCampaigns() error {
-	cfg := a.cfg.Campaigns
-	cfg.Queue += a.queues.Suffix
-	log := a.log.With("component", "campaigns")
-	// Invoices handled by this process's message worker go before campaign sends.
-	prio := campaign.NewPriority(a.queues.Name(message.Transactional))
-	a.asynqMux.Use(prio.Middleware)
-	eng, err := campaign.New(campaign.Options{
-		Log: log, Store: a.store, Catalog: a.catalog, Renderer: a.renderer, Senders: a.senders,
-		Client: a.asynqClient, Inspector: asynq.NewInspectorFromRedisClient(a.rdb), Config: cfg, Priority: prio,
-	})
-	if err != nil {
-		return err
-	}
-	(&api.Campaigns{Engine: eng, Catalog: a.catalog, Config: cfg, MaxBody: a.cfg.HTTP.MaxBody, Log: log}).Routes(a.api)
-	if !a.role.worker {
-		return nil
-	}
-	scfg := eng.ServerConfig(asynqLogger{log})
-	scfg.LogLevel = asynqLevel(a.cfg.Core.LogLevel)
-	srv := asynq.NewServerFromRedisClient(a.rdb, scfg)
-	mux := asynq.NewServeMux()
-	eng.Register(mux)
-	if err := srv.Start(mux); err != nil {
-		return fmt.Errorf("start campaign worker: %w", err)
-	}
-	a.closers = append(a.closers, func() error { srv.Shutdown(); return nil })
-	return nil
 }

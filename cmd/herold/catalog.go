@@ -5,52 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"strings"
 
-	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/app"
 )
-
-// loadCatalog parses the catalog file at path, or the embedded default when
-// path is empty. The error names where the catalog came from and lists every
-// problem ParseCatalog found.
-func loadCatalog(path string) (*policy.Catalog, error) {
-	src, b := "embedded default catalog", policy.DefaultCatalog()
-	if path != "" {
-		var err error
-		if b, err = os.ReadFile(path); err != nil {
-			return nil, fmt.Errorf("catalog: %w", err)
-		}
-		src = path
-	}
-	cat, err := policy.ParseCatalog(b)
-	if err != nil {
-		return nil, &catalogError{src: src, err: err}
-	}
-	return cat, nil
-}
-
-// catalogError lists a catalog's problems, one per line.
-type catalogError struct {
-	src string
-	err error
-}
-
-func (e *catalogError) Error() string {
-	var problems []string
-	for _, line := range strings.Split(e.err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			problems = append(problems, "  "+line)
-		}
-	}
-	noun := "problems"
-	if len(problems) == 1 {
-		noun = "problem"
-	}
-	return fmt.Sprintf("catalog %s: %d %s:\n%s", e.src, len(problems), noun, strings.Join(problems, "\n"))
-}
-
-func (e *catalogError) Unwrap() error { return e.err }
 
 // catalogCommand is `herold catalog check [FILE]`.
 func catalogCommand(_ context.Context, inv *invocation, args []string) error {
@@ -72,9 +29,9 @@ func catalogCommand(_ context.Context, inv *invocation, args []string) error {
 	if fs.NArg() == 1 {
 		path = fs.Arg(0)
 	}
-	cat, err := loadCatalog(path)
+	cat, err := app.LoadCatalog(path)
 	if err != nil {
-		var ce *catalogError
+		var ce *app.CatalogError
 		if errors.As(err, &ce) {
 			fmt.Fprintln(inv.stderr, err)
 			return &exitError{code: 1, err: errors.New("catalog is invalid")}

@@ -23,6 +23,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
 )
 
@@ -184,7 +185,7 @@ func TestDeployCompose(t *testing.T) {
 	if err := config.Load(&cfg, getenvFrom(env), nil); err != nil {
 		t.Fatalf("herold: the environment does not load:\n%v", err)
 	}
-	if _, err := loadAPIKeys(cfg.Core.APIKeys, ""); err != nil {
+	if _, err := apikey.Load(cfg.Core.APIKeys, ""); err != nil {
 		t.Errorf("herold: %v", err)
 	}
 	if !slices.Equal(h.Command, []string{"serve"}) {

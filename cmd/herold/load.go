@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -19,29 +19,18 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/internal/api"
-	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
-	msgdispatch "github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
 
-// loadSettings are the sections `herold load` reads from the environment.
-type loadSettings struct {
-	Redis     config.Redis
-	Core      config.Core
-	Worker    config.Worker
-	Templates config.Templates
-	Dispatch  config.Dispatch
-}
-
 const loadAbout = "Pushes N invoice e-mails through the whole pipeline — HTTP API (auth, validation,\n" +
 	"record, enqueue) → asynq → worker (facts, policy, render) → the real SMTP adapter → an\n" +
 	"in-process go-smtp sink — against the Redis of HEROLD_REDIS_URL, and prints messages/s.\n" +
+	"Herold is built as `herold serve` builds it, from the same HEROLD_* settings.\n" +
 	"It writes only under a fresh key prefix and fresh queue names, and deletes them after."
 
 // loadCommand is `herold load`.
@@ -67,7 +56,7 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 	case *timeout <= 0 || *timeout > time.Hour:
 		return usageErrorf("herold load: -timeout must be positive and at most 1h")
 	}
-	var s loadSettings
+	var s config.Config
 	if err := config.Load(&s, inv.getenv, nil); err != nil {
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
@@ -85,91 +74,39 @@ type loadParams struct {
 	baseline                                        bool
 }
 
-func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSettings, p loadParams) (err error) {
-	// ---- Redis, under a prefix and queue names of this run only
-	cfg := config.Config{Redis: s.Redis, Worker: s.Worker}
-	cfg.Worker.Concurrency = p.concurrency
-	rdb, err := connectRedis(ctx, cfg)
+func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s config.Config, p loadParams) (err error) {
+	s.Worker.Concurrency = p.concurrency
+	rdb, err := app.Connect(ctx, s)
 	if err != nil {
 		return err
 	}
 	defer rdb.Close()
-	tag := runTag()
-	prefix := s.Redis.KeyPrefix + "load-" + tag + ":"
-	qs := queue.Queues{Suffix: "-load-" + tag}
-	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	defer func() {
-		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer ccancel()
-		if cerr := queue.Purge(cctx, rdb, qs); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-		if cerr := deleteRunKeys(cctx, rdb, prefix); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}()
-	st := store.New(rdb, prefix, store.WithSalt("herold-load-"+tag))
 
-	// ---- Catalog, renderer, SMTP sink and the real e-mail adapter
-	cat, err := loadCatalog(s.Core.Catalog)
+	// ---- Herold as `herold serve` builds it, with e-mail to an SMTP sink
+	secret := make([]byte, 16)
+	_, _ = rand.Read(secret)
+	keySecret := hex.EncodeToString(secret)
+	run, err := startToolRun(ctx, s, rdb, toolRunOptions{name: "load",
+		role:    app.Role{Name: "load", HTTP: true, Worker: true},
+		apiKeys: "load:" + keySecret + ":send:invoice", smtpPool: p.smtpPool, from: "rechnung@example.com"}, log)
 	if err != nil {
 		return err
 	}
-	run, err := newSinkRun(cat, sinkRunOptions{templates: s.Templates, smtpPool: p.smtpPool, from: "rechnung@example.com", fromName: "Herold Last"}, log)
-	if err != nil {
-		return err
-	}
-	defer run.Close()
-	rnd, sink := run.rnd, run.sink
-
-	// ---- Dispatch service, worker and HTTP API
-	client := asynq.NewClientFromRedisClient(rdb)
-	svc, err := msgdispatch.NewService(msgdispatch.ServiceOptions{Store: st, Catalog: cat, Client: client, Inspector: inspector,
-		Queues: qs, Settings: s.Dispatch, MaxRetry: s.Worker.MaxRetry, RecordTTL: time.Hour, Region: s.Core.DefaultRegion, Log: log})
-	if err != nil {
-		return err
-	}
-	d, err := msgdispatch.New(msgdispatch.Options{Store: st, Catalog: cat, Renderer: rnd,
-		Senders: map[message.Channel]channels.Sender{message.Email: run.mailer}, RecordTTL: time.Hour, SendTimeout: s.Dispatch.SendTimeout, Log: log})
-	if err != nil {
-		return err
-	}
-	wcfg := queue.ServerConfig(qs, p.concurrency, s.Worker.TaskCheckInterval, nil, log)
-	wcfg.ShutdownTimeout = 10 * time.Second
-	worker := asynq.NewServerFromRedisClient(rdb, wcfg)
-	mux := asynq.NewServeMux()
-	mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
-	if err := worker.Start(mux); err != nil {
-		return fmt.Errorf("start worker: %w", err)
-	}
-	defer worker.Shutdown()
-
-	keySecret := hex.EncodeToString(run.secret[:16])
-	ring, err := apikey.New([]apikey.Key{{Name: "load", Hash: apikey.Hash(keySecret), Scopes: []string{"send:invoice"}}})
-	if err != nil {
-		return err
-	}
-	v1 := http.NewServeMux()
-	(&api.Messages{Service: svc, Log: log}).Routes(v1)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	hs := &http.Server{Handler: api.Authenticate(ring, v1), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = hs.Serve(ln) }()
-	defer hs.Close()
-	base := "http://" + ln.Addr().String()
+	defer func() { err = errors.Join(err, run.Close(context.WithoutCancel(ctx))) }()
+	sink := run.sink
 
 	// ---- Baseline: the same number of no-op tasks through asynq alone
 	var raw float64
 	if p.baseline {
-		if raw, err = asynqBaseline(ctx, rdb, client, wcfg, queue.Queues{Suffix: "-load-raw-" + tag}, p); err != nil {
+		wcfg := queue.ServerConfig(run.app.Queues, p.concurrency, s.Worker.TaskCheckInterval, nil, log)
+		wcfg.ShutdownTimeout = 10 * time.Second
+		if raw, err = asynqBaseline(ctx, rdb, run.app.Client, wcfg, queue.Queues{Suffix: run.app.Queues.Suffix + "-raw"}, p); err != nil {
 			return err
 		}
 	}
 
 	// ---- Recipients: customers with a running contract
-	if err := loadRecipients(ctx, st, p.recipients); err != nil {
+	if err := loadRecipients(ctx, run.app.Store, p.recipients); err != nil {
 		return err
 	}
 
@@ -189,7 +126,7 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s loadSetting
 				if i >= int64(p.n) || ctx.Err() != nil {
 					return
 				}
-				if err := postInvoice(ctx, httpc, base, keySecret, fmt.Sprintf("load-%d", int(i)%p.recipients), int(i)); err != nil {
+				if err := postInvoice(ctx, httpc, run.base, keySecret, fmt.Sprintf("load-%d", int(i)%p.recipients), int(i)); err != nil {
 					failed.Add(1)
 					errOnce.Do(func() { firstErr = err })
 				}

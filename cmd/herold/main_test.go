@@ -17,8 +17,8 @@ import (
 	"testing"
 
 	"github.com/heroldhq/herold/internal/apikey"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/smtpsink"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running command.
@@ -72,9 +72,9 @@ func commandEnv(t *testing.T, queue string, extra map[string]string) map[string]
 
 // smtpSinkEnv starts an SMTP sink that keeps the mails, for this test, and
 // returns it with the settings that point the e-mail adapter at it.
-func smtpSinkEnv(t *testing.T, from string) (*dispatchtest.SMTPSink, map[string]string) {
+func smtpSinkEnv(t *testing.T, from string) (*smtpsink.Sink, map[string]string) {
 	t.Helper()
-	sink, err := dispatchtest.NewSMTPSink(true)
+	sink, err := smtpsink.New(true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -470,87 +470,13 @@ func TestAPIKeyRoundTrip(t *testing.T) {
 	if err := os.WriteFile(path, []byte(entry.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ring, err := loadAPIKeys("", path)
+	ring, err := apikey.Load("", path)
 	if err != nil {
 		t.Fatalf("the printed entry does not load:\n%s\n%v", entry.String(), err)
 	}
 	k, ok := ring.Authenticate(secret)
 	if !ok || k.Name != "billing" || !k.Allows(apikey.ScopeCampaigns) {
 		t.Fatalf("printed secret authenticates as %+v, %v", k, ok)
-	}
-}
-
-func TestLoadAPIKeys(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "keys.yaml")
-	if err := os.WriteFile(file, []byte("- name: crm\n  sha256: "+apikey.HashHex("crm-secret-0123456789")+"\n  scopes: [recipients, decisions]\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	ring, err := loadAPIKeys("billing:billing-secret-0123:send:class:transactional+send:invoice, shop:shop-secret-012345678:*", file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		secret, name, scope string
-	}{
-		{"billing-secret-0123", "billing", "send:class:transactional"},
-		{"billing-secret-0123", "billing", "send:invoice"},
-		{"shop-secret-012345678", "shop", apikey.ScopeCampaigns},
-		{"crm-secret-0123456789", "crm", apikey.ScopeDecisions},
-	} {
-		k, ok := ring.Authenticate(c.secret)
-		if !ok || k.Name != c.name || !k.Allows(c.scope) {
-			t.Errorf("key %s: got %+v %v, want %s allowing %s", c.name, k, ok, c.name, c.scope)
-		}
-	}
-	if k, _ := ring.Authenticate("billing-secret-0123"); k.Allows(apikey.ScopeRecipients) {
-		t.Error("billing key allows recipients")
-	}
-
-	bad := []struct {
-		name, spec, file, want string
-	}{
-		{"no fields", "billing", "", `HEROLD_API_KEYS: entry 1 ("billing")`},
-		{"duplicate name", "a:0123456789abcdefgh:*,a:0123456789abcdefgi:*", "", `"a": name used twice`},
-		{"bad hash", "", "- name: x\n  sha256: abc\n  scopes: ['*']\n", `key 1 ("x"): sha256`},
-		{"unknown field", "", "- name: x\n  secret: abc\n", "HEROLD_API_KEYS_CONFIG"},
-		{"not a list", "", "name: x\n", "HEROLD_API_KEYS_CONFIG"},
-	}
-	for _, c := range bad {
-		path := ""
-		if c.file != "" {
-			path = filepath.Join(dir, strings.ReplaceAll(c.name, " ", "_")+".yaml")
-			if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-		_, err := loadAPIKeys(c.spec, path)
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: error %v, want one containing %q", c.name, err, c.want)
-		}
-		if err != nil && strings.Contains(err.Error(), "0123456789abcdef") {
-			t.Errorf("%s: error reveals a secret: %v", c.name, err)
-		}
-	}
-}
-
-func TestSharedSecret(t *testing.T) {
-	t.Parallel()
-	rdb, prefix := redistest.Client(t)
-	ctx := t.Context()
-	s1, gen1, err := sharedSecret(ctx, rdb, prefix+"secret", "")
-	if err != nil || !gen1 || len(s1) < 32 {
-		t.Fatalf("first call = %q, %v, %v; want a generated secret of 32+ chars", s1, gen1, err)
-	}
-	// A second process sharing the Redis gets the same one.
-	s2, _, err := sharedSecret(ctx, rdb, prefix+"secret", "")
-	if err != nil || s2 != s1 {
-		t.Fatalf("second call = %q, %v; want %q", s2, err, s1)
-	}
-	s3, gen3, err := sharedSecret(ctx, rdb, prefix+"secret", "configured")
-	if err != nil || gen3 || s3 != "configured" {
-		t.Fatalf("configured secret: %q, %v, %v", s3, gen3, err)
 	}
 }
 

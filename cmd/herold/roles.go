@@ -6,43 +6,42 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 
+	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/devredis"
 )
 
-// role says which parts of Herold a process runs.
+// role is a process role of Herold (which parts it runs, app.Role) and its help text.
 type role struct {
-	name      string
-	http      bool // API, people's pages and webhooks (every role serves /healthz and /readyz)
-	worker    bool // the asynq server that delivers messages
-	scheduler bool // the asynq scheduler for periodic tasks (unless HEROLD_SCHEDULER=false)
-	dev       bool // embedded Redis, generated API key, outbox channels
-	about     string
+	app.Role
+	about string
 }
 
 // The roles.
 func roleServe() role {
-	return role{name: "serve", http: true, worker: true, scheduler: true,
+	return role{Role: app.Role{Name: "serve", HTTP: true, Worker: true, Scheduler: true},
 		about: "Runs the API, the people's pages, the provider webhooks, the queue worker and the\n" +
 			"scheduler in one process, against the Redis of HEROLD_REDIS_URL."}
 }
 
 func roleAPI() role {
-	return role{name: "api", http: true,
+	return role{Role: app.Role{Name: "api", HTTP: true},
 		about: "Runs the HTTP side only (API, people's pages, webhooks); run `herold worker` beside it."}
 }
 
 func roleWorker() role {
-	return role{name: "worker", worker: true, scheduler: true,
+	return role{Role: app.Role{Name: "worker", Worker: true, Scheduler: true},
 		about: "Runs the queue worker and the scheduler only; many workers may share one Redis.\n" +
 			"It also answers /healthz and /readyz on HEROLD_HTTP_ADDR."}
 }
 
 func roleDev() role {
-	return role{name: "dev", http: true, worker: true, scheduler: true, dev: true,
+	return role{Role: app.Role{Name: "dev", HTTP: true, Worker: true, Scheduler: true, Dev: true},
 		about: "Runs everything of `herold serve` on an embedded in-memory Redis, with a generated\n" +
 			"API key and channels writing to the outbox folder. Nothing survives a restart."}
 }
@@ -51,23 +50,23 @@ func roleDev() role {
 func roleCommand(r role) func(ctx context.Context, inv *invocation, args []string) error {
 	return func(ctx context.Context, inv *invocation, args []string) error {
 		var cfg config.Config
-		fs := flag.NewFlagSet("herold "+r.name, flag.ContinueOnError)
+		fs := flag.NewFlagSet("herold "+r.Name, flag.ContinueOnError)
 		config.RegisterFlags(&cfg, fs)
 		if err := parseFlags(fs, inv, args, r.about, ""); err != nil {
 			return err
 		}
 		if fs.NArg() > 0 {
-			return usageErrorf("herold %s: unexpected argument %q", r.name, fs.Arg(0))
+			return usageErrorf("herold %s: unexpected argument %q", r.Name, fs.Arg(0))
 		}
 		if err := config.Load(&cfg, inv.getenv, fs); err != nil {
 			return fmt.Errorf("invalid configuration:\n%w", err)
 		}
-		r.scheduler = r.scheduler && cfg.Worker.Scheduler
+		r.Scheduler = r.Scheduler && cfg.Worker.Scheduler
 		log := newLogger(inv.stderr, cfg.Core)
 		warnUnknownEnv(log, inv.environ, &cfg)
 
 		var dev *devredis.Server
-		if r.dev {
+		if r.Dev {
 			var err error
 			if dev, err = devredis.Start(); err != nil {
 				return err
@@ -85,17 +84,36 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 			return fmt.Errorf("HEROLD_HTTP_ADDR: %w", err)
 		}
 		defer ln.Close()
-		if r.dev && inv.getenv("HEROLD_PUBLIC_URL") == "" && !isFlagSet(fs, "public-url") {
+		if r.Dev && inv.getenv("HEROLD_PUBLIC_URL") == "" && !isFlagSet(fs, "public-url") {
 			// Links in dev messages must point at the port actually bound.
 			cfg.HTTP.PublicURL = "http://" + loopbackURLHost(ln.Addr())
 		}
 
-		a, err := newApp(ctx, log, cfg, r, inv.stdout)
+		log.LogAttrs(ctx, slog.LevelInfo, "starting herold",
+			slog.String("role", r.Name), slog.String("version", versionString()),
+			slog.Attr{Key: "config", Value: slog.GroupValue(config.Attrs(&cfg)...)})
+		opts := app.Options{Role: r.Role, Log: log}
+		var devKey string
+		if r.Dev {
+			var err error
+			if devKey, err = apikey.Generate(); err != nil {
+				return err
+			}
+			opts.ExtraKeys = []apikey.Key{{Name: "herold-dev", Hash: apikey.Hash(devKey), Scopes: []string{apikey.ScopeAll}}}
+		}
+		a, err := app.New(ctx, cfg, opts)
 		if err != nil {
 			return err
 		}
-		defer a.close()
-		return a.run(ctx, ln, inv.listening)
+		defer a.Close()
+		return a.Run(ctx, ln, func(addr string) {
+			if r.Dev {
+				printDevBanner(inv.stdout, cfg, addr, devKey)
+			}
+			if inv.listening != nil {
+				inv.listening(addr)
+			}
+		})
 	}
 }
 

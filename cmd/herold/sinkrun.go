@@ -4,19 +4,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/heroldhq/herold/channels/email"
+	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
-	"github.com/heroldhq/herold/internal/policy"
-	"github.com/heroldhq/herold/internal/render"
+	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/smtpsink"
 	"github.com/heroldhq/herold/internal/store"
-	"github.com/heroldhq/herold/internal/token"
 )
 
 // runTag returns a fresh random tag that names one `herold load` or `herold
@@ -27,60 +30,110 @@ func runTag() string {
 	return hex.EncodeToString(run)
 }
 
-// deleteRunKeys deletes every key under a run's prefix.
-func deleteRunKeys(ctx context.Context, rdb redis.UniversalClient, prefix string) error {
-	if err := store.DeleteKeys(ctx, rdb, prefix+"*"); err != nil {
-		return fmt.Errorf("clean up %s*: %w", prefix, err)
+// toolRun is one run of `herold load` or `herold bench`: Herold built by the
+// composition root exactly as `herold serve` builds it, under a key prefix and
+// queue names of this run only, sending e-mail to an SMTP sink that counts
+// without keeping.
+type toolRun struct {
+	app    *app.App
+	sink   *smtpsink.Sink
+	rdb    redis.UniversalClient
+	prefix string
+	outbox string
+	base   string // the HTTP side's URL, when the role has one
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type toolRunOptions struct {
+	name     string   // "load" or "bench": names the prefix and queues
+	role     app.Role // which servers run
+	apiKeys  string   // HEROLD_API_KEYS of the run
+	smtpPool int
+	from     string
+	// adjust, if set, changes the run's configuration before it is built.
+	adjust func(*config.Config)
+	wrap   func(message.Channel, channels.Sender) channels.Sender
+}
+
+// startToolRun builds and starts Herold for a tool run on base (the
+// configuration read from the environment) and rdb.
+func startToolRun(ctx context.Context, base config.Config, rdb redis.UniversalClient, o toolRunOptions, log *slog.Logger) (_ *toolRun, err error) {
+	tag := runTag()
+	r := &toolRun{rdb: rdb, prefix: base.Redis.KeyPrefix + o.name + "-" + tag + ":"}
+	defer func() {
+		if err != nil {
+			r.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	if r.sink, err = smtpsink.New(false); err != nil {
+		return nil, err
 	}
-	return nil
-}
-
-// sinkRun is what `herold load` and `herold bench` both build before their
-// own workers: a sealer with a key of this run only, the renderer, an
-// in-process SMTP sink that counts without keeping, and the real e-mail
-// adapter talking to it.
-type sinkRun struct {
-	secret []byte // the sealer's random key; load derives its API key from it
-	sealer *token.Sealer
-	rnd    *render.Renderer
-	sink   *dispatchtest.SMTPSink
-	mailer *email.Sender
-}
-
-type sinkRunOptions struct {
-	templates      config.Templates
-	smtpPool       int
-	from, fromName string
-}
-
-func newSinkRun(cat *policy.Catalog, o sinkRunOptions, log *slog.Logger) (*sinkRun, error) {
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	sealer, err := token.NewSealer(hex.EncodeToString(secret))
+	if r.outbox, err = os.MkdirTemp("", "herold-"+o.name+"-outbox-"); err != nil {
+		return nil, err
+	}
+	cfg := base
+	cfg.Redis.KeyPrefix = r.prefix
+	cfg.Dispatch.QueueSuffix = "-" + o.name + "-" + tag
+	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.Username = r.sink.Host, r.sink.Port, "off", ""
+	cfg.SMTP.PoolSize, cfg.SMTP.From, cfg.SMTP.Rate = o.smtpPool, o.from, 0
+	cfg.Twilio = config.Twilio{} // phone channels write to the run's outbox
+	cfg.Core.OutboxDir, cfg.Core.APIKeys, cfg.Core.APIKeysFile = r.outbox, o.apiKeys, ""
+	cfg.Core.TokenSecret, cfg.Core.HashSalt = tag+tag+tag, tag+tag // this run's own, never a real one
+	cfg.Core.RecordTTL = time.Hour
+	cfg.Campaigns.RecordTTL = time.Hour
+	cfg.Worker.Scheduler = false
+	cfg.HTTP.Addr, cfg.HTTP.PublicURL = "127.0.0.1:0", "http://127.0.0.1:8080"
+	if o.adjust != nil {
+		o.adjust(&cfg)
+	}
+	if r.app, err = app.New(ctx, cfg, app.Options{Role: o.role, Log: log, Redis: rdb, WrapSender: o.wrap}); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, err
 	}
-	cfg := config.Config{Templates: o.templates}
-	cfg.HTTP.PublicURL = "http://127.0.0.1:8080"
-	rnd, err := newRenderer(cfg, cat, sealer, func(string) {})
-	if err != nil {
-		return nil, err
+	r.base = "http://" + ln.Addr().String()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel, r.done = cancel, make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { r.done <- r.app.Run(runCtx, ln, func(string) { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		r.done <- err
+		return nil, fmt.Errorf("start herold: %w", err)
 	}
-	sink, err := dispatchtest.NewSMTPSink(false)
-	if err != nil {
-		return nil, err
-	}
-	mailer, err := email.New(email.Config{Host: sink.Host, Port: sink.Port, TLS: email.TLSOff, PoolSize: o.smtpPool,
-		Timeout: 10 * time.Second, ComposeConfig: email.ComposeConfig{From: o.from, FromName: o.fromName}}, log)
-	if err != nil {
-		sink.Close()
-		return nil, err
-	}
-	return &sinkRun{secret: secret, sealer: sealer, rnd: rnd, sink: sink, mailer: mailer}, nil
+	return r, nil
 }
 
-// Close closes the adapter's connections before the sink they talk to.
-func (r *sinkRun) Close() {
-	r.mailer.Close()
-	r.sink.Close()
+// Close stops Herold, then the sink, and deletes every key and queue of the run.
+func (r *toolRun) Close(ctx context.Context) error {
+	var errs []error
+	if r.cancel != nil {
+		r.cancel()
+		errs = append(errs, <-r.done)
+	}
+	if r.app != nil {
+		qs := r.app.Queues
+		campaignQueue := r.app.Config.Campaigns.Queue + qs.Suffix
+		r.app.Close()
+		cctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		errs = append(errs, queue.Purge(cctx, r.rdb, qs, campaignQueue))
+	}
+	if r.sink != nil {
+		errs = append(errs, r.sink.Close())
+	}
+	if r.outbox != "" {
+		errs = append(errs, os.RemoveAll(r.outbox))
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := store.DeleteKeys(cctx, r.rdb, r.prefix+"*"); err != nil {
+		errs = append(errs, fmt.Errorf("clean up %s*: %w", r.prefix, err))
+	}
+	return errors.Join(errs...)
 }

@@ -12,47 +12,13 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/token"
 )
-
-// newRenderer builds the renderer from the configuration and checks that
-// every type of the catalog has its templates; warnings (long SMS, missing
-// ContentSid) go to warn.
-func newRenderer(cfg config.Config, cat *policy.Catalog, sealer *token.Sealer, warn func(string)) (*render.Renderer, error) {
-	opts := render.OptionsFromConfig(cfg.Templates)
-	opts.Catalog, opts.Sealer, opts.PublicURL = cat, sealer, cfg.HTTP.PublicURL
-	r, err := render.New(opts)
-	if err != nil {
-		return nil, err
-	}
-	warnings, err := r.Check(cat)
-	for _, w := range warnings {
-		warn(w)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("templates: %w", err)
-	}
-	return r, nil
-}
-
-// wireTemplates makes the renderer of a running Herold: a missing template
-// stops start-up, warnings are logged once.
-func (a *app) wireTemplates() error {
-	r, err := newRenderer(a.cfg, a.catalog, a.tokens, func(w string) {
-		a.log.Warn("template check", "warning", w)
-	})
-	if err != nil {
-		return err
-	}
-	a.renderer = r
-	(&api.Preview{Renderer: r, Catalog: a.catalog, MaxBody: a.cfg.HTTP.MaxBody}).Routes(a.api)
-	return nil
-}
 
 // templateSettings are the sections a template tool reads from the environment.
 type templateSettings struct {
@@ -69,7 +35,7 @@ func loadTemplateTool(inv *invocation, s *templateSettings, fs *flag.FlagSet, wa
 	if err := config.Load(s, inv.getenv, fs); err != nil {
 		return nil, nil, err
 	}
-	cat, err := loadCatalog(s.Core.Catalog)
+	cat, err := app.LoadCatalog(s.Core.Catalog)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -85,7 +51,7 @@ func loadTemplateTool(inv *invocation, s *templateSettings, fs *flag.FlagSet, wa
 	if err != nil {
 		return nil, nil, fmt.Errorf("HEROLD_TOKEN_SECRET: %w", err)
 	}
-	r, err := newRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, warn)
+	r, err := app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, warn)
 	return r, cat, err
 }
 
@@ -102,7 +68,7 @@ func checkTemplates(inv *invocation, cat *policy.Catalog) error {
 		return err
 	}
 	n := 0
-	_, err = newRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, func(w string) {
+	_, err = app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, func(w string) {
 		n++
 		fmt.Fprintln(inv.stdout, "warning: template", w)
 	})

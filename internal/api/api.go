@@ -13,16 +13,16 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/heroldhq/herold/internal/invalid"
 )
 
 // DefaultMaxBody is the request body limit when a handler sets none.
 const DefaultMaxBody = 256 << 10
 
-// FieldError names one bad field of a request.
-type FieldError struct {
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
+// FieldError names one bad field of a request: the field and what is wrong
+// with it, as the services report it (internal/invalid).
+type FieldError = invalid.Field
 
 // Problem is the body of every error answer.
 type Problem struct {
@@ -74,12 +74,22 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v) // the client went away; nothing to do
 }
 
-// WriteError answers err: a *Problem as it is, anything else as a 500 whose
-// text is not shown (it may hold internals).
+// Invalid is the 400 Problem of bad input: one entry per bad field.
+func Invalid(e *invalid.Error) *Problem {
+	return &Problem{Status: http.StatusBadRequest, Code: "invalid_request", Message: "invalid request", Fields: e.Fields}
+}
+
+// WriteError answers err: a *Problem as it is, bad input (*invalid.Error) as
+// a 400 naming each field, anything else as a 500 whose text is not shown
+// (it may hold internals).
 func WriteError(w http.ResponseWriter, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
-		p = &Problem{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+		if ie, ok := invalid.As(err); ok {
+			p = Invalid(ie)
+		} else {
+			p = &Problem{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
+		}
 	}
 	WriteJSON(w, p.Status, p)
 }

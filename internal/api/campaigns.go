@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/delivery"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
@@ -30,7 +31,8 @@ type Campaigns struct {
 	Engine  *campaign.Engine
 	Catalog *policy.Catalog
 	Config  config.Campaigns
-	MaxBody int64 // HEROLD_HTTP_MAX_BODY; <= 0: DefaultMaxBody
+	Locales []string // the locales Herold has templates for (render.Renderer.Locales)
+	MaxBody int64    // HEROLD_HTTP_MAX_BODY; <= 0: DefaultMaxBody
 	Log     *slog.Logger
 	Now     func() time.Time // default time.Now
 }
@@ -83,7 +85,7 @@ type campaignView struct {
 	SendAt      string                 `json:"send_at,omitempty"`
 	StartAt     time.Time              `json:"start_at"`
 	Throttle    int                    `json:"throttle_per_minute,omitempty"`
-	QuietHours  quietHoursJSON         `json:"quiet_hours"`
+	QuietHours  *quietHoursJSON        `json:"quiet_hours,omitempty"` // the campaign's own, on top of the catalog's
 	State       store.CampaignState    `json:"state"`
 	Counters    store.CampaignCounters `json:"counters"`
 	Progress    float64                `json:"progress"` // share of the audience with a final outcome, 0..1
@@ -98,9 +100,12 @@ func campaignViewOf(st store.CampaignStatus) campaignView {
 	v := campaignView{
 		ID: st.ID, Name: st.Name, Type: st.Type, Class: st.Class, Channels: st.Channels, Locale: st.Locale,
 		SendAt: st.SendAt, StartAt: st.StartAt, Throttle: st.Throttle,
-		QuietHours: quietHoursJSON{st.QuietStart, st.QuietEnd}, State: st.State, Counters: st.Counters,
+		State: st.State, Counters: st.Counters,
 		CreatedAt: st.CreatedAt, StartedAt: st.StartedAt, FinishedAt: st.FinishedAt,
 		StatusURL: "/v1/campaigns/" + st.ID, AudienceURL: "/v1/campaigns/" + st.ID + "/audience",
+	}
+	if st.QuietStart != "" {
+		v.QuietHours = &quietHoursJSON{st.QuietStart, st.QuietEnd}
 	}
 	if a := st.Counters.Audience; a > 0 {
 		v.Progress = float64(a-st.Counters.Queued-st.Counters.Canceled) / float64(a)
@@ -142,6 +147,9 @@ func (c *Campaigns) load(r *http.Request) (store.CampaignStatus, error) {
 // problem maps engine and store errors to answers.
 func (c *Campaigns) problem(r *http.Request, err error) error {
 	var p *Problem
+	if ie, ok := invalid.As(err); ok {
+		return Invalid(ie)
+	}
 	switch {
 	case errors.As(err, &p):
 		return p
@@ -197,9 +205,12 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusCreated, campaignViewOf(st))
 }
 
-// validate checks every field of a create request and reports all problems at once.
+// validate checks every field of a create request and reports all problems
+// at once. Type, channels, data and locale follow the rules every delivery
+// shares (delivery.Intake), with the same words as for single messages.
 func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign, []message.RecipientID, error) {
-	var bad Fields
+	var bad invalid.List
+	in := delivery.Intake{Catalog: c.Catalog, Locales: c.Locales}
 	camp := store.Campaign{Name: strings.TrimSpace(req.Name), Type: message.Type(req.Type), Locale: req.Locale,
 		SendAt: req.SendAt, CreatedAt: now}
 	switch n := utf8.RuneCountInString(camp.Name); {
@@ -208,50 +219,28 @@ func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign
 	case n > 200:
 		bad.Add("name", "longer than 200 characters")
 	}
-	spec, ok := c.Catalog.Type(camp.Type)
-	if req.Type == "" {
-		bad.Add("type", "required")
-	} else if !ok {
-		bad.Add("type", "unknown message type %q", req.Type)
-	}
+	spec, ok := in.Type(&bad, camp.Type)
 	camp.Class = spec.Class
-	for i, s := range req.Channels {
-		ch, err := message.ParseChannel(s)
-		switch {
-		case err != nil:
-			bad.Add(fmt.Sprintf("channels[%d]", i), "%v", err)
-		case ok && !slices.Contains(spec.Channels, ch):
-			bad.Add(fmt.Sprintf("channels[%d]", i), "type %s may not use %s (allowed: %v)", req.Type, ch, spec.Channels)
-		case slices.Contains(camp.Channels, ch):
-			bad.Add(fmt.Sprintf("channels[%d]", i), "%s given twice", ch)
-		default:
-			camp.Channels = append(camp.Channels, ch)
-		}
+	chans := make([]message.Channel, len(req.Channels))
+	for i, ch := range req.Channels {
+		chans[i] = message.Channel(ch)
 	}
-	if len(req.Channels) == 0 && ok {
-		camp.Channels = spec.Channels
-	}
-	for cat := range req.Data {
-		if ok && !slices.Contains(spec.DataCategories, cat) {
-			bad.Add("data."+cat, "type %s declares no data category %q (declared: %v)", req.Type, cat, spec.DataCategories)
-		}
-	}
+	camp.Channels = in.Channels(&bad, spec, ok, chans)
+	in.Data(&bad, spec, ok, req.Data)
 	camp.Data = req.Data
-	if req.Locale != "" && req.Locale != "de" && req.Locale != "en" {
-		bad.Add("locale", "want de or en, not %q", req.Locale)
-	}
+	in.Locale(&bad, req.Locale)
 	sendAt, err := campaign.ParseSendAt(req.SendAt, now)
 	if err != nil {
 		bad.Add("send_at", "%v", err)
 	} else {
-		if !sendAt.Local && sendAt.Abs.Before(now.Add(-time.Minute)) {
-			bad.Add("send_at", "%s is in the past", req.SendAt)
+		if !sendAt.Local {
+			in.SendAt(&bad, sendAt.Abs, now, time.Minute, campaignHorizon, "at most a year ahead")
 		}
 		if sendAt.Local && !sendAt.Date.IsZero() && sendAt.Last(now).Before(now) {
-			bad.Add("send_at", "%s is in the past in every time zone", req.SendAt)
+			bad.Add("send_at", "%s lies in the past in every time zone", req.SendAt)
 		}
-		if sendAt.Last(now).After(now.Add(366 * 24 * time.Hour)) {
-			bad.Add("send_at", "more than a year ahead")
+		if sendAt.Local && sendAt.Last(now).After(now.Add(campaignHorizon)) {
+			bad.Add("send_at", "%s lies more than %s ahead (at most a year ahead)", req.SendAt, campaignHorizon)
 		}
 		camp.StartAt = sendAt.Start(now)
 		if camp.StartAt.Before(now) {
@@ -265,9 +254,8 @@ func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign
 		}
 		camp.Throttle = *req.Throttle
 	}
-	camp.QuietStart, camp.QuietEnd = c.Config.QuietStart, c.Config.QuietEnd
 	if q := req.QuietHours; q != nil {
-		if _, err := campaign.ParseQuietHours(q.Start, q.End); err != nil {
+		if _, err := policy.ParseQuietHours(q.Start, q.End); err != nil {
 			bad.Add("quiet_hours", "%v", err)
 		}
 		camp.QuietStart, camp.QuietEnd = q.Start, q.End
@@ -289,6 +277,9 @@ func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign
 	}
 	return camp, audience, nil
 }
+
+// campaignHorizon is how far ahead a campaign may be scheduled.
+const campaignHorizon = 366 * 24 * time.Hour
 
 func (c *Campaigns) get(w http.ResponseWriter, r *http.Request) {
 	st, err := c.load(r)

@@ -189,7 +189,7 @@ func TestDecisionsCountTheFrequencyCap(t *testing.T) {
 	}
 	// The catalog allows 4 advertising messages in 7 days: four campaigns delivered one each.
 	for i := range 4 {
-		err := b.store.WriteOutcomes(t.Context(), "camp-"+strconv.Itoa(i), []store.Finished{{
+		err := b.store.WriteOutcomes(t.Context(), store.Campaign{ID: "camp-" + strconv.Itoa(i), Type: "promo_offer"}, []store.Finished{{
 			Outcome:     store.Outcome{Recipient: "c-1", Status: store.OutcomeDelivered, Channel: "email", DoneAt: b.clock.Now().Add(-time.Hour)},
 			Advertising: true, Window: 7 * 24 * time.Hour,
 		}})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
@@ -64,26 +65,31 @@ type messageAccepted struct {
 // messageView is a message record as GET shows it: no template data, no
 // addresses (the record holds none but the data).
 type messageView struct {
-	ID                string              `json:"id"`
-	Type              message.Type        `json:"type"`
-	Class             message.Class       `json:"class"`
-	RecipientID       message.RecipientID `json:"recipient_id"`
-	Status            store.MessageStatus `json:"status"`
-	Channels          []message.Channel   `json:"channels,omitempty"`
-	Locale            string              `json:"locale,omitempty"`
-	SendAt            time.Time           `json:"send_at,omitzero"`
-	CampaignID        string              `json:"campaign_id,omitempty"`
-	Decision          *policy.Decision    `json:"decision,omitempty"`
-	Decisions         []policy.Decision   `json:"decisions,omitempty"`
-	Channel           message.Channel     `json:"channel,omitempty"`
-	Attempts          []store.Attempt     `json:"attempts"`
-	Provider          string              `json:"provider,omitempty"`
-	ProviderMessageID string              `json:"provider_message_id,omitempty"`
-	ProviderStatus    string              `json:"provider_status,omitempty"`
-	ProviderErrorCode int                 `json:"provider_error_code,omitempty"`
-	CreatedAt         time.Time           `json:"created_at"`
-	UpdatedAt         time.Time           `json:"updated_at"`
-	DeliveredAt       time.Time           `json:"delivered_at,omitzero"`
+	ID          string              `json:"id"`
+	Type        message.Type        `json:"type"`
+	Class       message.Class       `json:"class"`
+	RecipientID message.RecipientID `json:"recipient_id"`
+	Status      store.MessageStatus `json:"status"`
+	Channels    []message.Channel   `json:"channels,omitempty"`
+	Locale      string              `json:"locale,omitempty"`
+	SendAt      time.Time           `json:"send_at,omitzero"`
+	CampaignID  string              `json:"campaign_id,omitempty"`
+	Decision    *policy.Decision    `json:"decision,omitempty"`
+	Decisions   []policy.Decision   `json:"decisions,omitempty"`
+	Channel     message.Channel     `json:"channel,omitempty"`
+	// HeldUntil and HoldReason: an allowed message waits (status scheduled),
+	// e.g. for the end of quiet hours, and is decided again then.
+	HeldUntil         time.Time       `json:"held_until,omitzero"`
+	HoldReason        policy.Reason   `json:"hold_reason,omitempty"`
+	ErrorClass        string          `json:"error_class,omitempty"`
+	Attempts          []store.Attempt `json:"attempts"`
+	Provider          string          `json:"provider,omitempty"`
+	ProviderMessageID string          `json:"provider_message_id,omitempty"`
+	ProviderStatus    string          `json:"provider_status,omitempty"`
+	ProviderErrorCode int             `json:"provider_error_code,omitempty"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+	DeliveredAt       time.Time       `json:"delivered_at,omitzero"`
 }
 
 func viewOf(r store.MessageRecord) messageView {
@@ -91,6 +97,7 @@ func viewOf(r store.MessageRecord) messageView {
 		ID: r.ID, Type: r.Type, Class: r.Class, RecipientID: r.RecipientID, Status: r.Status,
 		Channels: r.Channels, Locale: r.Locale, SendAt: r.SendAt, CampaignID: r.CampaignID,
 		Decision: r.Decision, Decisions: r.Decisions, Channel: r.Channel, Attempts: r.Attempts,
+		HeldUntil: r.HeldUntil, HoldReason: r.HoldReason, ErrorClass: r.ErrorClass,
 		Provider: r.Provider, ProviderMessageID: r.ProviderID, ProviderStatus: r.ProviderStatus,
 		ProviderErrorCode: r.ProviderErrorCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 		DeliveredAt: r.DeliveredAt,
@@ -234,16 +241,13 @@ func (m *Messages) cancel(w http.ResponseWriter, r *http.Request) {
 func (m *Messages) writeError(r *http.Request, w http.ResponseWriter, err error) {
 	var (
 		prob      *Problem
-		invalid   *dispatch.InvalidError
 		forbidden *dispatch.ForbiddenError
 	)
+	ie, isInvalid := invalid.As(err)
 	switch {
 	case errors.As(err, &prob):
-	case errors.As(err, &invalid):
-		prob = &Problem{Status: http.StatusBadRequest, Code: "invalid_request", Message: "invalid request"}
-		for _, f := range invalid.Fields {
-			prob.Fields = append(prob.Fields, FieldError{Field: f.Field, Message: f.Message})
-		}
+	case isInvalid:
+		prob = Invalid(ie)
 	case errors.As(err, &forbidden):
 		prob = Errorf(http.StatusForbidden, "forbidden", "API key lacks scope %q", forbidden.Scope)
 	case errors.Is(err, dispatch.ErrUnknownRecipient):

@@ -13,6 +13,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -24,11 +25,11 @@ type StatusUpdater interface {
 	UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error
 }
 
-// OptOutRecorder finds the person behind a number and appends to their
-// consent ledger (store.Store implements it).
+// OptOutRecorder records an opt-out that came from a number
+// (feedback.Feedback implements it: the same rule as for a delivery the
+// provider refused with STOP). An unknown number is feedback.ErrUnknownNumber.
 type OptOutRecorder interface {
-	RecipientByPhone(ctx context.Context, e164 string) (message.RecipientID, error)
-	AppendConsent(ctx context.Context, id message.RecipientID, events ...consent.Event) ([]consent.Event, error)
+	NumberOptedOut(ctx context.Context, e164 string, o consent.OptOut) (message.RecipientID, consent.Event, error)
 }
 
 // Webhook paths, as configured at Twilio (StatusCallback is set per message).
@@ -57,8 +58,8 @@ var startKeywords = map[string]bool{"START": true, "UNSTOP": true, "YES": true}
 // auth token; anything else is answered 403 and changes nothing.
 //
 // Inbound STOP-like keywords are recorded as an objection to advertising on
-// that channel (sms, whatsapp or rcs) with source sms_keyword, since the
-// provider's block covers only the one sender number. START and UNSTOP are
+// that channel (sms, whatsapp or rcs; consent.OptOutEvent says why exactly
+// that), since the provider's block covers only the one sender number. START and UNSTOP are
 // logged and otherwise ignored: the ledger has no event kind that would
 // record them without granting, and a keyword proves neither the informed
 // consent nor the text agreed to (Art. 7 GDPR); the person can consent again
@@ -149,35 +150,24 @@ func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	switch {
 	case stopKeywords[keyword]:
-		id, err := h.OptOuts.RecipientByPhone(ctx, number)
-		if errors.Is(err, store.ErrNotFound) {
-			h.Log.InfoContext(ctx, "opt-out keyword from an unknown number", "channel", ch, "keyword", keyword)
-			break
-		}
-		if err != nil {
-			h.Log.ErrorContext(ctx, "opt-out: looking up the number failed", "channel", ch, "err", err)
-			WriteError(w, err)
-			return
-		}
 		now := time.Now
 		if h.Now != nil {
 			now = h.Now
 		}
-		_, err = h.OptOuts.AppendConsent(ctx, id, consent.Event{
-			Kind:       consent.Object,
-			Purpose:    consent.Advertising,
-			Channel:    string(ch),
-			Source:     consent.SMSKeyword,
-			At:         now().UTC(),
-			Text:       keyword, // the exact words the person sent
-			RecordedBy: "twilio_inbound",
+		id, _, err := h.OptOuts.NumberOptedOut(ctx, number, consent.OptOut{
+			Channel: ch, At: now(), Keyword: keyword, Provider: "twilio",
+			ProviderMessageID: firstOf(r.PostForm, "MessageSid", "SmsSid"),
 		})
-		if err != nil {
-			h.Log.ErrorContext(ctx, "opt-out: recording the objection failed", "recipient_id", id, "channel", ch, "err", err)
+		switch {
+		case errors.Is(err, feedback.ErrUnknownNumber):
+			h.Log.InfoContext(ctx, "opt-out keyword from an unknown number", "channel", ch, "keyword", keyword)
+		case err != nil:
+			h.Log.ErrorContext(ctx, "opt-out: recording the objection failed", "channel", ch, "err", err)
 			WriteError(w, err)
 			return
+		default:
+			h.Log.InfoContext(ctx, "objection recorded from opt-out keyword", "recipient_id", id, "channel", ch, "keyword", keyword)
 		}
-		h.Log.InfoContext(ctx, "objection recorded from opt-out keyword", "recipient_id", id, "channel", ch, "keyword", keyword)
 	case startKeywords[keyword]:
 		h.Log.InfoContext(ctx, "opt-in keyword ignored: it does not grant consent", "channel", ch, "keyword", keyword)
 	}

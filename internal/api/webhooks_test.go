@@ -15,6 +15,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
@@ -57,7 +58,7 @@ func setupWebhooks(t *testing.T) webhookBundle {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	(&api.Webhooks{AuthToken: webhookToken, PublicURL: webhookPublic, Statuses: st, OptOuts: st,
+	(&api.Webhooks{AuthToken: webhookToken, PublicURL: webhookPublic, Statuses: st, OptOuts: feedback.New(st, nil),
 		Log: slog.New(slog.DiscardHandler)}).Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -176,10 +177,14 @@ func TestInboundStop(t *testing.T) {
 	if len(events) != 2 {
 		t.Fatalf("ledger has %d events, want 2 objections: %+v", len(events), events)
 	}
-	for i, ch := range []string{"sms", "whatsapp"} {
+	for i, want := range []struct {
+		ch     string
+		source consent.Source
+		text   string
+	}{{"sms", consent.SMSKeyword, "STOPP (provider message SMin)"}, {"whatsapp", consent.MessengerKeyword, "ABMELDEN (provider message SMin)"}} {
 		e := events[i]
-		if e.Kind != consent.Object || e.Purpose != consent.Advertising || e.Channel != ch || e.Source != consent.SMSKeyword {
-			t.Errorf("event %d = %+v, want an objection to advertising on %s from sms_keyword", i, e, ch)
+		if e.Kind != consent.Object || e.Purpose != consent.Advertising || e.Channel != want.ch || e.Source != want.source || e.Text != want.text {
+			t.Errorf("event %d = %+v, want an objection to advertising on %s from %s with the words sent", i, e, want.ch, want.source)
 		}
 	}
 	state := consent.Fold(events, time.Now())

@@ -7,25 +7,22 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
 
-	"github.com/heroldhq/herold/internal/api"
-	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/app"
+	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/consent"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
-	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/smtpsink"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -37,20 +34,15 @@ const (
 
 type bundle struct {
 	t      *testing.T
-	log    *slog.Logger
-	rdb    interface{ Close() error }
+	h      *apptest.Herold
 	store  *store.Store
 	cat    *policy.Catalog
 	engine *campaign.Engine
-	sink   *dispatchtest.SMTPSink
-	twilio *dispatchtest.TwilioFake
-	cfg    config.Campaigns
+	sink   *smtpsink.Sink
+	twilio *apptest.TwilioFake
+	cfg    config.Campaigns // with the queue name of the test
 	insp   *asynq.Inspector
-	api    *httptest.Server
-
-	newServer func() *asynq.Server
-	mu        sync.Mutex
-	srv       *asynq.Server
+	opts   apptest.Options
 }
 
 type setupOpts struct {
@@ -61,69 +53,27 @@ type setupOpts struct {
 
 func setup(t *testing.T, o setupOpts) *bundle {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	rdb, prefix := redistest.Client(t)
-	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
-		Redis: rdb, Prefix: prefix, Salt: "test-salt-0123456789", Secret: strings.Repeat("k", 32), Log: log,
-		PublicURL: "http://127.0.0.1:8080", SMSStopNumber: "80888",
-		MailFrom: "angebote@example.com", MailFromName: "Herold Mobil", MailPool: 4,
-		SMS: true,
-	})
-	st, cat := p.Store, p.Catalog
-	cfg := config.Campaigns{
-		Queue: redistest.Queue(t, "campaigns"), ChunkSize: 100, Workers: 2, Senders: 4, MaxAttempts: 3,
-		RetryBase: 100 * time.Millisecond, PausePoll: 200 * time.Millisecond, QuietStart: "20:00", QuietEnd: "08:00",
-		DefaultZone: "Europe/Berlin", MaxUpload: 1 << 20, RecordTTL: time.Hour,
+	opts := apptest.Options{
+		Role: app.Role{Name: "test", HTTP: true, Worker: !o.noWorker},
+		Now:  o.now,
+		Log:  slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Env: map[string]string{
+			"HEROLD_SMS_STOP_NUMBER": "80888", "HEROLD_SMTP_FROM": "angebote@example.com", "HEROLD_SMTP_POOL_SIZE": "4",
+			"HEROLD_CAMPAIGN_CHUNK_SIZE": "100", "HEROLD_CAMPAIGN_WORKERS": "2", "HEROLD_CAMPAIGN_SENDERS": "4",
+			"HEROLD_CAMPAIGN_MAX_ATTEMPTS": "3", "HEROLD_CAMPAIGN_RETRY_BASE": "100ms", "HEROLD_CAMPAIGN_PAUSE_POLL": "200ms",
+			"HEROLD_CAMPAIGN_MAX_UPLOAD": "1048576", "HEROLD_HTTP_MAX_BODY": "1048576",
+			"HEROLD_API_KEYS": "admin:" + keyAdmin + ":*,billing:" + keyBilling + ":send:invoice+campaigns," +
+				"marketing:" + keyCampaigns + ":campaigns+send:class:marketing",
+		},
 	}
-	insp := p.Inspector
-	eng, err := campaign.New(campaign.Options{
-		Log: log, Store: st, Catalog: cat, Renderer: p.Renderer, Senders: p.Senders,
-		Client: p.Client, Inspector: insp, Config: cfg, Now: o.now,
-	})
-	if err != nil {
-		t.Fatal(err)
+	if o.shutdownFast {
+		opts.ShutdownGrace = time.Millisecond
 	}
-	b := &bundle{t: t, log: log, store: st, cat: cat, engine: eng, sink: p.SMTP, twilio: p.Twilio, cfg: cfg, insp: insp}
-	b.newServer = func() *asynq.Server {
-		sc := eng.ServerConfig(nil)
-		sc.DelayedTaskCheckInterval = 100 * time.Millisecond
-		sc.ShutdownTimeout = 5 * time.Second
-		if o.shutdownFast {
-			sc.ShutdownTimeout = time.Millisecond
-		}
-		srv := asynq.NewServerFromRedisClient(rdb, sc)
-		mux := asynq.NewServeMux()
-		eng.Register(mux)
-		if err := srv.Start(mux); err != nil {
-			t.Fatal(err)
-		}
-		return srv
-	}
-	if !o.noWorker {
-		b.srv = b.newServer()
-	}
-	t.Cleanup(func() {
-		b.mu.Lock()
-		if b.srv != nil {
-			b.srv.Shutdown()
-		}
-		b.mu.Unlock()
-		_ = insp.DeleteQueue(cfg.Queue, true)
-	})
-
-	ring, err := apikey.New([]apikey.Key{
-		{Name: "admin", Hash: apikey.Hash(keyAdmin), Scopes: []string{"*"}},
-		{Name: "billing", Hash: apikey.Hash(keyBilling), Scopes: []string{"send:invoice", "campaigns"}},
-		{Name: "marketing", Hash: apikey.Hash(keyCampaigns), Scopes: []string{"campaigns", "send:class:marketing"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := http.NewServeMux()
-	(&api.Campaigns{Engine: eng, Catalog: cat, Config: cfg, MaxBody: 1 << 20, Log: log}).Routes(v1)
-	b.api = httptest.NewServer(api.Authenticate(ring, v1))
-	t.Cleanup(b.api.Close)
-	return b
+	h := apptest.New(t, opts)
+	cfg := h.Config.Campaigns
+	cfg.Queue += h.Queues.Suffix
+	return &bundle{t: t, h: h, store: h.Store, cat: h.Catalog, engine: h.Campaigns, sink: h.SMTP, twilio: h.Twilio,
+		cfg: cfg, insp: h.Inspector, opts: opts}
 }
 
 type tWriter struct{ t *testing.T }
@@ -298,8 +248,8 @@ func TestCampaignMixedConsentCountersAddUp(t *testing.T) {
 	max, window := b.cat.FrequencyCap()
 	for rid := range capped {
 		for k := range max {
-			o := store.Outcome{Recipient: rid, Status: store.OutcomeDelivered, Origin: "c0", DoneAt: time.Now().Add(-time.Hour)}
-			if err := b.store.WriteOutcomes(ctx, fmt.Sprintf("seed%d", k), []store.Finished{{Outcome: o, Advertising: true, Window: window}}); err != nil {
+			o := store.Outcome{Recipient: rid, Status: store.OutcomeDelivered, Origin: store.ChunkOwner(0), DoneAt: time.Now().Add(-time.Hour)}
+			if err := b.store.WriteOutcomes(ctx, store.Campaign{ID: fmt.Sprintf("seed%d", k), Type: "promo_offer"}, []store.Finished{{Outcome: o, Advertising: true, Window: window}}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -364,7 +314,7 @@ func TestCampaignMixedConsentCountersAddUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != "delivered" || o.Decision == nil || !o.Decision.Allowed || o.Decision.Basis != policy.LegitimateInterest || o.MessageID != campaign.MessageID(id, "r0005") {
+	if o.Status != "delivered" || o.Decision == nil || !o.Decision.Allowed || o.Decision.Basis != policy.LegitimateInterest || o.MessageID != store.CampaignMessageID(id, "r0005") {
 		t.Errorf("outcome of a customer: %+v %+v", o, o.Decision)
 	}
 	listed := 0
@@ -526,16 +476,12 @@ func TestCampaignKilledWorkerResumesWithoutDuplicates(t *testing.T) {
 	ids := b.customers("k%04d", n)
 	id := b.create(ids, nil)
 	waitFor(t, "a third sent", func() bool { return b.sink.Count() >= n/3 })
-	b.mu.Lock()
-	b.srv.Shutdown() // cancels the running chunks mid-send
-	b.srv = nil
-	b.mu.Unlock()
+	b.h.Stop() // cancels the running chunks mid-send
 	if d := b.status(id).Counters.Delivered; d >= n {
 		t.Fatalf("the campaign finished before the kill (%d delivered)", d)
 	}
-	b.mu.Lock()
-	b.srv = b.newServer()
-	b.mu.Unlock()
+	b.h = b.h.Again(t, b.opts)
+	b.engine = b.h.Campaigns
 	st := b.waitState(id, store.CampaignDone)
 	if st.Counters.Delivered != n {
 		t.Fatalf("delivered %d, want %d: %+v", st.Counters.Delivered, n, st.Counters)
@@ -559,7 +505,7 @@ func TestCampaignKilledWorkerResumesWithoutDuplicates(t *testing.T) {
 
 func (b *bundle) do(method, path, key, contentType string, body string) (int, []byte) {
 	b.t.Helper()
-	req, err := http.NewRequestWithContext(b.t.Context(), method, b.api.URL+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.h.URL+path, strings.NewReader(body))
 	if err != nil {
 		b.t.Fatal(err)
 	}

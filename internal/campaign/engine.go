@@ -2,13 +2,10 @@ package campaign
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 	_ "time/tzdata" // recipients' zones must resolve even on hosts without a zone database
@@ -16,13 +13,11 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/hibiken/asynq"
 
-	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/config"
-	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
-	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -48,22 +43,14 @@ const sweepLease = 2 * time.Minute
 // when the campaign runs again, so resume needs no re-enqueueing.
 var errPaused = errors.New("campaign paused")
 
-// Renderer renders one message (render.Renderer).
-type Renderer interface {
-	Render(req render.Request) (render.Content, error)
-}
-
 // Options are the Engine's dependencies.
 type Options struct {
 	Log       *slog.Logger
 	Store     *store.Store
-	Catalog   *policy.Catalog
-	Renderer  Renderer
-	Senders   map[message.Channel]channels.Sender
-	Client    *asynq.Client    // enqueues campaign tasks
-	Inspector *asynq.Inspector // cancel removes queued tasks
+	Delivery  *delivery.Deliverer // the one attempt, with its catalog, clock and zones
+	Client    *asynq.Client       // enqueues campaign tasks
+	Inspector *asynq.Inspector    // cancel removes queued tasks
 	Config    config.Campaigns
-	Now       func() time.Time // default time.Now
 	// Priority, if set, holds campaign sends while transactional tasks of
 	// the same process run (see Priority).
 	Priority *Priority
@@ -72,19 +59,16 @@ type Options struct {
 // Engine creates and steers campaigns (the API side) and runs their tasks
 // (the worker side). It is safe for concurrent use.
 type Engine struct {
-	log      *slog.Logger
-	st       *store.Store
-	cat      *policy.Catalog
-	render   Renderer
-	senders  map[message.Channel]channels.Sender
-	client   *asynq.Client
-	insp     *asynq.Inspector
-	cfg      config.Campaigns
-	now      func() time.Time
-	limiter  *redis_rate.Limiter
-	zones    *recipient.Zones
-	defQuiet QuietHours
-	prio     *Priority
+	log     *slog.Logger
+	st      *store.Store
+	core    *delivery.Deliverer
+	cat     *policy.Catalog
+	zones   *recipient.Zones
+	client  *asynq.Client
+	insp    *asynq.Inspector
+	cfg     config.Campaigns
+	limiter *redis_rate.Limiter
+	prio    *Priority
 
 	mu    sync.Mutex
 	plans map[string]*plan
@@ -92,25 +76,13 @@ type Engine struct {
 
 // New returns an Engine.
 func New(o Options) (*Engine, error) {
-	if o.Log == nil || o.Store == nil || o.Catalog == nil || o.Client == nil {
-		return nil, errors.New("campaign: Log, Store, Catalog and Client are required")
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	zone, err := time.LoadLocation(o.Config.DefaultZone)
-	if err != nil {
-		return nil, fmt.Errorf("campaign: default time zone: %w", err)
-	}
-	q, err := ParseQuietHours(o.Config.QuietStart, o.Config.QuietEnd)
-	if err != nil {
-		return nil, fmt.Errorf("campaign: default quiet hours: %w", err)
+	if o.Log == nil || o.Store == nil || o.Delivery == nil || o.Client == nil {
+		return nil, errors.New("campaign: Log, Store, Delivery and Client are required")
 	}
 	return &Engine{
-		log: o.Log.With("component", "campaign"), st: o.Store, cat: o.Catalog, render: o.Renderer,
-		senders: o.Senders, client: o.Client, insp: o.Inspector, cfg: o.Config, now: o.Now,
-		limiter: redis_rate.NewLimiter(o.Store.Redis()), zones: recipient.NewZones(zone), defQuiet: q,
-		plans: map[string]*plan{}, prio: o.Priority,
+		log: o.Log, st: o.Store, core: o.Delivery, cat: o.Delivery.Catalog(), zones: o.Delivery.Zones(),
+		client: o.Client, insp: o.Inspector, cfg: o.Config,
+		limiter: redis_rate.NewLimiter(o.Store.Redis()), plans: map[string]*plan{}, prio: o.Priority,
 	}, nil
 }
 
@@ -141,26 +113,16 @@ func (e *Engine) ServerConfig(logger asynq.Logger) asynq.Config {
 	}
 }
 
-// MessageID is the message id of a campaign's message to a recipient. It is
-// derived, not drawn, so a message sent again after a crash carries the same
-// id and Message-ID header.
-func MessageID(campaignID string, rid message.RecipientID) string {
-	h := sha256.Sum256([]byte(campaignID + "\x00" + string(rid)))
-	return "cm." + campaignID + "." + hex.EncodeToString(h[:10])
-}
+// now is the delivery core's clock.
+func (e *Engine) now() time.Time { return e.core.Now() }
 
 // plan is what every recipient of a campaign shares, worked out once per process.
 type plan struct {
-	c           store.Campaign
-	typ         policy.TypeSpec
-	known       bool
-	channels    []message.Channel
-	advertising bool
-	capMax      int
-	capWindow   time.Duration
-	sendAt      SendAt
-	quiet       QuietHours
-	throttle    int
+	c         store.Campaign
+	spec      delivery.Spec // MessageID is set per recipient
+	capWindow time.Duration
+	sendAt    SendAt
+	throttle  int
 }
 
 func (e *Engine) plan(ctx context.Context, id string) (*plan, store.CampaignState, error) {
@@ -175,22 +137,20 @@ func (e *Engine) plan(ctx context.Context, id string) (*plan, store.CampaignStat
 	if err != nil {
 		return nil, "", err
 	}
-	p = &plan{c: c, channels: c.Channels, throttle: c.Throttle}
-	p.typ, p.known = e.cat.Type(c.Type)
-	if len(p.channels) == 0 {
-		p.channels = p.typ.Channels
+	p = &plan{c: c, throttle: c.Throttle}
+	p.spec = delivery.Spec{Type: c.Type, Class: c.Class, Channels: c.Channels, Data: c.Data, Locale: c.Locale}
+	if c.QuietStart != "" || c.QuietEnd != "" {
+		// The campaign's own quiet hours hold its phone messages on top of
+		// the catalog's (which the policy applies to every message).
+		q, err := policy.ParseQuietHours(c.QuietStart, c.QuietEnd)
+		if err != nil {
+			return nil, "", fmt.Errorf("campaign %s: quiet hours: %w", id, err)
+		}
+		p.spec.Quiet = []policy.QuietRule{{Channels: message.ChannelsOf(message.MobileNumber), Window: q}}
 	}
-	if len(p.channels) == 0 {
-		// An unknown type: decide on e-mail, which denies with unknown_type.
-		p.channels = []message.Channel{message.Email}
-	}
-	p.advertising = p.typ.Advertising || c.Class == message.Marketing
-	p.capMax, p.capWindow = e.cat.FrequencyCap()
+	_, p.capWindow = e.cat.FrequencyCap()
 	if p.sendAt, err = ParseSendAt(c.SendAt, c.CreatedAt); err != nil {
 		return nil, "", fmt.Errorf("campaign %s: send_at: %w", id, err)
-	}
-	if p.quiet, err = ParseQuietHours(c.QuietStart, c.QuietEnd); err != nil {
-		p.quiet = e.defQuiet
 	}
 	e.mu.Lock()
 	if len(e.plans) > 256 {
@@ -222,12 +182,14 @@ type chunkPayload struct {
 func (e *Engine) enqueueStart(ctx context.Context, id string, at time.Time) error {
 	b, _ := json.Marshal(startPayload{id})
 	_, err := e.client.EnqueueContext(ctx, asynq.NewTask(TypeStart, b), asynq.Queue(e.cfg.Queue),
-		asynq.TaskID("campaign:"+id+":start"), asynq.ProcessAt(at), asynq.MaxRetry(50), asynq.Retention(0))
+		asynq.TaskID(startTaskID(id)), asynq.ProcessAt(at), asynq.MaxRetry(50), asynq.Retention(0))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("campaign %s: enqueue start: %w", id, err)
 	}
 	return nil
 }
+
+func startTaskID(id string) string { return "campaign:" + id + ":start" }
 
 func chunkTaskID(id string, index int64) string {
 	return fmt.Sprintf("campaign:%s:chunk:%d", id, index)
@@ -334,7 +296,7 @@ func (e *Engine) handleChunk(ctx context.Context, t *asynq.Task) error {
 		if err != nil {
 			return err
 		}
-		owner := fmt.Sprintf("c%d", p.Index)
+		owner := store.ChunkOwner(p.Index)
 		res, err := e.process(ctx, pl, owner, ids)
 		if err != nil {
 			return err
@@ -408,7 +370,7 @@ func (e *Engine) handleLater(ctx context.Context, t *asynq.Task) error {
 		if len(ids) == 0 {
 			break
 		}
-		res, err := e.process(ctx, pl, "l", ids)
+		res, err := e.process(ctx, pl, store.SweepOwner(), ids)
 		if err != nil {
 			return err
 		}
@@ -462,21 +424,21 @@ type result struct {
 // the senders, and so on; outcomes are written as they come. It returns when
 // every claimed recipient has an outcome, a delay, or (ctx canceled) is left
 // pending for the next run.
-func (e *Engine) process(ctx context.Context, p *plan, owner string, ids []message.RecipientID) (result, error) {
+func (e *Engine) process(ctx context.Context, p *plan, owner store.Owner, ids []message.RecipientID) (result, error) {
 	jobs := make(chan job, batchSize)
 	outs := make(chan store.Finished, batchSize)
 	var werr error
 	wdone := make(chan struct{})
 	go func() {
 		defer close(wdone)
-		werr = e.writeOutcomes(ctx, p.c.ID, outs)
+		werr = e.writeOutcomes(ctx, p.c, outs)
 	}()
 	var wg sync.WaitGroup
 	for range e.cfg.Senders {
 		wg.Go(func() {
 			for j := range jobs {
 				e.prio.wait(ctx)
-				outs <- e.deliver(ctx, p, j)
+				e.deliver(ctx, p, j, outs)
 			}
 		})
 	}
@@ -501,7 +463,7 @@ func dedupe(ids []message.RecipientID) []message.RecipientID {
 }
 
 // feed claims and loads batches and hands them to the senders.
-func (e *Engine) feed(ctx context.Context, p *plan, owner string, ids []message.RecipientID, jobs chan<- job) (result, error) {
+func (e *Engine) feed(ctx context.Context, p *plan, owner store.Owner, ids []message.RecipientID, jobs chan<- job) (result, error) {
 	res := result{state: store.CampaignRunning}
 	for start := 0; start < len(ids); {
 		if err := ctx.Err(); err != nil {
@@ -536,7 +498,7 @@ func (e *Engine) feed(ctx context.Context, p *plan, owner string, ids []message.
 			switch {
 			case c.Claimed:
 				mine = append(mine, c)
-			case owner == "l":
+			case owner.Sweep():
 				res.stale = append(res.stale, c.Recipient)
 			case c.Origin != owner:
 				res.dups++
@@ -548,7 +510,7 @@ func (e *Engine) feed(ctx context.Context, p *plan, owner string, ids []message.
 				rids[i] = c.Recipient
 			}
 			var since time.Time
-			if p.advertising {
+			if t, ok := e.cat.Type(p.c.Type); ok && t.Advertising {
 				since = e.cat.FrequencyCountSince(e.now())
 			}
 			// One pipeline: profiles, ledgers and frequency-cap counts.
@@ -620,7 +582,7 @@ const (
 // writeOutcomes writes outcomes in batches: up to flushBatch at a time, and
 // none older than flushEvery. Outcomes of messages already sent are written
 // even if ctx ends (shutdown): otherwise a restart would send them again.
-func (e *Engine) writeOutcomes(ctx context.Context, id string, outs <-chan store.Finished) error {
+func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-chan store.Finished) error {
 	wctx := context.WithoutCancel(ctx)
 	var errs []error
 	buf := make([]store.Finished, 0, flushBatch)
@@ -630,7 +592,7 @@ func (e *Engine) writeOutcomes(ctx context.Context, id string, outs <-chan store
 		}
 		fctx, cancel := context.WithTimeout(wctx, 10*time.Second)
 		defer cancel()
-		if err := e.st.WriteOutcomes(fctx, id, buf); err != nil {
+		if err := e.st.WriteOutcomes(fctx, c, buf); err != nil {
 			errs = append(errs, err)
 		}
 		buf = buf[:0]
@@ -663,168 +625,72 @@ func (e *Engine) writeOutcomes(ctx context.Context, id string, outs <-chan store
 
 // ---- one recipient
 
-// deliver decides, renders and sends one recipient's message, and returns its
-// outcome or delay. A zero Finished (Status 0, no Due) means "leave it
-// pending": the task is being stopped and the next run will take it.
-func (e *Engine) deliver(ctx context.Context, p *plan, j job) store.Finished {
-	now := e.now()
-	rid := j.claim.Recipient
-	snap := j.snap
-	loc := e.zones.Of(snap.Recipient)
-	base := store.Outcome{Recipient: rid, Origin: j.claim.Origin, Attempts: j.claim.Attempts, Catalog: e.cat.Version()}
+// deliver makes the attempt for one recipient of the campaign (after its
+// local send time, if the campaign has one) and hands its outcome to the
+// outcome writer: the campaign's way of recording, compact and in batches.
+func (e *Engine) deliver(ctx context.Context, p *plan, j job, outs chan<- store.Finished) {
+	base := store.Outcome{Recipient: j.claim.Recipient, Origin: j.claim.Origin, Attempts: j.claim.Attempts, Catalog: e.cat.Version()}
+	// A local send time not reached yet in the recipient's zone.
+	if p.sendAt.Local {
+		if due := p.sendAt.DueIn(e.zones.Of(j.snap.Recipient), p.c.CreatedAt); due.After(e.now()) {
+			outs <- store.Finished{Outcome: base, Due: due}
+			return
+		}
+	}
+	spec := p.spec
+	spec.MessageID = store.CampaignMessageID(p.c.ID, j.claim.Recipient)
+	_, _ = e.core.Run(ctx, spec, j.snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
+		outs <- e.finished(ctx, p, base, res)
+		return nil
+	}))
+}
+
+// finished turns an attempt's result into the recipient's compact outcome or
+// delay. A zero Finished (Status 0, no Due) means "leave it pending": the
+// task is being stopped and the next run will take it. Retryable errors wait
+// in the later set on their own until the attempts run out.
+func (e *Engine) finished(ctx context.Context, p *plan, base store.Outcome, res delivery.Result) store.Finished {
 	wait := func(due time.Time, retry bool) store.Finished {
 		return store.Finished{Outcome: base, Due: due, Retry: retry}
 	}
-
-	// A local send time not reached yet in the recipient's zone.
-	if p.sendAt.Local {
-		if due := p.sendAt.DueIn(loc, p.c.CreatedAt); due.After(now) {
-			return wait(due, false)
-		}
+	d := res.Decision
+	o := base
+	o.Channel, o.Basis, o.Reason, o.Rule, o.DecidedAt, o.DoneAt = res.Channel, d.Basis, d.Reason, d.Rule, res.At, res.DoneAt
+	if d.CatalogVersion != "" {
+		o.Catalog = d.CatalogVersion
 	}
-
-	// The legal check, now: the first allowed channel in order of preference.
-	var first, d policy.Decision
-	var ch message.Channel
-	for i, c := range p.channels {
-		f := snap.Facts(p.c.Type, c, now, loc)
-		dc := policy.Decide(e.cat, f)
-		if i == 0 {
-			first = dc
-		}
-		if dc.Allowed {
-			d, ch = dc, c
-			break
-		}
-	}
-	if !d.Allowed {
-		o := base
-		o.Status, o.Channel, o.Basis, o.Reason, o.DecidedAt, o.DoneAt = store.OutcomeSuppressed,
-			first.Channel, first.Basis, first.Reason, first.DecidedAt, now
+	switch res.Status {
+	case delivery.Suppressed:
+		o.Status = store.OutcomeSuppressed
 		if o.Channel == "" {
-			o.Channel = p.channels[0]
+			o.Channel = message.Email // an unknown type names no channel
 		}
-		o.Rule = shortRule(first.Rule, p.c.Type, o.Channel)
 		if o.Reason == "" {
 			o.Reason = policy.UnknownType
 		}
 		return store.Finished{Outcome: o}
-	}
-
-	// Quiet hours: advertising on a phone waits until they end.
-	if p.advertising && ch.Phone() {
-		if end, quiet := p.quiet.Until(now, loc); quiet {
-			return wait(end, false)
+	case delivery.Held:
+		return wait(res.NotBefore, false)
+	case delivery.Delivered:
+		o.Status, o.ProviderID = store.OutcomeDelivered, res.Receipt.ProviderID
+		return store.Finished{Outcome: o, Advertising: res.Advertising, Window: p.capWindow}
+	case delivery.Failed:
+		if res.Class == delivery.ClassRender {
+			e.log.WarnContext(ctx, "campaign render failed", "campaign_id", p.c.ID, "recipient_id", base.Recipient, "err", res.Err)
 		}
-	}
-
-	o := base
-	o.Channel, o.Basis, o.Reason, o.Rule, o.DecidedAt = ch, d.Basis, d.Reason, shortRule(d.Rule, p.c.Type, ch), d.DecidedAt
-	if o.DecidedAt.IsZero() {
-		o.DecidedAt = now
-	}
-	if d.CatalogVersion != "" {
-		o.Catalog = d.CatalogVersion
-	}
-	fail := func(class string) store.Finished {
-		o.Status, o.ErrorClass, o.DoneAt = store.OutcomeFailed, class, e.now()
+		o.Status, o.ErrorClass = store.OutcomeFailed, res.Class
 		return store.Finished{Outcome: o}
-	}
-	sender := e.senders[ch]
-	if sender == nil {
-		return fail("no_sender")
-	}
-	msgID := MessageID(p.c.ID, rid)
-	r := snap.Recipient
-	content, err := e.render.Render(render.Request{
-		MessageID: msgID, Type: p.c.Type, Channel: ch, Locale: p.c.Locale, RecipientLocale: r.Locale,
-		Recipient: rid, Profile: r.Profile(), Data: p.c.Data, Decision: d,
-	})
-	if err != nil {
-		e.log.WarnContext(ctx, "campaign render failed", "campaign_id", p.c.ID, "recipient_id", rid, "err", err)
-		return fail("render")
-	}
-	receipt, err := sender.Send(ctx, channels.Outbound{
-		MessageID: msgID, Type: string(p.c.Type), Class: string(p.c.Class), Locale: content.Locale,
-		To: r.Address(ch), Subject: content.Subject, Text: content.Text, HTML: content.HTML,
-		UnsubscribeURL: content.UnsubscribeURL, UnsubscribeMailto: content.UnsubscribeMailto, ListID: content.ListID,
-		ContentSID: content.ContentSID, ContentVariables: content.ContentVariables, SMSFallback: d.SMSFallback,
-	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return store.Finished{} // stopping: maybe sent, maybe not; the next run decides again
+	case delivery.Retry:
+		attempts := base.Attempts + 1
+		if attempts >= e.cfg.MaxAttempts {
+			o.Status, o.ErrorClass = store.OutcomeFailed, delivery.ClassRetriesExhausted
+			return store.Finished{Outcome: o}
 		}
-		return e.failed(ctx, p, rid, ch, err, o, fail, wait)
+		delay := e.cfg.RetryBase << min(attempts-1, 10)
+		delay = max(delay, res.RetryAfter)
+		e.log.InfoContext(ctx, "campaign send will be retried", "campaign_id", p.c.ID, "recipient_id", base.Recipient,
+			"channel", res.Channel, "attempt", attempts, "class", res.Class, "err", delivery.SafeError(res.Err))
+		return wait(e.now().Add(delay), true)
 	}
-	o.Status, o.DoneAt, o.ProviderID = store.OutcomeDelivered, e.now(), shortProviderID(receipt.ProviderID, msgID)
-	return store.Finished{Outcome: o, Advertising: p.advertising && p.capMax > 0, Window: p.capWindow}
-}
-
-// shortRule drops the "<type>/<channel>/" every rule id of the campaign
-// starts with; fullRule puts it back.
-func shortRule(rule string, t message.Type, ch message.Channel) string {
-	return strings.TrimPrefix(rule, string(t)+"/"+string(ch)+"/")
-}
-
-func fullRule(rule string, t message.Type, ch message.Channel) string {
-	if rule == "" || strings.Contains(rule, "/") {
-		return rule
-	}
-	return string(t) + "/" + string(ch) + "/" + rule
-}
-
-// shortProviderID keeps only what follows the message id when the provider
-// id starts with it (the SMTP Message-ID is "<message id>@<domain>").
-func shortProviderID(pid, msgID string) string {
-	if rest, ok := strings.CutPrefix(pid, msgID); ok {
-		return "=" + rest
-	}
-	return pid
-}
-
-func fullProviderID(pid, msgID string) string {
-	if rest, ok := strings.CutPrefix(pid, "="); ok {
-		return msgID + rest
-	}
-	return pid
-}
-
-// failed classifies a send error: permanent ones fail at once (a hard bounce
-// also suppresses the address, a provider STOP records an objection, as for
-// single messages), retryable ones wait on their own until the attempts run out.
-func (e *Engine) failed(ctx context.Context, p *plan, rid message.RecipientID, ch message.Channel, err error,
-	o store.Outcome, fail func(string) store.Finished, wait func(time.Time, bool) store.Finished) store.Finished {
-	var pe *channels.ProviderError
-	if errors.As(err, &pe) {
-		o.ProviderID = ""
-	}
-	switch {
-	case errors.Is(err, channels.ErrHardBounce):
-		if serr := e.st.SuppressAddress(ctx, rid, ch, "hard_bounce"); serr != nil {
-			e.log.ErrorContext(ctx, "suppress after hard bounce", "recipient_id", rid, "err", serr)
-		}
-		return fail("hard_bounce")
-	case errors.Is(err, channels.ErrUnsubscribed):
-		ev := consent.Event{Kind: consent.Object, Purpose: consent.Advertising, Channel: string(ch),
-			At: e.now(), Source: consent.SMSKeyword, RecordedBy: "campaign " + p.c.ID}
-		if _, aerr := e.st.AppendConsent(ctx, rid, ev); aerr != nil {
-			e.log.ErrorContext(ctx, "record provider opt-out", "recipient_id", rid, "err", aerr)
-		}
-		return fail("unsubscribed")
-	case errors.Is(err, channels.ErrInvalidAddress):
-		return fail("invalid_address")
-	case channels.IsPermanent(err):
-		return fail("permanent")
-	}
-	attempts := o.Attempts + 1
-	if attempts >= e.cfg.MaxAttempts {
-		return fail("retries_exhausted")
-	}
-	delay := e.cfg.RetryBase << min(attempts-1, 10)
-	if after, ok := channels.RetryAfter(err); ok && after > delay {
-		delay = after
-	}
-	e.log.InfoContext(ctx, "campaign send will be retried", "campaign_id", p.c.ID, "recipient_id", rid,
-		"channel", ch, "attempt", attempts, "err", err)
-	return wait(e.now().Add(delay), true)
+	return store.Finished{} // Interrupted: maybe sent, maybe not; the next run decides again
 }

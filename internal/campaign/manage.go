@@ -17,6 +17,7 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
+	"github.com/hibiken/asynq"
 )
 
 // ErrState means the campaign's state does not allow the operation (pause a
@@ -51,6 +52,24 @@ func (e *Engine) Create(ctx context.Context, c store.Campaign, audience []messag
 		}
 	}
 	return e.enqueueStart(ctx, c.ID, c.StartAt)
+}
+
+// StartNow runs the start of a scheduled campaign now instead of at its
+// start time: its start task is moved up (or enqueued, if it is gone).
+func (e *Engine) StartNow(ctx context.Context, id string) error {
+	if _, st, err := e.st.Campaign(ctx, id); err != nil {
+		return err
+	} else if st != store.CampaignScheduled {
+		return fmt.Errorf("start campaign %s (%s): %w", id, st, ErrState)
+	}
+	err := e.insp.RunTask(e.cfg.Queue, startTaskID(id))
+	if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+		return e.enqueueStart(ctx, id, e.now())
+	}
+	if err != nil {
+		return fmt.Errorf("start campaign %s: %w", id, err)
+	}
+	return nil
 }
 
 // Status returns a campaign with its state and counters.
@@ -117,7 +136,7 @@ func (e *Engine) Cancel(ctx context.Context, id string) error {
 		return fmt.Errorf("cancel campaign %s (%s): %w", id, cur, ErrState)
 	}
 	if e.insp != nil {
-		ids := []string{"campaign:" + id + ":start"}
+		ids := []string{startTaskID(id)}
 		names, err := e.st.ChunkNames(ctx, id, 0)
 		if err != nil {
 			return err
@@ -162,7 +181,7 @@ func (e *Engine) Outcome(ctx context.Context, id string, rid message.RecipientID
 	if err != nil {
 		return RecipientOutcome{}, err
 	}
-	o, err := e.st.CampaignOutcome(ctx, id, rid)
+	o, err := e.st.CampaignOutcome(ctx, c, rid)
 	if err != nil {
 		return RecipientOutcome{}, err
 	}
@@ -194,7 +213,7 @@ func (e *Engine) Outcomes(ctx context.Context, id, cursor string, limit int) ([]
 			return nil, "", fmt.Errorf("cursor %q: %w", cursor, ErrBadCursor)
 		}
 	}
-	os, next, err := e.st.CampaignOutcomes(ctx, id, cur, int64(limit))
+	os, next, err := e.st.CampaignOutcomes(ctx, c, cur, int64(limit))
 	if err != nil {
 		return nil, "", err
 	}
@@ -213,10 +232,8 @@ func (e *Engine) Outcomes(ctx context.Context, id, cursor string, limit int) ([]
 var ErrBadCursor = errors.New("invalid cursor")
 
 func (e *Engine) outcomeView(c store.Campaign, o store.Outcome) RecipientOutcome {
-	msgID := MessageID(c.ID, o.Recipient)
-	v := RecipientOutcome{RecipientID: o.Recipient, MessageID: msgID, Status: o.Status.String(),
-		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, ProviderID: fullProviderID(o.ProviderID, msgID), DoneAt: o.DoneAt}
-	o.Rule = fullRule(o.Rule, c.Type, o.Channel)
+	v := RecipientOutcome{RecipientID: o.Recipient, MessageID: store.CampaignMessageID(c.ID, o.Recipient), Status: o.Status.String(),
+		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, ProviderID: o.ProviderID, DoneAt: o.DoneAt}
 	if o.Status == store.OutcomeDelivered || o.Status == store.OutcomeSuppressed || o.Status == store.OutcomeFailed {
 		d := &policy.Decision{
 			Allowed: o.Status != store.OutcomeSuppressed, Basis: o.Basis, Reason: o.Reason, Rule: o.Rule,

@@ -7,7 +7,8 @@ import (
 
 // Campaigns configures the campaign engine: how an audience is cut into
 // chunks, how many chunks and sends run at once (the rest of the worker is
-// reserved for transactional mail), quiet hours and retries.
+// reserved for transactional mail) and retries. Quiet hours are the
+// catalog's (policy), for campaigns as for every message.
 type Campaigns struct {
 	Queue           string        `env:"HEROLD_CAMPAIGN_QUEUE" default:"campaigns" help:"asynq queue of campaign chunk tasks, served by its own bounded worker so invoices keep their capacity"`
 	ChunkSize       int           `env:"HEROLD_CAMPAIGN_CHUNK_SIZE" default:"500" help:"recipients per chunk task (one facts pipeline, one claim script per chunk)"`
@@ -16,9 +17,6 @@ type Campaigns struct {
 	MaxAttempts     int           `env:"HEROLD_CAMPAIGN_MAX_ATTEMPTS" default:"6" help:"delivery attempts per recipient before a retryable error counts as failed"`
 	RetryBase       time.Duration `env:"HEROLD_CAMPAIGN_RETRY_BASE" default:"30s" help:"first delay before a recipient with a retryable error is tried again (doubles each time)"`
 	PausePoll       time.Duration `env:"HEROLD_CAMPAIGN_PAUSE_POLL" default:"2s" help:"how often chunk tasks of a paused campaign look whether it was resumed"`
-	QuietStart      string        `env:"HEROLD_CAMPAIGN_QUIET_START" default:"20:00" help:"default start of quiet hours (recipient local time): no advertising by sms, whatsapp or rcs"`
-	QuietEnd        string        `env:"HEROLD_CAMPAIGN_QUIET_END" default:"08:00" help:"default end of quiet hours (recipient local time); messages due in quiet hours wait until then"`
-	DefaultZone     string        `env:"HEROLD_CAMPAIGN_DEFAULT_TIME_ZONE" default:"Europe/Berlin" help:"IANA time zone of recipients without one, for local send times and quiet hours"`
 	DefaultThrottle int           `env:"HEROLD_CAMPAIGN_DEFAULT_THROTTLE" default:"0" help:"messages per minute of a campaign that sets no throttle (0: as fast as the workers go)"`
 	MaxUpload       int64         `env:"HEROLD_CAMPAIGN_MAX_UPLOAD" default:"1073741824" help:"largest audience upload in bytes (streamed, never held in memory)"`
 	RecordTTL       time.Duration `env:"HEROLD_CAMPAIGN_RECORD_TTL" default:"9600h" help:"how long a finished campaign's per-recipient outcomes and counters are kept"`
@@ -47,15 +45,6 @@ func (c *Campaigns) Validate() error {
 		return fmt.Errorf("HEROLD_CAMPAIGN_MAX_UPLOAD: must be positive, got %d", c.MaxUpload)
 	case c.RecordTTL < time.Hour:
 		return fmt.Errorf("HEROLD_CAMPAIGN_RECORD_TTL: %s is shorter than an hour", c.RecordTTL)
-	}
-	if _, err := time.Parse("15:04", c.QuietStart); err != nil {
-		return fmt.Errorf("HEROLD_CAMPAIGN_QUIET_START: %q is not HH:MM", c.QuietStart)
-	}
-	if _, err := time.Parse("15:04", c.QuietEnd); err != nil {
-		return fmt.Errorf("HEROLD_CAMPAIGN_QUIET_END: %q is not HH:MM", c.QuietEnd)
-	}
-	if _, err := time.LoadLocation(c.DefaultZone); err != nil {
-		return fmt.Errorf("HEROLD_CAMPAIGN_DEFAULT_TIME_ZONE: %q: %v", c.DefaultZone, err)
 	}
 	return nil
 }

@@ -75,6 +75,7 @@ type Core struct {
 	LogLevel      string        `env:"HEROLD_LOG_LEVEL" default:"info" help:"debug, info, warn or error"`
 	LogFormat     string        `env:"HEROLD_LOG_FORMAT" default:"json" help:"json or text"`
 	RecordTTL     time.Duration `env:"HEROLD_RECORD_TTL" default:"9600h" help:"how long message records and decisions are kept (default 400 days)"`
+	DefaultZone   string        `env:"HEROLD_DEFAULT_TIME_ZONE" default:"Europe/Berlin" help:"IANA time zone of recipients without one, for quiet hours and local send times"`
 }
 
 // Validate checks log settings and the strength of configured secrets.
@@ -95,6 +96,9 @@ func (c *Core) Validate() error {
 	}
 	if c.RecordTTL < time.Hour {
 		return fmt.Errorf("HEROLD_RECORD_TTL: %s is shorter than an hour", c.RecordTTL)
+	}
+	if _, err := time.LoadLocation(c.DefaultZone); err != nil || c.DefaultZone == "" || c.DefaultZone == "Local" {
+		return fmt.Errorf("HEROLD_DEFAULT_TIME_ZONE: %q is not an IANA time zone such as Europe/Berlin", c.DefaultZone)
 	}
 	if len(c.DefaultRegion) != 2 {
 		return fmt.Errorf("HEROLD_DEFAULT_REGION: %q is not a two-letter region code", c.DefaultRegion)

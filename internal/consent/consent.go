@@ -48,15 +48,24 @@ const (
 	Letter         Source = "letter"
 	SMSKeyword     Source = "sms_keyword"
 	API            Source = "api"
+	// MessengerKeyword: the person sent an opt-out word or tapped an opt-out
+	// button on WhatsApp or RCS.
+	MessengerKeyword Source = "messenger_keyword"
+	// ProviderReport: the provider refused a message because the person
+	// opted out with it (Twilio 21610, a WhatsApp block).
+	ProviderReport Source = "provider"
+	// Complaint: the person reported a message as spam to their mailbox
+	// provider, which told us through a feedback loop (ARF, RFC 5965).
+	Complaint Source = "complaint"
 )
 
 // ParseSource returns the source named s, or an error that names s.
 func ParseSource(s string) (Source, error) {
 	switch src := Source(s); src {
-	case WebForm, CustomerPortal, Phone, EmailSource, Letter, SMSKeyword, API:
+	case WebForm, CustomerPortal, Phone, EmailSource, Letter, SMSKeyword, API, MessengerKeyword, ProviderReport, Complaint:
 		return src, nil
 	}
-	return "", fmt.Errorf("unknown source %q (want web_form, customer_portal, phone, email, letter, sms_keyword or api)", s)
+	return "", fmt.Errorf("unknown source %q (want web_form, customer_portal, phone, email, letter, sms_keyword, messenger_keyword, provider, complaint or api)", s)
 }
 
 // Consent purposes. Objections may also name a message type as purpose

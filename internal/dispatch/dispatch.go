@@ -1,19 +1,21 @@
 // Package dispatch accepts messages (Service) and delivers them (Dispatcher).
 //
-// Delivery decides at delivery time: the worker loads the recipient's facts
-// in one Redis round trip, asks the policy for each channel in the message's
-// order of preference, takes the first allowed one, renders and hands the
-// result to that channel's Sender, and records every decision and attempt on
-// the message record. A withdrawal that arrives while a message waits in the
-// queue therefore stops it.
+// Delivery is internal/delivery's one attempt; this package only says how a
+// single message's outcome is recorded: in its full message record, with
+// every decision and its evidence and every attempt, written with a
+// compare-and-set on the record's revision. The worker loads the recipient's
+// facts in one Redis round trip right before the attempt, so a withdrawal
+// that arrives while a message waits in the queue stops it.
 //
 // Outcomes, and what the caller (internal/queue) does with them:
 //   - delivered, suppressed, canceled, gone: nil, no retry. Suppression is a
 //     successful outcome, recorded with its reason.
+//   - held (quiet hours): status scheduled with the reason and the time it
+//     waits for, and a queue.HoldError: the task runs again then and the
+//     message is decided again.
 //   - permanent failure (bad address, provider STOP, missing template data, no
-//     sender): status failed and an error for which channels.IsPermanent is
-//     true. A provider STOP also records an objection in the consent ledger, a
-//     hard bounce suppresses the address.
+//     sender): status failed with its error class and an error for which
+//     channels.IsPermanent is true.
 //   - retryable failure: status back to queued with the attempt recorded, and
 //     the error; after the last retry the queue calls GiveUp.
 package dispatch
@@ -28,32 +30,20 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
-	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
-
-// Renderer turns a message into per-channel content (internal/render.Renderer).
-type Renderer interface {
-	Render(req render.Request) (render.Content, error)
-}
 
 // Options are the dependencies of New.
 type Options struct {
 	Store     *store.Store
-	Catalog   *policy.Catalog
-	Renderer  Renderer
-	Senders   map[message.Channel]channels.Sender
+	Delivery  *delivery.Deliverer
 	RecordTTL time.Duration // HEROLD_RECORD_TTL
-	// SendTimeout limits one provider call (HEROLD_SEND_TIMEOUT; default 30s).
-	SendTimeout time.Duration
-	Log         *slog.Logger
-	Now         func() time.Time // default time.Now
-	// Zones resolves recipients' time zones (default: UTC for all).
-	Zones *recipient.Zones
+	Log       *slog.Logger
 }
 
 // Dispatcher delivers messages. It is safe for concurrent use.
@@ -64,22 +54,13 @@ type Dispatcher struct {
 // New returns a Dispatcher.
 func New(o Options) (*Dispatcher, error) {
 	switch {
-	case o.Store == nil || o.Catalog == nil || o.Renderer == nil:
-		return nil, errors.New("dispatcher: Store, Catalog and Renderer are required")
+	case o.Store == nil || o.Delivery == nil:
+		return nil, errors.New("dispatcher: Store and Delivery are required")
 	case o.RecordTTL <= 0:
 		return nil, errors.New("dispatcher: RecordTTL must be positive")
 	}
-	if o.SendTimeout <= 0 {
-		o.SendTimeout = 30 * time.Second
-	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Zones == nil {
-		o.Zones = recipient.NewZones(nil)
 	}
 	return &Dispatcher{o: o}, nil
 }
@@ -110,7 +91,8 @@ func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
 		return nil
 	}
 	// One round trip: profile, ledger and the frequency-cap count.
-	snap, err := d.o.Store.LoadFactsSince(ctx, rec.RecipientID, d.o.Catalog.FrequencyCountSince(d.o.Now().UTC()))
+	since := d.o.Delivery.Catalog().FrequencyCountSince(d.o.Delivery.Now())
+	snap, err := d.o.Store.LoadFactsSince(ctx, rec.RecipientID, since)
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
@@ -120,166 +102,122 @@ func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
 
 var errSettled = errors.New("message already settled")
 
-// DeliverWithSnapshot is the per-recipient core: decide on every channel in
-// order at delivery time with the facts in snap, render and send on the first
-// allowed one, and record the outcome. msg may be a record read from the
-// store, or a new one (Rev 0, e.g. one recipient of a campaign chunk), which
-// is then created; if a record with its id exists and is settled, nothing is
-// done (Outcome.Skipped). Errors are classified as for Deliver. For the
-// frequency cap, snap must come from Store.LoadFactsSince with the catalog's
+// DeliverWithSnapshot makes one attempt for msg with the facts in snap and
+// records the outcome in the message record. msg may be a record read from
+// the store, or a new one (Rev 0, e.g. an item of a batch), which is then
+// created; if a record with its id exists and is settled, nothing is done
+// (Outcome.Skipped). Errors are classified as for Deliver. For the frequency
+// cap, snap must come from Store.LoadFactsSince with the catalog's
 // FrequencyCountSince.
 func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap recipient.Snapshot) (Outcome, error) {
-	now := d.o.Now().UTC()
-	spec, known := d.o.Catalog.Type(msg.Type)
-	advertising := known && spec.Advertising && snap.Found
-	rec, err := d.begin(ctx, msg, now)
+	rec, err := d.begin(ctx, msg, d.o.Delivery.Now())
 	if errors.Is(err, errSettled) {
 		return Outcome{MessageID: rec.ID, Status: rec.Status, Channel: rec.Channel, ProviderID: rec.ProviderID, Skipped: true}, nil
 	}
 	if err != nil {
 		return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, err)
 	}
-	log := d.o.Log.With("message_id", rec.ID, "recipient_id", rec.RecipientID, "type", rec.Type)
-
-	prefs := rec.Channels
-	if len(prefs) == 0 && known {
-		prefs = spec.Channels
-	}
-	if len(prefs) == 0 {
-		prefs = []message.Channel{""} // unknown type: Decide denies with unknown_type
-	}
-	var decisions []policy.Decision
-	var chosen *policy.Decision
-	for _, ch := range prefs {
-		facts := snap.Facts(rec.Type, ch, now, d.o.Zones.Of(snap.Recipient))
-		dec := policy.Decide(d.o.Catalog, facts)
-		if dec.Allowed && snap.Recipient.Address(ch) == "" {
-			// The policy checks contact points; this only guards against a
-			// profile changed between its facts and the address.
-			dec.Allowed, dec.Reason = false, policy.NoContactPoint
-		}
-		decisions = append(decisions, dec)
-		if dec.Allowed {
-			chosen = &decisions[len(decisions)-1]
-			break
-		}
-	}
-	if chosen == nil {
-		dec := decisions[0]
-		out, err := d.finish(ctx, rec, func(r *store.MessageRecord) {
-			r.Status, r.Decision, r.Decisions = store.StatusSuppressed, &dec, decisions
-		})
-		log.InfoContext(ctx, "message suppressed", "reason", dec.Reason, "channel", dec.Channel)
-		return out, err
-	}
-	dec := *chosen
-	ch := dec.Channel
-	if ch == "" {
-		ch = prefs[len(decisions)-1]
-	}
-	attempt := store.Attempt{At: now, Channel: ch, Retry: retryCount(ctx, rec)}
-
-	fail := func(cause error, permanent bool) (Outcome, error) {
-		attempt.Error = safeError(cause)
-		var pe *channels.ProviderError
-		if errors.As(cause, &pe) {
-			attempt.Provider = pe
-		}
-		attempt.Permanent = permanent
-		status := store.StatusQueued // waits for the retry
-		if permanent {
-			status = store.StatusFailed
-		}
-		out, err := d.finish(ctx, rec, func(r *store.MessageRecord) {
-			r.Status, r.Decision, r.Decisions, r.Channel = status, &dec, decisions, ch
-			r.Attempts = append(r.Attempts, attempt)
-		})
-		if err != nil {
-			return out, errors.Join(cause, err)
-		}
-		if permanent {
-			log.WarnContext(ctx, "message failed", "channel", ch, "err", attempt.Error)
-			if !channels.IsPermanent(cause) {
-				cause = channels.Permanent(cause)
-			}
-		}
-		return out, fmt.Errorf("deliver %s on %s: %w", rec.ID, ch, cause)
-	}
-
-	sender := d.o.Senders[ch]
-	if sender == nil {
-		return fail(fmt.Errorf("no sender configured for channel %s", ch), true)
-	}
-	content, err := d.o.Renderer.Render(render.Request{
-		MessageID:       rec.ID,
-		Type:            rec.Type,
-		Channel:         ch,
-		Locale:          rec.Locale,
-		RecipientLocale: snap.Recipient.Locale,
-		Recipient:       rec.RecipientID,
-		Profile:         snap.Recipient.Profile(),
-		Data:            rec.Data,
-		Decision:        dec,
-	})
-	if err != nil {
-		// Missing data (render.ErrMissingData) and refused categories fail the
-		// same way on every try: permanent.
-		return fail(fmt.Errorf("render: %w", err), true)
-	}
-	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
-	receipt, err := sender.Send(sctx, channels.Outbound{
-		MessageID:         rec.ID,
-		Type:              string(rec.Type),
-		Class:             string(rec.Class),
-		Locale:            content.Locale,
-		To:                snap.Recipient.Address(ch),
-		Subject:           content.Subject,
-		Text:              content.Text,
-		HTML:              content.HTML,
-		UnsubscribeURL:    content.UnsubscribeURL,
-		UnsubscribeMailto: content.UnsubscribeMailto,
-		ListID:            content.ListID,
-		ContentSID:        content.ContentSID,
-		ContentVariables:  content.ContentVariables,
-		SMSFallback:       dec.SMSFallback,
-	})
-	cancel()
-	if err != nil {
-		permanent := channels.IsPermanent(err)
-		if permanent {
-			d.afterPermanent(ctx, log, rec, ch, err, now)
-		}
-		return fail(err, permanent)
-	}
-
-	attempt.Provider = nil
 	var out Outcome
-	var werr error
+	res, err := d.o.Delivery.Run(ctx, specOf(rec), snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
+		var rerr error
+		out, rerr = d.record(ctx, rec, res)
+		return rerr
+	}))
+	return out, d.result(ctx, rec, res, err)
+}
+
+// specOf is what the record asks to deliver.
+func specOf(rec store.MessageRecord) delivery.Spec {
+	return delivery.Spec{MessageID: rec.ID, Type: rec.Type, Class: rec.Class, Channels: rec.Channels,
+		Data: rec.Data, Locale: rec.Locale}
+}
+
+// record writes the attempt's outcome into the message record: the full
+// record with every decision and attempt.
+func (d *Dispatcher) record(ctx context.Context, rec store.MessageRecord, res delivery.Result) (Outcome, error) {
+	attempt := store.Attempt{At: res.At, Channel: res.Channel, Retry: retryCount(ctx, rec), Error: delivery.SafeError(res.Err), Class: res.Class}
+	var pe *channels.ProviderError
+	if errors.As(res.Err, &pe) {
+		attempt.Provider = pe
+	}
+	dec := res.Decision
+	apply := func(r *store.MessageRecord) {
+		r.Decision, r.Decisions = &dec, res.Decisions
+		r.HeldUntil, r.HoldReason = time.Time{}, ""
+		switch res.Status {
+		case delivery.Suppressed:
+			r.Status = store.StatusSuppressed
+		case delivery.Held:
+			r.Status, r.HeldUntil, r.HoldReason, r.Channel = store.StatusScheduled, res.NotBefore, dec.Hold, res.Channel
+		case delivery.Delivered:
+			r.Status, r.Channel = store.StatusDelivered, res.Channel
+			r.Attempts = append(r.Attempts, attempt)
+			r.Provider, r.ProviderID, r.DeliveredAt = res.Receipt.Provider, res.Receipt.ProviderID, res.DoneAt
+		case delivery.Failed:
+			attempt.Permanent = true
+			r.Status, r.Channel, r.ErrorClass = store.StatusFailed, res.Channel, res.Class
+			r.Attempts = append(r.Attempts, attempt)
+		default: // Retry, Interrupted: waits for the retry
+			r.Status, r.Channel = store.StatusQueued, res.Channel
+			r.Attempts = append(r.Attempts, attempt)
+		}
+	}
+	if res.Status != delivery.Delivered {
+		return d.finish(ctx, rec, apply)
+	}
 	// The provider has the message: the record must say so, or a retry would
 	// send it twice. Try the write a few times before giving up.
+	var out Outcome
+	var werr error
 	for try := range 4 {
-		out, werr = d.finish(ctx, rec, func(r *store.MessageRecord) {
-			r.Status, r.Decision, r.Decisions, r.Channel = store.StatusDelivered, &dec, decisions, ch
-			r.Attempts = append(r.Attempts, attempt)
-			r.Provider, r.ProviderID, r.DeliveredAt = receipt.Provider, receipt.ProviderID, d.o.Now().UTC()
-		})
-		if werr == nil || ctx.Err() != nil {
+		if out, werr = d.finish(ctx, rec, apply); werr == nil || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(time.Duration(50<<try) * time.Millisecond)
 	}
 	if werr != nil {
-		log.ErrorContext(ctx, "message sent but not recorded", "channel", ch, "err", werr)
-		return out, channels.Permanent(fmt.Errorf("deliver %s: sent, but recording failed: %w", rec.ID, werr))
+		return out, werr
 	}
-	if advertising {
-		window := now.Sub(d.o.Catalog.FrequencyWindowStart(now))
-		if err := d.o.Store.RecordAdvertising(context.WithoutCancel(ctx), rec.RecipientID, rec.ID, now, window); err != nil {
-			log.ErrorContext(ctx, "count delivery for the frequency cap", "err", err)
+	if res.Advertising {
+		cat := d.o.Delivery.Catalog()
+		window := res.DoneAt.Sub(cat.FrequencyWindowStart(res.DoneAt))
+		if err := d.o.Store.RecordAdvertising(context.WithoutCancel(ctx), rec.RecipientID, rec.ID, res.DoneAt, window); err != nil {
+			d.o.Log.ErrorContext(ctx, "count delivery for the frequency cap", "message_id", rec.ID, "err", err)
 		}
 	}
-	log.InfoContext(ctx, "message delivered", "channel", ch, "basis", dec.Basis, "provider", receipt.Provider)
 	return out, nil
+}
+
+// result logs the outcome and returns what the queue acts on.
+func (d *Dispatcher) result(ctx context.Context, rec store.MessageRecord, res delivery.Result, rerr error) error {
+	log := d.o.Log.With("message_id", rec.ID, "recipient_id", rec.RecipientID, "type", rec.Type)
+	switch res.Status {
+	case delivery.Delivered:
+		if rerr != nil {
+			log.ErrorContext(ctx, "message sent but not recorded", "channel", res.Channel, "err", rerr)
+			return channels.Permanent(fmt.Errorf("deliver %s: sent, but recording failed: %w", rec.ID, rerr))
+		}
+		log.InfoContext(ctx, "message delivered", "channel", res.Channel, "basis", res.Decision.Basis, "provider", res.Receipt.Provider)
+		return nil
+	case delivery.Suppressed:
+		log.InfoContext(ctx, "message suppressed", "reason", res.Decision.Reason, "channel", res.Decision.Channel)
+		return rerr
+	case delivery.Held:
+		if rerr != nil {
+			return rerr // not recorded: the retry decides again soon
+		}
+		log.InfoContext(ctx, "message held", "channel", res.Channel, "reason", res.Decision.Hold,
+			"until", res.NotBefore.UTC().Format(time.RFC3339))
+		return &queue.HoldError{Until: res.NotBefore, Wait: res.NotBefore.Sub(res.At), Reason: string(res.Decision.Hold)}
+	case delivery.Failed:
+		log.WarnContext(ctx, "message failed", "channel", res.Channel, "class", res.Class, "err", delivery.SafeError(res.Err))
+		err := fmt.Errorf("deliver %s on %s: %w", rec.ID, res.Channel, res.Err)
+		if !channels.IsPermanent(err) {
+			err = channels.Permanent(err)
+		}
+		return errors.Join(err, rerr)
+	}
+	return errors.Join(fmt.Errorf("deliver %s on %s: %w", rec.ID, res.Channel, res.Err), rerr)
 }
 
 // begin moves the record to sending, creating it when msg is new. It returns
@@ -320,7 +258,7 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 func (d *Dispatcher) finish(ctx context.Context, cur store.MessageRecord, fn func(*store.MessageRecord)) (Outcome, error) {
 	// Recording must not be cut short by a deadline that the send used up.
 	ctx = context.WithoutCancel(ctx)
-	now := d.o.Now().UTC()
+	now := d.o.Delivery.Now()
 	id := cur.ID
 	rec, err := d.o.Store.UpdateMessageFrom(ctx, cur, d.o.RecordTTL, func(r *store.MessageRecord) error {
 		fn(r)
@@ -337,59 +275,15 @@ func (d *Dispatcher) finish(ctx context.Context, cur store.MessageRecord, fn fun
 	return out, nil
 }
 
-// afterPermanent acts on what a permanent provider error says about the
-// recipient: a STOP (channels.ErrUnsubscribed) is an objection for that
-// channel, a hard bounce suppresses the address. Failures are logged: the
-// message's own outcome does not depend on them.
-func (d *Dispatcher) afterPermanent(ctx context.Context, log *slog.Logger, rec store.MessageRecord, ch message.Channel, err error, now time.Time) {
-	ctx = context.WithoutCancel(ctx)
-	provider := "provider"
-	var pe *channels.ProviderError
-	if errors.As(err, &pe) && pe.Provider != "" {
-		provider = pe.Provider
-	}
-	switch {
-	case errors.Is(err, channels.ErrUnsubscribed):
-		// An SMS STOP or a messenger block is an Art. 21 objection for this
-		// channel (DESIGN: mirrored into our own ledger, as the provider's
-		// block is per sender only). It covers advertising and surveys (which
-		// German courts treat as advertising), never contract mail.
-		src := consent.API
-		if ch == message.SMS {
-			src = consent.SMSKeyword // the person texted STOP; the provider reported it
-		}
-		text := fmt.Sprintf("%s reported the recipient unsubscribed on %s (message %s)", provider, ch, rec.ID)
-		if pe != nil && pe.Code != 0 {
-			text = fmt.Sprintf("%s reported the recipient unsubscribed on %s, code %d (message %s)", provider, ch, pe.Code, rec.ID)
-		}
-		var events []consent.Event
-		for _, purpose := range []string{consent.Advertising, consent.Survey} {
-			events = append(events, consent.Event{Kind: consent.Object, Purpose: purpose, Channel: string(ch),
-				At: now, Source: src, Text: text, RecordedBy: "provider:" + provider})
-		}
-		if _, aerr := d.o.Store.AppendConsent(ctx, rec.RecipientID, events...); aerr != nil {
-			log.ErrorContext(ctx, "record provider objection", "channel", ch, "err", aerr)
-			return
-		}
-		log.InfoContext(ctx, "objection recorded from provider", "channel", ch, "provider", provider)
-	case errors.Is(err, channels.ErrHardBounce):
-		if serr := d.o.Store.SuppressAddress(ctx, rec.RecipientID, ch, "hard_bounce"); serr != nil {
-			log.ErrorContext(ctx, "suppress bounced address", "channel", ch, "err", serr)
-			return
-		}
-		log.InfoContext(ctx, "address suppressed after hard bounce", "channel", ch)
-	}
-}
-
 // GiveUp marks message id failed after its last retryable attempt failed
 // with cause (already recorded as an attempt by Deliver).
 func (d *Dispatcher) GiveUp(ctx context.Context, id string, cause error) error {
-	now := d.o.Now().UTC()
+	now := d.o.Delivery.Now()
 	_, err := d.o.Store.UpdateMessage(context.WithoutCancel(ctx), id, d.o.RecordTTL, func(r *store.MessageRecord) error {
 		if r.Status.Final() {
 			return store.ErrSkipUpdate
 		}
-		r.Status, r.UpdatedAt = store.StatusFailed, now
+		r.Status, r.ErrorClass, r.UpdatedAt = store.StatusFailed, delivery.ClassRetriesExhausted, now
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -398,7 +292,7 @@ func (d *Dispatcher) GiveUp(ctx context.Context, id string, cause error) error {
 	if err != nil {
 		return fmt.Errorf("give up on %s: %w", id, err)
 	}
-	d.o.Log.WarnContext(ctx, "message failed after the last retry", "message_id", id, "err", safeError(cause))
+	d.o.Log.WarnContext(ctx, "message failed after the last retry", "message_id", id, "err", delivery.SafeError(cause))
 	return nil
 }
 
@@ -409,27 +303,4 @@ func retryCount(ctx context.Context, rec store.MessageRecord) int {
 		return n
 	}
 	return len(rec.Attempts)
-}
-
-// safeError is the text of err kept in a record: a provider error's safe
-// form when there is one (adapters never put addresses in errors; see the
-// channels package), cut to a sane length.
-func safeError(err error) string {
-	s := err.Error()
-	var pe *channels.ProviderError
-	if errors.As(err, &pe) {
-		s = pe.Error()
-		switch {
-		case errors.Is(err, channels.ErrUnsubscribed):
-			s = channels.ErrUnsubscribed.Error() + ": " + s
-		case errors.Is(err, channels.ErrHardBounce):
-			s = channels.ErrHardBounce.Error() + ": " + s
-		case errors.Is(err, channels.ErrInvalidAddress):
-			s = channels.ErrInvalidAddress.Error() + ": " + s
-		}
-	}
-	if len(s) > 300 {
-		s = s[:300] + "…"
-	}
-	return s
 }

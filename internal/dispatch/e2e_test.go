@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -16,41 +15,42 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/internal/api"
-	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/app"
+	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/dispatch"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
+	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
-	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/render"
+	"github.com/heroldhq/herold/internal/smtpsink"
 	"github.com/heroldhq/herold/internal/store"
 )
 
 const (
-	smsFromTx  = dispatchtest.SMSFromTransactional
-	smsFromMkt = dispatchtest.SMSFromMarketing
+	smsFromTx  = apptest.SMSFromTransactional
+	smsFromMkt = apptest.SMSFromMarketing
 
 	keyAdmin     = "hrld_admin_secret"
 	keyBilling   = "hrld_billing_secret"
 	keyMarketing = "hrld_marketing_secret"
 )
 
-// testBundle is one isolated Herold pipeline: real Redis under a prefix of
-// its own, asynq on queues of its own, a real SMTP server and a Twilio API
-// fake behind the real e-mail and SMS adapters, and the HTTP API.
+// testBundle is one isolated Herold, built by the composition root: real
+// Redis under a prefix of its own, asynq on queues of its own, a real SMTP
+// server and a Twilio API fake behind the real e-mail and SMS adapters, and
+// the HTTP API.
 type testBundle struct {
+	*apptest.Herold
 	store   *store.Store
-	rdb     interface{ Close() error }
-	smtp    *dispatchtest.SMTPSink
-	twilio  *dispatchtest.TwilioFake
+	smtp    *smtpsink.Sink
+	twilio  *apptest.TwilioFake
 	queues  queue.Queues
 	inspect *asynq.Inspector
 	svc     *dispatch.Service
-	api     *httptest.Server
 }
 
 type setupOpts struct {
@@ -63,58 +63,14 @@ func setup(t *testing.T, opts ...setupOpts) *testBundle {
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	log := slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rdb, prefix := redistest.Client(t)
-	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
-		Redis: rdb, Prefix: prefix, Salt: "test-salt-0123456789", Secret: strings.Repeat("k", 32), Log: log,
-		PublicURL: "http://127.0.0.1:8080",
-		MailFrom:  "rechnung@example.com", MailFromName: "Herold Mobil", MailPool: 2,
-		SMS: true,
-	})
-	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "q")}
-	svc, d := p.Dispatch(t, qs, log)
-	if !o.noWorker {
-		cfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond }, log)
-		cfg.DelayedTaskCheckInterval = 100 * time.Millisecond
-		cfg.ShutdownTimeout = 5 * time.Second
-		srv := asynq.NewServerFromRedisClient(rdb, cfg)
-		mux := asynq.NewServeMux()
-		mux.Use(queue.LogOutcome(log))
-		mux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
-		if err := srv.Start(mux); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(srv.Shutdown)
-	}
-	t.Cleanup(func() {
-		if err := queue.Purge(context.Background(), rdb, qs); err != nil {
-			t.Logf("purge queues: %v", err)
-		}
-	})
-
-	ring, err := apikey.New([]apikey.Key{
-		{Name: "admin", Hash: apikey.Hash(keyAdmin), Scopes: []string{"*"}},
-		{Name: "billing", Hash: apikey.Hash(keyBilling), Scopes: []string{"send:invoice"}},
-		{Name: "marketing", Hash: apikey.Hash(keyMarketing), Scopes: []string{"send:class:marketing"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1 := http.NewServeMux()
-	(&api.Messages{Service: svc, MaxBody: 4096, Log: log}).Routes(v1)
-	srvHTTP := httptest.NewServer(api.Authenticate(ring, v1))
-	t.Cleanup(srvHTTP.Close)
-
-	return &testBundle{store: p.Store, smtp: p.SMTP, twilio: p.Twilio, queues: qs, inspect: p.Inspector, svc: svc, api: srvHTTP}
-}
-
-// tWriter sends log lines to t.Log.
-type tWriter struct{ t *testing.T }
-
-func (w tWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	role := app.Role{Name: "test", HTTP: true, Worker: !o.noWorker}
+	h := apptest.New(t, apptest.Options{Role: role, Env: map[string]string{
+		"HEROLD_HTTP_MAX_BODY": "4096",
+		"HEROLD_API_KEYS": "admin:" + keyAdmin + ":*,billing:" + keyBilling + ":send:invoice," +
+			"marketing:" + keyMarketing + ":send:class:marketing",
+	}})
+	return &testBundle{Herold: h, store: h.Store, smtp: h.SMTP, twilio: h.Twilio, queues: h.Queues,
+		inspect: h.Inspector, svc: h.Messages}
 }
 
 type customer struct {
@@ -186,7 +142,7 @@ func (b *testBundle) do(t *testing.T, method, path, key string, body any, header
 		}
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), method, b.api.URL+path, rd)
+	req, err := http.NewRequestWithContext(t.Context(), method, b.URL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +395,7 @@ func TestProvider500RetriedThenDelivered(t *testing.T) {
 	b := setup(t)
 	const phone = "+4915112345500"
 	b.putCustomer(t, customer{id: "c-500", phone: phone})
-	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 500, Code: 20500})
+	b.twilio.Script(phone, apptest.TwilioReply{Status: 500, Code: 20500})
 	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-500", "channels": []string{"sms"}, "data": invoiceData()})
 	v := b.waitStatus(t, a.ID, "delivered", "failed")
 	if v.Status != "delivered" {
@@ -465,7 +421,7 @@ func TestProvider21211FailsWithoutRetry(t *testing.T) {
 	b := setup(t)
 	const phone = "+4915112345211"
 	b.putCustomer(t, customer{id: "c-211", phone: phone})
-	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 400, Code: 21211})
+	b.twilio.Script(phone, apptest.TwilioReply{Status: 400, Code: 21211})
 	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-211", "channels": []string{"sms"}, "data": invoiceData()})
 	v := b.waitStatus(t, a.ID, "delivered", "failed")
 	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent || v.Attempts[0].Provider == nil || v.Attempts[0].Provider.Code != 21211 {
@@ -486,7 +442,7 @@ func TestProvider21610RecordsObjection(t *testing.T) {
 	const phone = "+4915112345610"
 	b.putCustomer(t, customer{id: "c-610", phone: phone})
 	b.grant(t, "c-610", consent.Advertising, message.SMS, time.Now().Add(-time.Hour))
-	b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 400, Code: 21610})
+	b.twilio.Script(phone, apptest.TwilioReply{Status: 400, Code: 21610})
 	a := b.post(t, keyMarketing, map[string]any{"type": "promo_offer", "recipient_id": "c-610", "channels": []string{"sms"}, "data": offerData()})
 	v := b.waitStatus(t, a.ID, "delivered", "failed")
 	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent {
@@ -500,8 +456,8 @@ func TestProvider21610RecordsObjection(t *testing.T) {
 	for _, e := range events {
 		if e.Kind == consent.Object && e.Purpose == consent.Advertising && e.Channel == string(message.SMS) {
 			found = true
-			if e.Source != consent.SMSKeyword || e.RecordedBy != "provider:twilio" {
-				t.Errorf("objection source %s recorded by %s, want sms_keyword by provider:twilio", e.Source, e.RecordedBy)
+			if e.Source != consent.ProviderReport || e.RecordedBy != "provider:twilio" || !strings.Contains(e.Text, "code 21610") {
+				t.Errorf("objection source %s recorded by %s (%q), want provider by provider:twilio naming code 21610", e.Source, e.RecordedBy, e.Text)
 			}
 		}
 	}
@@ -599,11 +555,15 @@ func TestCanceledRecordIsSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	cat, _ := policy.ParseCatalog(policy.DefaultCatalog())
-	d, err := dispatch.New(dispatch.Options{Store: b.store, Catalog: cat, Renderer: failRenderer{t}, RecordTTL: time.Hour,
+	core, err := delivery.New(delivery.Options{Catalog: cat, Renderer: failRenderer{t}, Feedback: feedback.New(b.store, nil),
 		Senders: map[message.Channel]channels.Sender{message.Email: channels.SenderFunc(func(context.Context, channels.Outbound) (channels.Receipt, error) {
 			t.Error("a canceled message was sent")
 			return channels.Receipt{}, nil
 		})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := dispatch.New(dispatch.Options{Store: b.store, Delivery: core, RecordTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -678,7 +638,7 @@ func TestRetriesExhaustedFail(t *testing.T) {
 	const phone = "+4915112345503"
 	b.putCustomer(t, customer{id: "c-503", phone: phone})
 	for range 4 {
-		b.twilio.Script(phone, dispatchtest.TwilioReply{Status: 503, Code: 20503})
+		b.twilio.Script(phone, apptest.TwilioReply{Status: 503, Code: 20503})
 	}
 	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-503", "channels": []string{"sms"}, "data": invoiceData()})
 	v := b.waitStatus(t, a.ID, "delivered", "failed")

@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +19,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
@@ -67,29 +68,12 @@ type Accepted struct {
 	Duplicate bool `json:"-"`
 }
 
-// FieldError names one bad field of a Submission.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// InvalidError lists every bad field of a Submission. Nothing was written.
-type InvalidError struct{ Fields []FieldError }
-
-func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return "invalid submission: " + strings.Join(parts, "; ")
-}
-
 // ForbiddenError says which scope the API key lacks.
 type ForbiddenError struct{ Scope string }
 
 func (e *ForbiddenError) Error() string { return fmt.Sprintf("API key lacks scope %q", e.Scope) }
 
-// Errors of Submit and Cancel besides InvalidError and ForbiddenError.
+// Errors of Submit and Cancel besides *invalid.Error and ForbiddenError.
 var (
 	// ErrUnknownRecipient: the recipient does not exist (HTTP 422).
 	ErrUnknownRecipient = errors.New("unknown recipient")
@@ -122,6 +106,7 @@ type ServiceOptions struct {
 	MaxRetry  int           // HEROLD_MAX_RETRY
 	RecordTTL time.Duration // HEROLD_RECORD_TTL
 	Region    string        // HEROLD_DEFAULT_REGION, for inline recipients' phone numbers
+	Locales   []string      // the locales Herold has templates for (render.Renderer.Locales)
 	Log       *slog.Logger
 	Now       func() time.Time // default time.Now
 }
@@ -156,7 +141,6 @@ func NewService(o ServiceOptions) (*Service, error) {
 
 var (
 	idempotencyKeyPattern = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
-	localePattern         = regexp.MustCompile(`^[a-z]{2}(-[A-Z]{2})?$`)
 	messageIDPattern      = regexp.MustCompile(`^msg_[a-z2-7]{26}$`)
 	campaignIDPattern     = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 )
@@ -173,7 +157,7 @@ func NewMessageID() string {
 }
 
 // Submit accepts one message. In order, nothing written until the last step:
-//  1. the fields are validated (InvalidError naming every bad field);
+//  1. the fields are validated (an *invalid.Error naming every bad field);
 //  2. the API key's scopes are checked (ForbiddenError naming the scope);
 //  3. an idempotency key is claimed (SET NX): a repeat returns the first
 //     message (Accepted.Duplicate), another body is ErrIdempotencyMismatch;
@@ -229,9 +213,8 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 	if inline != nil {
 		if _, _, err := s.o.Store.PutRecipient(ctx, *inline); err != nil {
 			release()
-			var ve *invalid.Error
-			if errors.As(err, &ve) {
-				return Accepted{}, invalidFromStore(ve.WithPrefix("recipient."))
+			if ve, ok := invalid.As(err); ok {
+				return Accepted{}, ve.WithPrefix("recipient.")
 			}
 			return Accepted{}, fmt.Errorf("submit: upsert recipient %s: %w", rid, err)
 		}
@@ -304,29 +287,13 @@ func bodyHash(sub Submission) string {
 	return hex.EncodeToString(h[:])
 }
 
-func invalidFromStore(ve *invalid.Error) error {
-	out := &InvalidError{}
-	for _, f := range ve.Fields {
-		out.Fields = append(out.Fields, FieldError{Field: f.Field, Message: f.Message})
-	}
-	return out
-}
-
 // validate checks everything that needs no I/O. It returns the type, the
 // recipient id and the parsed inline recipient (nil without one).
 func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, message.RecipientID, *recipient.Recipient, error) {
-	var bad []FieldError
-	add := func(field, format string, args ...any) {
-		bad = append(bad, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
-
-	spec, known := s.o.Catalog.Type(sub.Type)
-	switch {
-	case sub.Type == "":
-		add("type", "missing: name a message type of the catalog")
-	case !known:
-		add("type", "unknown message type %q (known: %s)", sub.Type, s.typeList())
-	case sub.Key != nil && !sub.Key.AllowsSend(string(spec.Key), string(spec.Class)):
+	var bad invalid.List
+	in := delivery.Intake{Catalog: s.o.Catalog, Locales: s.o.Locales}
+	spec, known := in.Type(&bad, sub.Type)
+	if known && sub.Key != nil && !sub.Key.AllowsSend(string(spec.Key), string(spec.Class)) {
 		// Checked before the other fields: a key that may not send the type
 		// learns nothing more about it.
 		return policy.TypeSpec{}, "", nil, &ForbiddenError{Scope: apikey.SendScope(string(spec.Key))}
@@ -336,115 +303,49 @@ func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, mess
 	var inline *recipient.Recipient
 	switch {
 	case sub.Recipient != nil:
-		idStr := cmpOr(string(sub.RecipientID), sub.Recipient.ID)
+		idStr := cmp.Or(string(sub.RecipientID), sub.Recipient.ID)
 		if sub.RecipientID != "" && sub.Recipient.ID != "" && string(sub.RecipientID) != sub.Recipient.ID {
-			add("recipient.id", "does not match recipient_id %q", sub.RecipientID)
+			bad.Add("recipient.id", "does not match recipient_id %q", sub.RecipientID)
 		} else if idStr == "" {
-			add("recipient_id", "missing: give recipient_id or recipient.id")
+			bad.Add("recipient_id", "missing: give recipient_id or recipient.id")
 		} else if r, err := message.ParseRecipientID(idStr); err != nil {
-			add("recipient_id", "%v", err)
+			bad.Add("recipient_id", "%v", err)
 		} else {
-			in := *sub.Recipient
-			in.ID = ""
-			parsed, err := recipient.Parse(string(r), in, s.o.Region)
-			var ve *invalid.Error
-			switch {
-			case errors.As(err, &ve):
-				for _, f := range ve.WithPrefix("recipient.").Fields {
-					add(f.Field, "%s", f.Message)
-				}
-			case err != nil:
-				add("recipient", "%v", err)
-			default:
+			r2 := *sub.Recipient
+			r2.ID = ""
+			parsed, err := recipient.Parse(string(r), r2, s.o.Region)
+			if ve, ok := invalid.As(err); ok {
+				bad.Merge(ve.WithPrefix("recipient."))
+			} else if err != nil {
+				bad.Add("recipient", "%v", err)
+			} else {
 				rid, inline = r, &parsed
 			}
 		}
 	case sub.RecipientID == "":
-		add("recipient_id", "missing: give recipient_id, or recipient to create or update the recipient inline")
+		bad.Add("recipient_id", "missing: give recipient_id, or recipient to create or update the recipient inline")
 	default:
 		r, err := message.ParseRecipientID(string(sub.RecipientID))
 		if err != nil {
-			add("recipient_id", "%v", err)
+			bad.Add("recipient_id", "%v", err)
 		}
 		rid = r
 	}
 
-	seen := map[message.Channel]bool{}
-	for i, ch := range sub.Channels {
-		field := fmt.Sprintf("channels[%d]", i)
-		switch {
-		case !ch.Valid():
-			add(field, "unknown channel %q (want %s)", ch, message.ChannelList())
-		case seen[ch]:
-			add(field, "channel %q listed twice", ch)
-		case known && !slices.Contains(spec.Channels, ch):
-			add(field, "channel %q is not allowed for type %s (allowed: %s)", ch, spec.Key, joinChannels(spec.Channels))
-		}
-		seen[ch] = true
-	}
-
-	for _, cat := range sortedKeys(sub.Data) {
-		if known && !slices.Contains(spec.DataCategories, cat) {
-			add("data."+cat, "data category %q is not declared by type %s (declared: %s)", cat, spec.Key, strings.Join(spec.DataCategories, ", "))
-		}
-		if sub.Data[cat] == nil {
-			add("data."+cat, "must be a JSON object")
-		}
-	}
-
-	if sub.Locale != "" && !localePattern.MatchString(sub.Locale) {
-		add("locale", "%q is not a language code such as de or en", sub.Locale)
-	}
-	if !sub.SendAt.IsZero() {
-		switch {
-		case sub.SendAt.Before(now.Add(-s.o.Settings.SendAtTolerance)):
-			add("send_at", "%s lies in the past (more than %s ago)", sub.SendAt.UTC().Format(time.RFC3339), s.o.Settings.SendAtTolerance)
-		case sub.SendAt.After(now.Add(s.o.Settings.SendHorizon)):
-			add("send_at", "%s lies more than %s ahead (HEROLD_SEND_HORIZON)", sub.SendAt.UTC().Format(time.RFC3339), s.o.Settings.SendHorizon)
-		}
-	}
+	in.Channels(&bad, spec, known, sub.Channels)
+	in.Data(&bad, spec, known, sub.Data)
+	in.Locale(&bad, sub.Locale)
+	in.SendAt(&bad, sub.SendAt, now, s.o.Settings.SendAtTolerance, s.o.Settings.SendHorizon, "HEROLD_SEND_HORIZON")
 	if sub.IdempotencyKey != "" && !idempotencyKeyPattern.MatchString(sub.IdempotencyKey) {
-		add("idempotency_key", "must be 1-255 printable ASCII characters without spaces")
+		bad.Add("idempotency_key", "must be 1-255 printable ASCII characters without spaces")
 	}
 	if sub.CampaignID != "" && !campaignIDPattern.MatchString(sub.CampaignID) {
-		add("campaign_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+		bad.Add("campaign_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
 	}
-	if len(bad) > 0 {
-		return policy.TypeSpec{}, "", nil, &InvalidError{Fields: bad}
+	if err := bad.Err(); err != nil {
+		return policy.TypeSpec{}, "", nil, err
 	}
 	return spec, rid, inline, nil
-}
-
-func (s *Service) typeList() string {
-	var names []string
-	for _, t := range s.o.Catalog.Types() {
-		names = append(names, string(t.Key))
-	}
-	return strings.Join(names, ", ")
-}
-
-func joinChannels(chs []message.Channel) string {
-	parts := make([]string, len(chs))
-	for i, c := range chs {
-		parts[i] = string(c)
-	}
-	return strings.Join(parts, ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Get returns the record of message id (store.ErrNotFound if unknown).

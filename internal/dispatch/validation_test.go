@@ -46,7 +46,7 @@ func TestSubmitValidation(t *testing.T) {
 		{"send_at malformed", `{` + ok + `,"send_at":"tomorrow"}`, nil, 400, "send_at", "RFC 3339"},
 		{"send_at in the past", `{` + ok + `,"send_at":"` + past + `"}`, nil, 400, "send_at", "in the past"},
 		{"send_at beyond the horizon", `{` + ok + `,"send_at":"` + far + `"}`, nil, 400, "send_at", "ahead"},
-		{"bad locale", `{` + ok + `,"locale":"deutsch"}`, nil, 400, "locale", "language code"},
+		{"bad locale", `{` + ok + `,"locale":"deutsch"}`, nil, 400, "locale", "not a locale Herold has templates for (want de or en)"},
 		{"idempotency key with spaces", `{` + ok + `,"idempotency_key":"a b"}`, nil, 400, "idempotency_key", "printable"},
 		{"idempotency key too long", `{` + ok + `,"idempotency_key":"` + strings.Repeat("k", 256) + `"}`, nil, 400, "idempotency_key", "1-255"},
 		{"idempotency keys differ", `{` + ok + `,"idempotency_key":"a"}`, []string{"Idempotency-Key", "b"}, 400, "idempotency_key", "differs"},

@@ -11,8 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net/http"
-	"net/http/httptest"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -23,77 +21,36 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"github.com/hibiken/asynq"
 
-	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/dispatch"
-	"github.com/heroldhq/herold/internal/dispatch/dispatchtest"
-	"github.com/heroldhq/herold/internal/message"
-	"github.com/heroldhq/herold/internal/pages"
 	"github.com/heroldhq/herold/internal/policy"
-	"github.com/heroldhq/herold/internal/queue"
-	"github.com/heroldhq/herold/internal/redistest"
+	"github.com/heroldhq/herold/internal/smtpsink"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 )
 
-// pipeline is Herold in-process, as `herold serve` wires it: real Redis, the
-// real dispatch service and an asynq worker on queues of this test, the
-// renderer with the embedded templates, the real e-mail sender talking SMTP
-// to an in-process go-smtp server, and the pages on one loopback HTTP server.
+// pipeline is Herold in-process, built by the composition root as `herold
+// serve` builds it: real Redis, the dispatch service and worker on queues of
+// this test, the renderer with the embedded templates, the real e-mail sender
+// talking SMTP to an in-process go-smtp server, and the pages on one loopback
+// HTTP server.
 type pipeline struct {
-	srv   *httptest.Server
+	url   string
 	store *store.Store
 	svc   *dispatch.Service
-	smtp  *dispatchtest.SMTPSink
+	smtp  *smtpsink.Sink
 	seal  *token.Sealer
 }
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	rdb, prefix := redistest.Client(t)
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	p := dispatchtest.NewPipeline(t, dispatchtest.PipelineOptions{
-		Redis: rdb, Prefix: prefix, Salt: "browser-test-salt-0123", Secret: secret, Log: log,
-		PublicURL: srv.URL,
-		MailFrom:  "newsletter@example.com", MailFromName: "Herold", MailPool: 1,
+	h := apptest.New(t, apptest.Options{
+		Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Env: map[string]string{"HEROLD_TOKEN_SECRET": secret, "HEROLD_HASH_SALT": "browser-test-salt-0123",
+			"HEROLD_SMTP_FROM": "newsletter@example.com", "HEROLD_SMTP_FROM_NAME": "Herold", "HEROLD_SMTP_POOL_SIZE": "1"},
 	})
-	st, sealer := p.Store, p.Sealer
-
-	qs := queue.Queues{Suffix: "-" + redistest.Queue(t, "pages")}
-	t.Cleanup(func() {
-		for _, c := range message.Classes() {
-			_ = p.Inspector.DeleteQueue(qs.Name(c), true)
-		}
-	})
-	svc, d := p.Dispatch(t, qs, log)
-	wcfg := queue.ServerConfig(qs, 4, 10*time.Millisecond, func(int, error, *asynq.Task) time.Duration { return 100 * time.Millisecond }, log)
-	wcfg.ShutdownTimeout = 5 * time.Second
-	worker := asynq.NewServerFromRedisClient(rdb, wcfg)
-	amux := asynq.NewServeMux()
-	amux.Handle(queue.TypeDeliver, queue.NewDeliverHandler(d, log))
-	if err := worker.Start(amux); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(worker.Shutdown)
-
-	var pcfg config.Pages
-	if err := config.Load(&pcfg, func(string) string { return "" }, nil); err != nil {
-		t.Fatal(err)
-	}
-	pg, err := pages.New(pages.Options{
-		Config: pcfg, PublicURL: srv.URL, Secret: secret, Sealer: sealer, Store: st, Submitter: svc,
-		Redis: rdb, Prefix: prefix, Log: log,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pg.Routes(mux)
-	amux.Handle(pages.PruneTaskType, pg)
-	return &pipeline{srv: srv, store: st, svc: svc, smtp: p.SMTP, seal: sealer}
+	return &pipeline{url: h.URL, store: h.Store, svc: h.Messages, smtp: h.SMTP, seal: h.Tokens}
 }
 
 // chromium finds the browser; the test fails without it (CI installs it).
@@ -200,7 +157,7 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 
 	// 1. Sign up.
 	do("sign up",
-		chromedp.Navigate(p.srv.URL+"/subscribe/news?lang=de"),
+		chromedp.Navigate(p.url+"/subscribe/news?lang=de"),
 		chromedp.WaitVisible(chromedp.ID("email")),
 		shot("1-subscribe"),
 		chromedp.SendKeys(chromedp.ID("email"), addr),
@@ -215,7 +172,7 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	}
 
 	// 2. The confirmation mail arrives over SMTP.
-	confirmURL := waitForLink(t, p.smtp, addr, regexp.MustCompile(regexp.QuoteMeta(p.srv.URL)+`/confirm/[A-Za-z0-9_-]+`))
+	confirmURL := waitForLink(t, p.smtp, addr, regexp.MustCompile(regexp.QuoteMeta(p.url)+`/confirm/[A-Za-z0-9_-]+`))
 
 	// 3. Confirm.
 	do("confirm",
@@ -276,7 +233,7 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 		t.Fatal(err)
 	}
 	do("unsubscribe",
-		chromedp.Navigate(p.srv.URL+"/unsubscribe/"+raw+"?lang=en"),
+		chromedp.Navigate(p.url+"/unsubscribe/"+raw+"?lang=en"),
 		chromedp.WaitVisible(chromedp.ID("unsubscribe-submit")),
 		shot("7-unsubscribe"),
 		chromedp.Click(chromedp.ID("unsubscribe-submit")),
@@ -314,8 +271,8 @@ func waitSettled(t *testing.T, st *store.Store, id string) store.MessageRecord {
 	}
 }
 
-func mailsTo(sink *dispatchtest.SMTPSink, addr string) []dispatchtest.Mail {
-	var out []dispatchtest.Mail
+func mailsTo(sink *smtpsink.Sink, addr string) []smtpsink.Mail {
+	var out []smtpsink.Mail
 	for _, m := range sink.Mails() {
 		for _, to := range m.To {
 			if strings.EqualFold(to, addr) {
@@ -328,7 +285,7 @@ func mailsTo(sink *dispatchtest.SMTPSink, addr string) []dispatchtest.Mail {
 
 // waitForLink waits for a mail to addr and returns the first link matching
 // re in its decoded text or HTML part.
-func waitForLink(t *testing.T, sink *dispatchtest.SMTPSink, addr string, re *regexp.Regexp) string {
+func waitForLink(t *testing.T, sink *smtpsink.Sink, addr string, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {

@@ -12,15 +12,19 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 )
 
-// Purge removes the class queues of q with every task in them and asynq's
-// statistics keys of those queues (asynq:{<queue>}:processed:<date> and
-// the like, which DeleteQueue leaves behind). It is for
-// throw-away queues of tests and load runs; never point it at live queues.
-func Purge(ctx context.Context, rdb redis.UniversalClient, q Queues) error {
+// Purge removes the class queues of q and the extra queues named (a
+// campaign queue) with every task in them and asynq's statistics keys of
+// those queues (asynq:{<queue>}:processed:<date> and the like, which
+// DeleteQueue leaves behind). It is for throw-away queues of tests and load
+// runs; never point it at live queues.
+func Purge(ctx context.Context, rdb redis.UniversalClient, q Queues, extra ...string) error {
 	insp := asynq.NewInspectorFromRedisClient(rdb) // shares rdb: not closed
 	var errs []error
+	names := extra
 	for _, c := range message.Classes() {
-		name := q.Name(c)
+		names = append(names, q.Name(c))
+	}
+	for _, name := range names {
 		if err := insp.DeleteQueue(name, true); err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
 			errs = append(errs, fmt.Errorf("purge queue %s: %w", name, err))
 		}

@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -101,10 +102,48 @@ func NewDeliverHandler(d Deliverer, log *slog.Logger) *DeliverHandler {
 	return &DeliverHandler{d: d, log: log}
 }
 
+// HoldError ends a delivery task whose message must wait until Until (the
+// end of quiet hours). asynq runs the same task again then, without counting
+// it as a failed try (ServerConfig's IsFailure), and the message is decided
+// again at that moment.
+type HoldError struct {
+	Until  time.Time
+	Wait   time.Duration // Until less the moment of the decision that held it
+	Reason string
+}
+
+func (e *HoldError) Error() string {
+	return fmt.Sprintf("held until %s (%s)", e.Until.UTC().Format(time.RFC3339), e.Reason)
+}
+
+// HeldUntil returns the time a HoldError in err's chain waits for.
+func HeldUntil(err error) (time.Time, bool) {
+	var h *HoldError
+	if errors.As(err, &h) {
+		return h.Until, true
+	}
+	return time.Time{}, false
+}
+
+// holdDelay is how long asynq waits before running a held task again: the
+// hold's wait, rounded up to a whole second because asynq schedules by
+// seconds and could otherwise run it a moment early, find it still held and
+// hold it again.
+func holdDelay(h *HoldError) time.Duration {
+	d := h.Wait
+	if d <= 0 {
+		return 0
+	}
+	if r := d % time.Second; r != 0 {
+		d += time.Second - r
+	}
+	return d
+}
+
 // ProcessTask delivers the message named in the payload. Permanent errors
-// and bad payloads return asynq.SkipRetry; after the last retryable attempt
-// the message is marked failed (and the error is returned so asynq archives
-// the task).
+// and bad payloads return asynq.SkipRetry; a held message returns its
+// HoldError; after the last retryable attempt the message is marked failed
+// (and the error is returned so asynq archives the task).
 func (h *DeliverHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p DeliverPayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.MessageID == "" {
@@ -116,6 +155,9 @@ func (h *DeliverHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	err := h.d.Deliver(ctx, p.MessageID)
 	if err == nil {
 		return nil
+	}
+	if _, held := HeldUntil(err); held {
+		return err
 	}
 	if channels.IsPermanent(err) {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -140,11 +182,34 @@ func RetryDelay(fallback asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 		fallback = asynq.DefaultRetryDelayFunc
 	}
 	return func(n int, err error, t *asynq.Task) time.Duration {
+		var h *HoldError
+		if errors.As(err, &h) {
+			return holdDelay(h)
+		}
 		if d, ok := channels.RetryAfter(err); ok && d > 0 {
 			return d
 		}
 		return fallback(n, err, t)
 	}
+}
+
+// LogLevel maps HEROLD_LOG_LEVEL to asynq's level.
+func LogLevel(s string) asynq.LogLevel {
+	switch s {
+	case "debug":
+		return asynq.DebugLevel
+	case "warn":
+		return asynq.WarnLevel
+	case "error":
+		return asynq.ErrorLevel
+	}
+	return asynq.InfoLevel
+}
+
+// IsFailure is asynq's IsFailure: a held message is not a failed try.
+func IsFailure(err error) bool {
+	_, held := HeldUntil(err)
+	return !held
 }
 
 // Logger adapts a *slog.Logger to asynq.Logger.
@@ -156,7 +221,17 @@ func NewLogger(l *slog.Logger) Logger { return Logger{l: l.With("component", "as
 func (a Logger) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
 func (a Logger) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
 func (a Logger) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
-func (a Logger) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a Logger) Error(args ...any) {
+	msg := fmt.Sprint(args...)
+	// The scheduler tries to close the Redis client at shutdown even when it
+	// was given a shared one (asynq v0.26 scheduler.go) and logs the refusal
+	// as an error. Herold closes that client itself, so this is expected.
+	if strings.Contains(msg, "redis connection is shared") {
+		a.l.Debug(msg)
+		return
+	}
+	a.l.Error(msg)
+}
 
 // Fatal logs and exits, as asynq.Logger requires.
 func (a Logger) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)); os.Exit(1) }
@@ -175,9 +250,12 @@ func LogOutcome(log *slog.Logger) asynq.MiddlewareFunc {
 			q, _ := asynq.GetQueueName(ctx)
 			attrs := []any{"task_type", t.Type(), "task_id", id, "queue", q, "retry", retry,
 				"duration_ms", time.Since(start).Milliseconds()}
+			until, held := HeldUntil(err)
 			switch {
 			case err == nil:
 				log.InfoContext(ctx, "task done", attrs...)
+			case held:
+				log.InfoContext(ctx, "task held", append(attrs, "until", until.UTC().Format(time.RFC3339))...)
 			case errors.Is(err, asynq.SkipRetry) || retry >= maxRetry:
 				log.ErrorContext(ctx, "task failed for good", append(attrs, "err", err)...)
 			default:
@@ -199,6 +277,7 @@ func ServerConfig(q Queues, concurrency int, taskCheck time.Duration, retryDelay
 		TaskCheckInterval:        taskCheck,
 		DelayedTaskCheckInterval: time.Second,
 		RetryDelayFunc:           RetryDelay(retryDelay),
+		IsFailure:                IsFailure,
 		Logger:                   NewLogger(log),
 		LogLevel:                 asynq.WarnLevel,
 	}

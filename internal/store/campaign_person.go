@@ -19,8 +19,6 @@ package store
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,14 +45,6 @@ func (s *Store) CampaignIDs(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
-// CampaignMessageID is the message id of campaign's message to rid. It must
-// stay equal to campaign.MessageID (which the sender uses for the Message-ID
-// header); a test in campaign_person_test.go holds them together.
-func CampaignMessageID(campaignID string, rid message.RecipientID) string {
-	h := sha256.Sum256([]byte(campaignID + "\x00" + string(rid)))
-	return "cm." + campaignID + "." + hex.EncodeToString(h[:10])
-}
-
 // CampaignMessage is one campaign's message to a person as the export shows
 // it: the compact outcome entry decoded (decodeOutcome), with the rule and
 // provider id written out in full and the decision rebuilt from its stored
@@ -76,9 +66,7 @@ type CampaignMessage struct {
 	DoneAt     time.Time        `json:"done_at,omitzero"`
 }
 
-// campaignMessageOf writes out outcome o of campaign c. The rule and provider
-// id are stored shortened; the expansion mirrors campaign.fullRule and
-// campaign.fullProviderID.
+// campaignMessageOf writes out outcome o of campaign c.
 func campaignMessageOf(c Campaign, o Outcome) CampaignMessage {
 	msgID := CampaignMessageID(c.ID, o.Recipient)
 	status := o.Status.String()
@@ -86,19 +74,11 @@ func campaignMessageOf(c Campaign, o Outcome) CampaignMessage {
 		status = "queued"
 	}
 	m := CampaignMessage{CampaignID: c.ID, CampaignName: c.Name, MessageID: msgID, Type: c.Type, Status: status,
-		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, DecidedAt: o.DecidedAt, DoneAt: o.DoneAt}
-	if pid, ok := strings.CutPrefix(o.ProviderID, "="); ok {
-		m.ProviderID = msgID + pid
-	} else {
-		m.ProviderID = o.ProviderID
-	}
+		Channel: o.Channel, Attempts: o.Attempts, ErrorClass: o.ErrorClass, ProviderID: o.ProviderID,
+		DecidedAt: o.DecidedAt, DoneAt: o.DoneAt}
 	if o.Status == OutcomeDelivered || o.Status == OutcomeSuppressed || o.Status == OutcomeFailed {
-		rule := o.Rule
-		if rule != "" && !strings.Contains(rule, "/") {
-			rule = string(c.Type) + "/" + string(o.Channel) + "/" + rule
-		}
 		m.Decision = &policy.Decision{
-			Allowed: o.Status != OutcomeSuppressed, Basis: o.Basis, Reason: o.Reason, Rule: rule,
+			Allowed: o.Status != OutcomeSuppressed, Basis: o.Basis, Reason: o.Reason, Rule: o.Rule,
 			DecidedAt: o.DecidedAt, CatalogVersion: o.Catalog, Type: c.Type, Channel: o.Channel, Recipient: o.Recipient,
 		}
 	}
@@ -194,7 +174,9 @@ for i = 1, #kv, 2 do
       if counts then
         local idx = redis.call('LPOS', KEYS[4], name)
         if not (idx and redis.call('GETBIT', KEYS[5], idx) == 1) then
-          if name == final then n = n - 1 end
+          -- final is the owner ("c<index>") whose outcome was final: that
+          -- occurrence was counted already.
+          if idx and final == 'c' .. idx then n = n - 1 end
           dec = dec + n
         end
       end
@@ -226,9 +208,9 @@ func (s *Store) scanAudience(ctx context.Context, id string, rid message.Recipie
 }
 
 // forgetScript removes a recipient's outcome entry, later-set entry and
-// retry count from one campaign. KEYS: out, later, tries, meta, n, chunks,
-// done. ARGV[1] recipient id. A recipient that was waiting or being sent
-// (no final outcome) on behalf of a chunk that has finished would have been
+// retry count from one campaign. KEYS: out, later, tries, meta, n, done.
+// ARGV[1] recipient id. A recipient that was waiting or being sent (no final
+// outcome) on behalf of a chunk that has finished would have been
 // counted when done; while the campaign is not finished the audience counter
 // goes down by one for it, so the counters still add up. Returns the removed
 // entry ("" if there was none).
@@ -241,10 +223,11 @@ if not v then return '' end
 local c = string.sub(v, 1, 1)
 local st = redis.call('HGET', KEYS[4], 'state')
 if (c == 'w' or c == 'p') and st and st ~= 'done' and st ~= 'canceled' then
+  -- the mark names its owner, "c<chunk index>" (a sweep's: "l.c<index>")
   local origin = string.sub(v, 2)
   if string.sub(origin, 1, 2) == 'l.' then origin = string.sub(origin, 3) end
-  local idx = redis.call('LPOS', KEYS[6], origin)
-  if idx and redis.call('GETBIT', KEYS[7], idx) == 1 then
+  local idx = tonumber(string.sub(origin, 2))
+  if string.sub(origin, 1, 1) == 'c' and idx and redis.call('GETBIT', KEYS[6], idx) == 1 then
     redis.call('HINCRBY', KEYS[5], 'audience', -1)
   end
 end
@@ -262,7 +245,7 @@ func (s *Store) forgetInCampaigns(ctx context.Context, rid message.RecipientID, 
 	cmds := make([]*redis.Cmd, len(ids))
 	for i, id := range ids {
 		keys := []string{s.campaignKey(id, "out"), s.campaignKey(id, "later"), s.campaignKey(id, "tries"),
-			s.campaignKey(id, "meta"), s.campaignKey(id, "n"), s.campaignKey(id, "chunks"), s.campaignKey(id, "done")}
+			s.campaignKey(id, "meta"), s.campaignKey(id, "n"), s.campaignKey(id, "done")}
 		// Eval, not EvalSha: a pipeline cannot fall back on NOSCRIPT.
 		cmds[i] = forgetScript.Eval(ctx, pipe, keys, string(rid))
 	}
@@ -319,7 +302,7 @@ func (s *Store) CampaignMessages(ctx context.Context, rid message.RecipientID) (
 				return nil, fmt.Errorf("campaign messages of %s: campaign %s: decode: %w", rid, h.id, err)
 			}
 		}
-		out = append(out, campaignMessageOf(c, decodeOutcome(rid, h.entry)))
+		out = append(out, campaignMessageOf(c, decodeOutcome(c.ID, c.Type, rid, h.entry)))
 	}
 	return out, nil
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
@@ -46,7 +45,7 @@ func campaignWith(t *testing.T, s *store.Store, id string, chunks [][]message.Re
 }
 
 // claim claims ids for chunk owner, as a chunk task does before sending.
-func claim(t *testing.T, s *store.Store, id, owner string, ids ...message.RecipientID) {
+func claim(t *testing.T, s *store.Store, id string, owner store.Owner, ids ...message.RecipientID) {
 	t.Helper()
 	st, claims, err := s.ClaimRecipients(t.Context(), id, owner, ids)
 	if err != nil || st != store.CampaignRunning {
@@ -59,24 +58,24 @@ func claim(t *testing.T, s *store.Store, id, owner string, ids ...message.Recipi
 	}
 }
 
-func delivered(rid message.RecipientID, origin string) store.Finished {
+func delivered(rid message.RecipientID, origin store.Owner) store.Finished {
 	return store.Finished{Outcome: store.Outcome{Recipient: rid, Status: store.OutcomeDelivered, Origin: origin,
 		Channel: message.Email, Basis: policy.Consent, Reason: policy.Allowed, Rule: "consent", Catalog: "2026-11.1",
 		DecidedAt: campaignAt, DoneAt: campaignAt.Add(2 * time.Second), ProviderID: "=@mail.example"}}
 }
 
-func suppressedBy(rid message.RecipientID, origin string, reason policy.Reason) store.Finished {
+func suppressedBy(rid message.RecipientID, origin store.Owner, reason policy.Reason) store.Finished {
 	return store.Finished{Outcome: store.Outcome{Recipient: rid, Status: store.OutcomeSuppressed, Origin: origin,
 		Channel: message.Email, Reason: reason, Catalog: "2026-11.1", DecidedAt: campaignAt, DoneAt: campaignAt}}
 }
 
-func waiting(rid message.RecipientID, origin string) store.Finished {
+func waiting(rid message.RecipientID, origin store.Owner) store.Finished {
 	return store.Finished{Outcome: store.Outcome{Recipient: rid, Origin: origin}, Due: campaignAt.Add(time.Hour), Retry: true}
 }
 
 func writeOutcomes(t *testing.T, s *store.Store, id string, items ...store.Finished) {
 	t.Helper()
-	if err := s.WriteOutcomes(t.Context(), id, items); err != nil {
+	if err := s.WriteOutcomes(t.Context(), store.Campaign{ID: id, Type: "promo_offer"}, items); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -90,15 +89,6 @@ func putCustomers(t *testing.T, s *store.Store, ids ...string) {
 	}
 }
 
-func TestCampaignMessageIDMatchesCampaignPackage(t *testing.T) {
-	t.Parallel()
-	for _, rid := range []message.RecipientID{"c-1", "x:y.z", "ünicode"} {
-		if got, want := store.CampaignMessageID("cmp_0123456789abcdef", rid), campaign.MessageID("cmp_0123456789abcdef", rid); got != want {
-			t.Errorf("CampaignMessageID(%s) = %s, campaign.MessageID = %s", rid, got, want)
-		}
-	}
-}
-
 func TestExportHoldsCampaignMessages(t *testing.T) {
 	t.Parallel()
 	b := setupRecipients(t)
@@ -106,13 +96,13 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 	putCustomers(t, b.s, "c-1", "c-2", "c-3")
 
 	// a: c-1 delivered, c-2 suppressed, c-3 not reached yet.
-	names := campaignWith(t, b.s, "cmp_a", [][]message.RecipientID{{"c-1", "c-2", "c-3"}})
-	claim(t, b.s, "cmp_a", names[0], "c-1", "c-2")
-	writeOutcomes(t, b.s, "cmp_a", delivered("c-1", names[0]), suppressedBy("c-2", names[0], policy.Objection))
+	campaignWith(t, b.s, "cmp_a", [][]message.RecipientID{{"c-1", "c-2", "c-3"}})
+	claim(t, b.s, "cmp_a", store.ChunkOwner(0), "c-1", "c-2")
+	writeOutcomes(t, b.s, "cmp_a", delivered("c-1", store.ChunkOwner(0)), suppressedBy("c-2", store.ChunkOwner(0), policy.Objection))
 	// b: c-1 waits for a retry; c: c-1 is not in it.
-	names = campaignWith(t, b.s, "cmp_b", [][]message.RecipientID{{"c-2", "c-1"}})
-	claim(t, b.s, "cmp_b", names[0], "c-1")
-	writeOutcomes(t, b.s, "cmp_b", waiting("c-1", names[0]))
+	campaignWith(t, b.s, "cmp_b", [][]message.RecipientID{{"c-2", "c-1"}})
+	claim(t, b.s, "cmp_b", store.ChunkOwner(0), "c-1")
+	writeOutcomes(t, b.s, "cmp_b", waiting("c-1", store.ChunkOwner(0)))
 	campaignWith(t, b.s, "cmp_c", [][]message.RecipientID{{"c-2"}})
 
 	exp, err := b.s.Export(ctx, "c-1", campaignAt)
@@ -123,7 +113,7 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 		t.Fatalf("campaign messages of c-1: %+v", exp.CampaignMessages)
 	}
 	got := exp.CampaignMessages[0]
-	msgID := campaign.MessageID("cmp_a", "c-1")
+	msgID := store.CampaignMessageID("cmp_a", "c-1")
 	d := got.Decision
 	if got.CampaignID != "cmp_a" || got.CampaignName != "Winter cmp_a" || got.MessageID != msgID ||
 		got.Type != "newsletter" || got.Status != "delivered" || got.Channel != message.Email ||
@@ -133,7 +123,7 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 		t.Errorf("delivered campaign message: %+v decision %+v", got, d)
 	}
 	if w := exp.CampaignMessages[1]; w.CampaignID != "cmp_b" || w.Status != "waiting" || w.Decision != nil ||
-		w.MessageID != campaign.MessageID("cmp_b", "c-1") {
+		w.MessageID != store.CampaignMessageID("cmp_b", "c-1") {
 		t.Errorf("waiting campaign message: %+v", w)
 	}
 
@@ -182,23 +172,23 @@ func TestDeleteRecipientErasesCampaignEntries(t *testing.T) {
 
 	// a runs: c-1 delivered from chunk 0 and given again in chunk 1 (not
 	// reached); an upload in progress has staged c-1 once more.
-	names := campaignWith(t, b.s, "cmp_a", [][]message.RecipientID{{"c-1", "c-2", "c-3"}, {"c-4", "c-1"}})
-	claim(t, b.s, "cmp_a", names[0], "c-1", "c-2")
-	writeOutcomes(t, b.s, "cmp_a", delivered("c-1", names[0]), delivered("c-2", names[0]))
+	campaignWith(t, b.s, "cmp_a", [][]message.RecipientID{{"c-1", "c-2", "c-3"}, {"c-4", "c-1"}})
+	claim(t, b.s, "cmp_a", store.ChunkOwner(0), "c-1", "c-2")
+	writeOutcomes(t, b.s, "cmp_a", delivered("c-1", store.ChunkOwner(0)), delivered("c-2", store.ChunkOwner(0)))
 	if err := b.s.StageChunk(ctx, "cmp_a", "u2.0", []message.RecipientID{"c-1", "c-5"}); err != nil {
 		t.Fatal(err)
 	}
 	// b runs: its only chunk is done, c-1 and c-2 wait for a retry.
-	names = campaignWith(t, b.s, "cmp_b", [][]message.RecipientID{{"c-1", "c-2"}})
-	claim(t, b.s, "cmp_b", names[0], "c-1", "c-2")
-	writeOutcomes(t, b.s, "cmp_b", waiting("c-1", names[0]), waiting("c-2", names[0]))
+	campaignWith(t, b.s, "cmp_b", [][]message.RecipientID{{"c-1", "c-2"}})
+	claim(t, b.s, "cmp_b", store.ChunkOwner(0), "c-1", "c-2")
+	writeOutcomes(t, b.s, "cmp_b", waiting("c-1", store.ChunkOwner(0)), waiting("c-2", store.ChunkOwner(0)))
 	if _, err := b.s.FinishChunk(ctx, "cmp_b", 0, campaignAt); err != nil {
 		t.Fatal(err)
 	}
 	// c is done and released: only outcomes are left.
-	names = campaignWith(t, b.s, "cmp_c", [][]message.RecipientID{{"c-1", "c-2"}})
-	claim(t, b.s, "cmp_c", names[0], "c-1", "c-2")
-	writeOutcomes(t, b.s, "cmp_c", delivered("c-1", names[0]), suppressedBy("c-2", names[0], policy.NoConsent))
+	campaignWith(t, b.s, "cmp_c", [][]message.RecipientID{{"c-1", "c-2"}})
+	claim(t, b.s, "cmp_c", store.ChunkOwner(0), "c-1", "c-2")
+	writeOutcomes(t, b.s, "cmp_c", delivered("c-1", store.ChunkOwner(0)), suppressedBy("c-2", store.ChunkOwner(0), policy.NoConsent))
 	if done, err := b.s.FinishChunk(ctx, "cmp_c", 0, campaignAt); err != nil || !done {
 		t.Fatalf("finish c: %v %v", done, err)
 	}
@@ -207,7 +197,7 @@ func TestDeleteRecipientErasesCampaignEntries(t *testing.T) {
 	}
 	before := map[string]store.Outcome{}
 	for _, id := range []string{"cmp_a", "cmp_b", "cmp_c"} {
-		o, err := b.s.CampaignOutcome(ctx, id, "c-2")
+		o, err := b.s.CampaignOutcome(ctx, store.Campaign{ID: id, Type: "promo_offer"}, "c-2")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,7 +238,7 @@ func TestDeleteRecipientErasesCampaignEntries(t *testing.T) {
 
 	// Everyone else is as before.
 	for id, want := range before {
-		if got, err := b.s.CampaignOutcome(ctx, id, "c-2"); err != nil || got != want {
+		if got, err := b.s.CampaignOutcome(ctx, store.Campaign{ID: id, Type: "promo_offer"}, "c-2"); err != nil || got != want {
 			t.Errorf("%s: c-2's outcome %+v → %+v (%v)", id, want, got, err)
 		}
 	}

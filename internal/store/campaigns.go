@@ -28,6 +28,8 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,25 +139,98 @@ func (o OutcomeStatus) String() string {
 type Outcome struct {
 	Recipient  message.RecipientID
 	Status     OutcomeStatus
-	Origin     string // the chunk the recipient came from, e.g. "c12"
+	Origin     Owner // the chunk the recipient came from
 	Channel    message.Channel
 	Basis      policy.Basis
 	Reason     policy.Reason
-	Rule       string
+	Rule       string // the decision's full rule id, e.g. "promo_offer/email/consent"
 	Catalog    string
 	DecidedAt  time.Time
 	DoneAt     time.Time
 	Attempts   int
 	ErrorClass string
-	ProviderID string
+	ProviderID string // the provider's id in full
+}
+
+// Owner is who works on a campaign's recipients: a chunk task, by its index,
+// or the sweep of the later set. Stored as "c<index>" or "l".
+type Owner struct {
+	sweep bool
+	chunk int64
+}
+
+// ChunkOwner is the owner of chunk index.
+func ChunkOwner(index int64) Owner { return Owner{chunk: index} }
+
+// SweepOwner is the owner of the sweeps of the later set.
+func SweepOwner() Owner { return Owner{sweep: true} }
+
+// Sweep reports whether o is the sweep.
+func (o Owner) Sweep() bool { return o.sweep }
+
+func (o Owner) String() string {
+	if o.sweep {
+		return "l"
+	}
+	return "c" + strconv.FormatInt(o.chunk, 10)
+}
+
+// parseOwner reads a stored owner; anything else is the zero Owner.
+func parseOwner(s string) Owner {
+	if s == "l" {
+		return SweepOwner()
+	}
+	if n, err := strconv.ParseInt(strings.TrimPrefix(s, "c"), 10, 64); err == nil && strings.HasPrefix(s, "c") {
+		return ChunkOwner(n)
+	}
+	return Owner{}
+}
+
+// CampaignMessageID is the message id of a campaign's message to recipient
+// rid. It is derived, not drawn, so a message sent again after a crash
+// carries the same id and Message-ID header.
+func CampaignMessageID(campaignID string, rid message.RecipientID) string {
+	h := sha256.Sum256([]byte(campaignID + "\x00" + string(rid)))
+	return "cm." + campaignID + "." + hex.EncodeToString(h[:10])
+}
+
+// shortRule drops the "<type>/<channel>/" every rule id of a campaign's
+// outcome starts with; fullRule puts it back.
+func shortRule(rule string, t message.Type, ch message.Channel) string {
+	return strings.TrimPrefix(rule, string(t)+"/"+string(ch)+"/")
+}
+
+func fullRule(rule string, t message.Type, ch message.Channel) string {
+	if rule == "" || strings.Contains(rule, "/") {
+		return rule
+	}
+	return string(t) + "/" + string(ch) + "/" + rule
+}
+
+// shortProviderID keeps only what follows the message id when the provider
+// id starts with it (the SMTP Message-ID is "<message id>@<domain>").
+func shortProviderID(pid, msgID string) string {
+	if rest, ok := strings.CutPrefix(pid, msgID); ok {
+		return "=" + rest
+	}
+	return pid
+}
+
+func fullProviderID(pid, msgID string) string {
+	if rest, ok := strings.CutPrefix(pid, "="); ok {
+		return msgID + rest
+	}
+	return pid
 }
 
 // encode writes the outcome as
 // "d|c12|e|l|reason|rule|catalog|decided|done-decided|attempts|class|provider id":
 // channel and basis as one letter, the reason left out when it is "allowed"
 // (delivered and failed messages were allowed), times in unix seconds with
-// the done time relative to the decision. Every byte counts a million times.
-func (o Outcome) encode() string {
+// the done time relative to the decision, the rule without the campaign's
+// type and the channel, the provider id without the message id it starts
+// with. Every byte counts a million times.
+func (o Outcome) encode(campaignID string, t message.Type) string {
 	var b strings.Builder
 	b.Grow(64 + len(o.Rule) + len(o.ProviderID) + len(o.Catalog))
 	b.WriteByte(byte(o.Status))
@@ -167,8 +242,12 @@ func (o Outcome) encode() string {
 	if !o.DoneAt.IsZero() {
 		done = strconv.FormatInt(o.DoneAt.Unix()-o.DecidedAt.Unix(), 10)
 	}
-	for _, f := range []string{o.Origin, shortChannel(o.Channel), shortBasis(o.Basis), reason, o.Rule, o.Catalog,
-		unix(o.DecidedAt), done, strconv.Itoa(o.Attempts), o.ErrorClass, o.ProviderID} {
+	pid := o.ProviderID
+	if pid != "" {
+		pid = shortProviderID(pid, CampaignMessageID(campaignID, o.Recipient))
+	}
+	for _, f := range []string{o.Origin.String(), shortChannel(o.Channel), shortBasis(o.Basis), reason,
+		shortRule(o.Rule, t, o.Channel), o.Catalog, unix(o.DecidedAt), done, strconv.Itoa(o.Attempts), o.ErrorClass, pid} {
 		b.WriteByte('|')
 		b.WriteString(f)
 	}
@@ -225,15 +304,16 @@ func fromUnix(s string) time.Time {
 	return time.Unix(n, 0).UTC()
 }
 
-// decodeOutcome reads a stored outcome, final or a pending/waiting mark.
-func decodeOutcome(id message.RecipientID, v string) Outcome {
+// decodeOutcome reads a stored outcome of campaign campaignID (of type t),
+// final or a pending/waiting mark.
+func decodeOutcome(campaignID string, t message.Type, id message.RecipientID, v string) Outcome {
 	o := Outcome{Recipient: id}
 	if v == "" {
 		return o
 	}
 	o.Status = OutcomeStatus(v[0])
 	if o.Status == OutcomeWaiting || o.Status == OutcomePending {
-		o.Origin = markOrigin(v)
+		o.Origin = parseOwner(markOrigin(v))
 		return o
 	}
 	f := strings.SplitN(v[1:], "|", 12)
@@ -244,16 +324,19 @@ func decodeOutcome(id message.RecipientID, v string) Outcome {
 		return ""
 	}
 	// f[0] is empty: the byte after the status is the first separator.
-	o.Origin, o.Channel, o.Basis, o.Reason = get(1), longChannel(get(2)), longBasis(get(3)), policy.Reason(get(4))
+	o.Origin, o.Channel, o.Basis, o.Reason = parseOwner(get(1)), longChannel(get(2)), longBasis(get(3)), policy.Reason(get(4))
 	if o.Reason == "" && o.Status != OutcomeSuppressed {
 		o.Reason = policy.Allowed
 	}
-	o.Rule, o.Catalog, o.DecidedAt = get(5), get(6), fromUnix(get(7))
+	o.Rule, o.Catalog, o.DecidedAt = fullRule(get(5), t, o.Channel), get(6), fromUnix(get(7))
 	if d, err := strconv.ParseInt(get(8), 10, 64); err == nil && !o.DecidedAt.IsZero() {
 		o.DoneAt = o.DecidedAt.Add(time.Duration(d) * time.Second)
 	}
 	o.Attempts, _ = strconv.Atoi(get(9))
 	o.ErrorClass, o.ProviderID = get(10), get(11)
+	if o.ProviderID != "" {
+		o.ProviderID = fullProviderID(o.ProviderID, CampaignMessageID(campaignID, id))
+	}
 	return o
 }
 
@@ -612,16 +695,16 @@ return res
 type Claim struct {
 	Recipient message.RecipientID
 	Claimed   bool
-	Origin    string // the chunk the recipient came from
+	Origin    Owner  // the chunk the recipient came from
 	Attempts  int    // earlier attempts that failed retryably
 	Found     string // the stored value when not claimed
 }
 
 // ClaimRecipients claims ids for owner and returns the campaign state. When
 // the state is not running nothing is claimed and claims is nil.
-func (s *Store) ClaimRecipients(ctx context.Context, id, owner string, ids []message.RecipientID) (CampaignState, []Claim, error) {
+func (s *Store) ClaimRecipients(ctx context.Context, id string, owner Owner, ids []message.RecipientID) (CampaignState, []Claim, error) {
 	args := make([]any, 0, len(ids)+1)
-	args = append(args, owner)
+	args = append(args, owner.String())
 	for _, r := range ids {
 		args = append(args, string(r))
 	}
@@ -639,11 +722,11 @@ func (s *Store) ClaimRecipients(ctx context.Context, id, owner string, ids []mes
 		c := Claim{Recipient: ids[i]}
 		if rest, ok := strings.CutPrefix(v, "+"); ok {
 			origin, n, _ := strings.Cut(rest, " ")
-			c.Claimed, c.Origin = true, origin
+			c.Claimed, c.Origin = true, parseOwner(origin)
 			c.Attempts, _ = strconv.Atoi(n)
 		} else {
 			c.Found = v
-			c.Origin = markOrigin(v)
+			c.Origin = parseOwner(markOrigin(v))
 		}
 		claims[i] = c
 	}
@@ -695,7 +778,8 @@ return written
 // WriteOutcomes records outcomes and delays in one script on the campaign's
 // keys (outcome, counter and later-set entry change together; a recipient
 // already finished is not counted twice), then the frequency-cap entries.
-func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) error {
+func (s *Store) WriteOutcomes(ctx context.Context, c Campaign, items []Finished) error {
+	id := c.ID
 	if len(items) == 0 {
 		return nil
 	}
@@ -708,7 +792,7 @@ func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) 
 			if it.Retry {
 				retry = "1"
 			}
-			args = append(args, string(o.Recipient), "w"+o.Origin, "", it.Due.UnixMilli(), retry)
+			args = append(args, string(o.Recipient), "w"+o.Origin.String(), "", it.Due.UnixMilli(), retry)
 			continue
 		}
 		var cnt string
@@ -722,7 +806,7 @@ func (s *Store) WriteOutcomes(ctx context.Context, id string, items []Finished) 
 		default:
 			return fmt.Errorf("campaign %s: write outcome of %s: status %q is not final", id, o.Recipient, o.Status)
 		}
-		args = append(args, string(o.Recipient), o.encode(), cnt, "", "0")
+		args = append(args, string(o.Recipient), o.encode(c.ID, c.Type), cnt, "", "0")
 	}
 	if err := writeOutcomesScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("campaign %s: write outcomes: %w", id, err)
@@ -760,8 +844,8 @@ func advMember(id string) string {
 
 // SetDuplicates records how many duplicate ids chunk origin met. Setting
 // (not adding) keeps the count right when a chunk runs again after a crash.
-func (s *Store) SetDuplicates(ctx context.Context, id, origin string, n int) error {
-	if err := s.rdb.HSet(ctx, s.campaignKey(id, "n"), "dup."+origin, n).Err(); err != nil {
+func (s *Store) SetDuplicates(ctx context.Context, id string, origin Owner, n int) error {
+	if err := s.rdb.HSet(ctx, s.campaignKey(id, "n"), "dup."+origin.String(), n).Err(); err != nil {
 		return fmt.Errorf("campaign %s: duplicates: %w", id, err)
 	}
 	return nil
@@ -800,7 +884,7 @@ func (s *Store) ReleaseDue(ctx context.Context, id string, at time.Time, claims 
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, c := range claims {
 			if c.Claimed {
-				p.HSet(ctx, out, string(c.Recipient), "w"+c.Origin)
+				p.HSet(ctx, out, string(c.Recipient), "w"+c.Origin.String())
 			}
 			p.ZAdd(ctx, later, redis.Z{Score: float64(at.UnixMilli()), Member: string(c.Recipient)})
 		}
@@ -905,7 +989,8 @@ func (s *Store) Sweeps(ctx context.Context, id string) ([]string, error) {
 
 // CampaignOutcome returns one recipient's stored outcome (Status 0 if the
 // recipient has not been reached yet or is not in the audience).
-func (s *Store) CampaignOutcome(ctx context.Context, id string, rid message.RecipientID) (Outcome, error) {
+func (s *Store) CampaignOutcome(ctx context.Context, c Campaign, rid message.RecipientID) (Outcome, error) {
+	id := c.ID
 	v, err := s.rdb.HGet(ctx, s.campaignKey(id, "out"), string(rid)).Result()
 	if errors.Is(err, redis.Nil) {
 		return Outcome{Recipient: rid}, nil
@@ -913,19 +998,70 @@ func (s *Store) CampaignOutcome(ctx context.Context, id string, rid message.Reci
 	if err != nil {
 		return Outcome{}, fmt.Errorf("campaign %s: outcome: %w", id, err)
 	}
-	return decodeOutcome(rid, v), nil
+	return decodeOutcome(id, c.Type, rid, v), nil
 }
 
 // CampaignOutcomes lists outcomes page by page (HSCAN order). cursor 0
 // starts; the returned cursor is 0 at the end.
-func (s *Store) CampaignOutcomes(ctx context.Context, id string, cursor uint64, count int64) ([]Outcome, uint64, error) {
+func (s *Store) CampaignOutcomes(ctx context.Context, c Campaign, cursor uint64, count int64) ([]Outcome, uint64, error) {
+	id := c.ID
 	kv, next, err := s.rdb.HScan(ctx, s.campaignKey(id, "out"), cursor, "", count).Result()
 	if err != nil {
 		return nil, 0, fmt.Errorf("campaign %s: outcomes: %w", id, err)
 	}
 	out := make([]Outcome, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
-		out = append(out, decodeOutcome(message.RecipientID(kv[i]), kv[i+1]))
+		out = append(out, decodeOutcome(id, c.Type, message.RecipientID(kv[i]), kv[i+1]))
 	}
 	return out, next, nil
+}
+
+// CampaignMemory is what Redis holds for a campaign, in bytes (MEMORY USAGE).
+type CampaignMemory struct {
+	// Queued is the audience still to send: its chunks of ids.
+	Queued int64
+	// Kept is what stays once it is done: spec, counters, chunk list, outcomes.
+	Kept int64
+}
+
+// CampaignMemory measures campaign id's keys, for `herold bench`.
+func (s *Store) CampaignMemory(ctx context.Context, id string) (CampaignMemory, error) {
+	var m CampaignMemory
+	var err error
+	if m.Queued, err = s.memoryUsage(ctx, s.campaignKey(id, "aud")); err != nil {
+		return m, err
+	}
+	for _, part := range []string{"meta", "n", "out", "chunks"} {
+		n, err := s.memoryUsage(ctx, s.campaignKey(id, part))
+		if err != nil {
+			return m, err
+		}
+		m.Kept += n
+	}
+	return m, nil
+}
+
+// AdvertisingMemory measures the frequency-cap entries of ids, for `herold bench`.
+func (s *Store) AdvertisingMemory(ctx context.Context, ids []message.RecipientID) (int64, error) {
+	var total int64
+	for _, id := range ids {
+		n, err := s.memoryUsage(ctx, s.advKey(id))
+		if err != nil {
+			return total, err
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// memoryUsage is MEMORY USAGE of key; 0 for a key that does not exist.
+func (s *Store) memoryUsage(ctx context.Context, key string) (int64, error) {
+	n, err := s.rdb.MemoryUsage(ctx, key, 0).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("memory usage: %w", err)
+	}
+	return n, nil
 }

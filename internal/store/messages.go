@@ -68,6 +68,7 @@ type Attempt struct {
 	Channel   message.Channel         `json:"channel"`
 	Retry     int                     `json:"retry"` // 0 for the first try
 	Error     string                  `json:"error,omitempty"`
+	Class     string                  `json:"error_class,omitempty"` // delivery.Class… code
 	Provider  *channels.ProviderError `json:"provider_error,omitempty"`
 	Permanent bool                    `json:"permanent,omitempty"`
 }
@@ -95,13 +96,20 @@ type MessageRecord struct {
 	// the channel used, or the denial of the first preferred channel.
 	Decision *policy.Decision `json:"decision,omitempty"`
 	// Decisions holds the decision of every channel considered, in order.
-	Decisions         []policy.Decision `json:"decisions,omitempty"`
-	Channel           message.Channel   `json:"channel,omitempty"` // channel used
-	Attempts          []Attempt         `json:"attempts,omitempty"`
-	Provider          string            `json:"provider,omitempty"`
-	ProviderID        string            `json:"provider_message_id,omitempty"`
-	ProviderStatus    string            `json:"provider_status,omitempty"`
-	ProviderErrorCode int               `json:"provider_error_code,omitempty"`
+	Decisions []policy.Decision `json:"decisions,omitempty"`
+	Channel   message.Channel   `json:"channel,omitempty"` // channel used
+	// HeldUntil and HoldReason: an allowed message waits (status scheduled)
+	// until then, e.g. for the end of quiet hours; it is decided again then.
+	HeldUntil  time.Time     `json:"held_until,omitzero"`
+	HoldReason policy.Reason `json:"hold_reason,omitempty"`
+	// ErrorClass says why a failed message failed (the last attempt's class,
+	// or retries_exhausted).
+	ErrorClass        string    `json:"error_class,omitempty"`
+	Attempts          []Attempt `json:"attempts,omitempty"`
+	Provider          string    `json:"provider,omitempty"`
+	ProviderID        string    `json:"provider_message_id,omitempty"`
+	ProviderStatus    string    `json:"provider_status,omitempty"`
+	ProviderErrorCode int       `json:"provider_error_code,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`

@@ -1,8 +1,4 @@
-// Package setup builds Herold's senders from its configuration: one
-// channels.Sender per channel, over the configured provider, rate-limited
-// through Redis when a rate is set, or the outbox folder when the channel has
-// no provider. It says at start-up which channel goes where.
-package setup
+package app
 
 import (
 	"crypto/x509"
@@ -27,10 +23,11 @@ import (
 	"github.com/heroldhq/herold/internal/ratelimit"
 )
 
-// Channels is the set of senders and what must be closed at shutdown.
-type Channels struct {
-	// Senders has one Sender for every channel.
-	Senders map[message.Channel]channels.Sender
+// Senders is one channels.Sender per channel and what must be closed at
+// shutdown.
+type Senders struct {
+	// ByChannel has one Sender for every channel.
+	ByChannel map[message.Channel]channels.Sender
 	// Outbox lists the channels that write to the outbox folder.
 	Outbox []message.Channel
 	// Email is the SMTP sender, when e-mail has a provider.
@@ -39,7 +36,7 @@ type Channels struct {
 }
 
 // Close closes the senders that hold connections.
-func (c *Channels) Close() error {
+func (c *Senders) Close() error {
 	var errs []error
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		errs = append(errs, c.closers[i]())
@@ -47,30 +44,20 @@ func (c *Channels) Close() error {
 	return errors.Join(errs...)
 }
 
-// Option adjusts Build, for tests.
-type Option func(*options)
-
-type options struct {
+// senderOptions adjust BuildSenders, for tests.
+type senderOptions struct {
 	smtpRootCAs     *x509.CertPool
 	twilioTransport http.RoundTripper
 }
 
-// WithSMTPRootCAs verifies the SMTP server's certificate against pool.
-func WithSMTPRootCAs(pool *x509.CertPool) Option { return func(o *options) { o.smtpRootCAs = pool } }
-
-// WithTwilioTransport sends Twilio's API calls through rt.
-func WithTwilioTransport(rt http.RoundTripper) Option {
-	return func(o *options) { o.twilioTransport = rt }
-}
-
-// Build makes the senders. rdb (with the key prefix cfg.Redis.KeyPrefix)
-// carries the rate limits; with a nil rdb no rate is applied.
-func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts ...Option) (_ *Channels, err error) {
-	var o options
-	for _, f := range opts {
-		f(&o)
-	}
-	c := &Channels{Senders: make(map[message.Channel]channels.Sender, 4)}
+// BuildSenders makes the senders from the configuration: one per channel,
+// over the configured provider, or the outbox folder when the channel has no
+// provider (said at start-up). With rdb (keys under cfg.Redis.KeyPrefix) a
+// configured sending rate wraps the provider's sender in the shared rate
+// limiter, so all worker processes together stay under it; with a nil rdb no
+// rate is applied.
+func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, o senderOptions) (_ *Senders, err error) {
+	c := &Senders{ByChannel: make(map[message.Channel]channels.Sender, 4)}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -78,7 +65,7 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 	}()
 	var limiter *ratelimit.Limiter
 	if rdb != nil {
-		limiter = ratelimit.New(rdb, cfg.Redis.KeyPrefix, log.With("component", "ratelimit"))
+		limiter = ratelimit.New(rdb, cfg.Redis.KeyPrefix, log)
 	}
 	limit := func(ch message.Channel, s channels.Sender, perSecond int) channels.Sender {
 		if limiter == nil || perSecond <= 0 {
@@ -88,13 +75,13 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 		return limiter.Wrap(s, ratelimit.Options{Channel: string(ch), Limit: redis_rate.PerSecond(perSecond)})
 	}
 	toOutbox := func(ch message.Channel, why string, extra ...outbox.Option) error {
-		ob, err := outbox.New(cfg.Core.OutboxDir, ch, log.With("component", "outbox", "channel", ch), extra...)
+		ob, err := outbox.New(cfg.Core.OutboxDir, ch, log, extra...) // it names the channel itself
 		if err != nil {
 			return err
 		}
 		log.Warn("channel has no provider: messages are written to the outbox folder, not sent",
 			"channel", ch, "dir", ob.Dir(), "reason", why)
-		c.Senders[ch] = ob
+		c.ByChannel[ch] = ob
 		c.Outbox = append(c.Outbox, ch)
 		return nil
 	}
@@ -123,13 +110,13 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, Auth: cfg.SMTP.Auth,
 			PoolSize: cfg.SMTP.PoolSize, Timeout: cfg.SMTP.Timeout, IdleTimeout: cfg.SMTP.IdleTimeout,
 			RootCAs: o.smtpRootCAs, ComposeConfig: compose,
-		}, log.With("component", "smtp"))
+		}, log.With("channel", message.Email))
 		if err != nil {
 			return nil, err
 		}
 		c.closers = append(c.closers, s.Close)
 		c.Email = s
-		c.Senders[message.Email] = limit(message.Email, s, cfg.SMTP.Rate)
+		c.ByChannel[message.Email] = limit(message.Email, s, cfg.SMTP.Rate)
 		log.Info("channel ready", "channel", message.Email, "provider", "smtp", "host", cfg.SMTP.Host,
 			"tls", cfg.SMTP.TLS, "pool_size", cfg.SMTP.PoolSize, "dkim", compose.DKIMKey != nil)
 	}
@@ -145,38 +132,32 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 			return nil, err
 		}
 	}
+	smsFrom := twilio.From{Transactional: tw.SMSFromTransactional, Marketing: tw.SMSFromMarketing}
+	waFrom := twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing}
+	rcsFrom := twilio.From{Transactional: tw.RCSFromTransactional, Marketing: tw.RCSFromMarketing}
+	rcsFallback := twilio.From{Transactional: tw.RCSFallbackTransactional, Marketing: tw.RCSFallbackMarketing}
 	phone := []struct {
 		ch    message.Channel
 		from  twilio.From
 		extra twilio.From // RCS fallback services
 		rate  int
-		make  func() (channels.Sender, error)
+		make  func(log *slog.Logger) (channels.Sender, error)
 	}{
-		{message.SMS, twilio.From{Transactional: tw.SMSFromTransactional, Marketing: tw.SMSFromMarketing}, twilio.From{}, tw.SMSRate,
-			func() (channels.Sender, error) {
-				return sms.New(client, sms.Config{From: twilio.From{Transactional: tw.SMSFromTransactional, Marketing: tw.SMSFromMarketing}}, log.With("channel", "sms"))
-			}},
-		{message.WhatsApp, twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing}, twilio.From{}, tw.WhatsAppRate,
-			func() (channels.Sender, error) {
-				// One setting for approved templates: the renderer fills ContentSID
-				// from it, and the sender falls back to the same map.
-				tpl, err := whatsapp.ParseTemplates(cfg.Templates.WhatsAppContent)
-				if err != nil {
-					return nil, fmt.Errorf("HEROLD_WHATSAPP_CONTENT_SIDS: %w", err)
-				}
-				return whatsapp.New(client, whatsapp.Config{
-					From:      twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing},
-					Templates: tpl, FreeForm: tw.WhatsAppFreeForm,
-				}, log.With("channel", "whatsapp"))
-			}},
-		{message.RCS, twilio.From{Transactional: tw.RCSFromTransactional, Marketing: tw.RCSFromMarketing},
-			twilio.From{Transactional: tw.RCSFallbackTransactional, Marketing: tw.RCSFallbackMarketing}, tw.RCSRate,
-			func() (channels.Sender, error) {
-				return rcs.New(client, rcs.Config{
-					From:            twilio.From{Transactional: tw.RCSFromTransactional, Marketing: tw.RCSFromMarketing},
-					FallbackService: twilio.From{Transactional: tw.RCSFallbackTransactional, Marketing: tw.RCSFallbackMarketing},
-				}, log.With("channel", "rcs"))
-			}},
+		{message.SMS, smsFrom, twilio.From{}, tw.SMSRate, func(log *slog.Logger) (channels.Sender, error) {
+			return sms.New(client, sms.Config{From: smsFrom}, log)
+		}},
+		{message.WhatsApp, waFrom, twilio.From{}, tw.WhatsAppRate, func(log *slog.Logger) (channels.Sender, error) {
+			// One setting for approved templates: the renderer fills ContentSID
+			// from it, and the sender falls back to the same map.
+			tpl, err := whatsapp.ParseTemplates(cfg.Templates.WhatsAppContent)
+			if err != nil {
+				return nil, fmt.Errorf("HEROLD_WHATSAPP_CONTENT_SIDS: %w", err)
+			}
+			return whatsapp.New(client, whatsapp.Config{From: waFrom, Templates: tpl, FreeForm: tw.WhatsAppFreeForm}, log)
+		}},
+		{message.RCS, rcsFrom, rcsFallback, tw.RCSRate, func(log *slog.Logger) (channels.Sender, error) {
+			return rcs.New(client, rcs.Config{From: rcsFrom, FallbackService: rcsFallback}, log)
+		}},
 	}
 	for _, p := range phone {
 		switch {
@@ -186,8 +167,8 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger, opts 
 			err = toOutbox(p.ch, "no sender configured for this channel")
 		default:
 			var s channels.Sender
-			if s, err = p.make(); err == nil {
-				c.Senders[p.ch] = limit(p.ch, s, p.rate)
+			if s, err = p.make(log.With("channel", p.ch)); err == nil {
+				c.ByChannel[p.ch] = limit(p.ch, s, p.rate)
 				log.Info("channel ready", "channel", p.ch, "provider", "twilio",
 					"transactional_sender", p.from.Transactional != "" || p.extra.Transactional != "",
 					"marketing_sender", p.from.Marketing != "" || p.extra.Marketing != "")

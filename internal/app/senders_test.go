@@ -1,4 +1,4 @@
-package setup_test
+package app
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/heroldhq/herold/channels"
-	"github.com/heroldhq/herold/channels/setup"
 	"github.com/heroldhq/herold/channels/twilio/twiliotest"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
@@ -30,7 +29,7 @@ func TestNoProvidersMeansOutbox(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	cfg := load(t, map[string]string{"HEROLD_OUTBOX_DIR": dir, "HEROLD_SMTP_FROM": "news@herold.example"})
-	c, err := setup.Build(cfg, nil, slog.New(slog.DiscardHandler))
+	c, err := BuildSenders(cfg, nil, slog.New(slog.DiscardHandler), senderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +37,7 @@ func TestNoProvidersMeansOutbox(t *testing.T) {
 	if !slices.Equal(c.Outbox, message.Channels()) {
 		t.Errorf("outbox channels = %v, want all", c.Outbox)
 	}
-	r, err := c.Senders[message.Email].Send(t.Context(), channels.Outbound{MessageID: "m1", To: "anna@example.org", Subject: "Hallo", Text: "Grüße"})
+	r, err := c.ByChannel[message.Email].Send(t.Context(), channels.Outbound{MessageID: "m1", To: "anna@example.org", Subject: "Hallo", Text: "Grüße"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +68,7 @@ func TestProviders(t *testing.T) {
 		"HEROLD_RCS_FROM_MARKETING":     "rcs:herold_agent",
 	})
 	t.Cleanup(func() { redistest.DeleteKeys(context.Background(), rdb, "rate:"+prefix+"*") })
-	c, err := setup.Build(cfg, rdb, slog.New(slog.DiscardHandler), setup.WithTwilioTransport(ts.Transport()))
+	c, err := BuildSenders(cfg, rdb, slog.New(slog.DiscardHandler), senderOptions{twilioTransport: ts.Transport()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func TestProviders(t *testing.T) {
 	if c.Email == nil {
 		t.Error("no SMTP sender although HEROLD_SMTP_HOST is set")
 	}
-	r, err := c.Senders[message.SMS].Send(t.Context(), channels.Outbound{MessageID: "s1", Class: "marketing", To: twiliotest.OKNumber, Text: "Angebot"})
+	r, err := c.ByChannel[message.SMS].Send(t.Context(), channels.Outbound{MessageID: "s1", Class: "marketing", To: twiliotest.OKNumber, Text: "Angebot"})
 	if err != nil || r.Provider != "twilio" {
 		t.Fatalf("sms: %+v, %v", r, err)
 	}

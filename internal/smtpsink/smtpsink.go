@@ -1,10 +1,9 @@
-// Package dispatchtest provides the provider fakes that the dispatch
-// end-to-end tests and the load command deliver to: a real SMTP server
-// (go-smtp) on loopback and a Twilio Messages API fake (net/http/httptest)
-// that checks what twilio-go sends; and, built on them, the in-process
-// pipeline (store, catalog, renderer, real senders, asynq) that the
-// end-to-end tests of dispatch, campaign and pages share.
-package dispatchtest
+// Package smtpsink is a real SMTP server (go-smtp) on loopback that accepts
+// mail and counts it, optionally keeping it: what `herold bench` and `herold
+// load` send to, and what the end-to-end tests read delivered mail from. The
+// recipient's local part steers it, so tests can provoke a hard bounce or a
+// temporary refusal without a mail server of their own.
+package smtpsink
 
 import (
 	"errors"
@@ -26,10 +25,10 @@ type Mail struct {
 	Data []byte
 }
 
-// SMTPSink is a real SMTP server on 127.0.0.1, without TLS or AUTH. The
+// Sink is a real SMTP server on 127.0.0.1, without TLS or AUTH. The
 // local part of a recipient steers it: "bounce…@" is refused with 550,
-// "later…@" with 451; everything else is accepted.
-type SMTPSink struct {
+// "later…@" with 451, "busy…@" with 421; everything else is accepted.
+type Sink struct {
 	Host string
 	Port int
 
@@ -41,10 +40,10 @@ type SMTPSink struct {
 	mails    []Mail
 }
 
-// NewSMTPSink starts a sink. keep=false counts messages without keeping
+// New starts a sink. keep=false counts messages without keeping
 // them (for load runs).
-func NewSMTPSink(keep bool) (*SMTPSink, error) {
-	s := &SMTPSink{keep: keep}
+func New(keep bool) (*Sink, error) {
+	s := &Sink{keep: keep}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{s: s}, nil
 	}))
@@ -64,7 +63,7 @@ func NewSMTPSink(keep bool) (*SMTPSink, error) {
 }
 
 // Close stops the server.
-func (s *SMTPSink) Close() error {
+func (s *Sink) Close() error {
 	err := s.srv.Close()
 	if errors.Is(err, smtp.ErrServerClosed) {
 		return nil
@@ -73,17 +72,17 @@ func (s *SMTPSink) Close() error {
 }
 
 // Count returns how many messages were accepted.
-func (s *SMTPSink) Count() int { return int(s.count.Load()) }
+func (s *Sink) Count() int { return int(s.count.Load()) }
 
 // Mails returns the messages accepted so far (only when keeping them).
-func (s *SMTPSink) Mails() []Mail {
+func (s *Sink) Mails() []Mail {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Mail(nil), s.mails...)
 }
 
 type sinkSession struct {
-	s   *SMTPSink
+	s   *Sink
 	cur Mail
 }
 
@@ -100,6 +99,8 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "<" + to + ">: mailbox unknown"}
 	case strings.HasPrefix(local, "later"):
 		return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+	case strings.HasPrefix(local, "busy"):
+		return &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "service not available, try again later"}
 	}
 	ss.cur.To = append(ss.cur.To, to)
 	return nil

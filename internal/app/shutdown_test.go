@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/redistest"
@@ -23,27 +24,28 @@ func TestShutdownLetsRunningTaskFinish(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := redistest.Client(t)
 	var cfg config.Config
-	if err := config.Load(&cfg, getenvFrom(map[string]string{
-		"HEROLD_REDIS_URL":    redistest.URL(),
+	env := map[string]string{
 		"HEROLD_REDIS_PREFIX": prefix,
 		"HEROLD_SCHEDULER":    "false",
 		"HEROLD_QUEUE_SUFFIX": "-" + redistest.Queue(t, "shutdown"),
-	}), nil); err != nil {
+		"HEROLD_OUTBOX_DIR":   t.TempDir(),
+	}
+	if err := config.Load(&cfg, func(k string) string { return env[k] }, nil); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	a, err := newApp(t.Context(), slog.New(slog.NewTextHandler(logs, nil)), cfg, roleWorker(), logs)
+	a, err := app.New(t.Context(), cfg, app.Options{Role: app.Role{Name: "worker", Worker: true},
+		Log: slog.New(slog.DiscardHandler), Redis: rdb})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(a.close)
-	qname := a.queues.Name(message.Transactional)
+	t.Cleanup(a.Close)
+	qname := a.Queues.Name(message.Transactional)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() { _ = inspector.DeleteQueue(qname, true) })
 
 	started, release := make(chan struct{}), make(chan struct{})
 	var finishedCleanly atomic.Bool
-	a.asynqMux.HandleFunc("test:slow", func(ctx context.Context, _ *asynq.Task) error {
+	a.Tasks.HandleFunc("test:slow", func(ctx context.Context, _ *asynq.Task) error {
 		close(started)
 		<-release
 		finishedCleanly.Store(ctx.Err() == nil)
@@ -58,7 +60,7 @@ func TestShutdownLetsRunningTaskFinish(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- a.run(ctx, ln, nil) }()
+	go func() { done <- a.Run(ctx, ln, nil) }()
 
 	info, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask("test:slow", nil), asynq.Queue(qname))
 	if err != nil {

@@ -1,4 +1,4 @@
-package dispatchtest
+package apptest
 
 import (
 	"crypto/rand"
@@ -16,6 +16,8 @@ import (
 type TwilioReply struct {
 	Status int
 	Code   int
+	// Hang: never answer; the call ends when the client gives up.
+	Hang bool
 }
 
 // TwilioRequest is one accepted or refused CreateMessage call as the fake saw it.
@@ -160,6 +162,10 @@ func (f *TwilioFake) serve(w http.ResponseWriter, r *http.Request) {
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
 
+	if reply.Hang {
+		<-r.Context().Done()
+		return
+	}
 	if reply.Status != http.StatusCreated {
 		// Twilio's error text repeats the number; the adapter must drop it.
 		writeTwilioError(w, reply.Status, reply.Code, fmt.Sprintf("The 'To' number %s is not valid.", req.To))
