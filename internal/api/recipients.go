@@ -14,6 +14,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/privacy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -32,6 +33,7 @@ const (
 // scope. Logs carry the recipient id only, never a name or an address.
 type Recipients struct {
 	Store   *store.Store
+	Rights  *privacy.Rights // export and erasure
 	Log     *slog.Logger
 	Region  string           // default region of phone numbers without a country code (HEROLD_DEFAULT_REGION)
 	MaxBody int64            // request body limit; 0 means DefaultMaxBody
@@ -177,7 +179,7 @@ func (h *Recipients) erase(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := h.Store.DeleteRecipient(r.Context(), id); err != nil {
+	if err := h.Rights.Erase(r.Context(), id); err != nil {
 		h.fail(r.Context(), w, id, "erase recipient", err)
 		return
 	}
@@ -344,7 +346,7 @@ func (h *Recipients) export(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	doc, err := h.Store.Export(r.Context(), id, h.now().UTC())
+	doc, err := h.Rights.Export(r.Context(), id, h.now().UTC())
 	if err != nil {
 		h.fail(r.Context(), w, id, "export recipient", err)
 		return

@@ -20,6 +20,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/privacy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
@@ -481,7 +482,7 @@ func TestExport(t *testing.T) {
 		Consents    consentsView
 		Messages    []store.MessageRecord
 	}](t, body)
-	if doc.Format != store.ExportFormat || doc.RecipientID != "c-1" || doc.Profile.LastName != "Mustermann" ||
+	if doc.Format != privacy.ExportFormat || doc.RecipientID != "c-1" || doc.Profile.LastName != "Mustermann" ||
 		len(doc.Consents.History) != 1 || len(doc.Consents.State) != 1 || doc.Consents.State[0].Status != consent.Granted ||
 		len(doc.Messages) != 1 || doc.Messages[0].ID != "msg-export-1" || doc.Messages[0].Decision == nil {
 		t.Fatalf("export document: %s", body)

@@ -32,6 +32,7 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/pages"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/privacy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/render"
@@ -256,7 +257,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, a.apiMux))
-	(&api.Recipients{Store: a.Store, Log: log.With("component", "recipients"),
+	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store), Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)

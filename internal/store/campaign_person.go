@@ -307,13 +307,13 @@ func (s *Store) CampaignMessages(ctx context.Context, rid message.RecipientID) (
 	return out, nil
 }
 
-// eraseFromCampaigns removes rid from every indexed campaign: its outcome,
+// EraseFromCampaigns removes rid from every indexed campaign: its outcome,
 // later-set and retry entries, and every occurrence in the audience chunks of
 // campaigns that still have an audience (staged chunks of an upload in
 // progress included), adjusting the audience counter so that the counters of
 // a running campaign still add up. Aggregate counters (delivered, suppressed
 // by reason, ...) are not personal data and stay.
-func (s *Store) eraseFromCampaigns(ctx context.Context, rid message.RecipientID) error {
+func (s *Store) EraseFromCampaigns(ctx context.Context, rid message.RecipientID) error {
 	pcs, err := s.personCampaigns(ctx, rid)
 	if err != nil {
 		return err
@@ -337,6 +337,20 @@ func (s *Store) eraseFromCampaigns(ctx context.Context, rid message.RecipientID)
 		if _, err := s.scanAudience(ctx, pc.id, rid, "erase", final); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ForgetInCampaigns removes rid's outcome, waiting and retry entries from
+// every campaign once more: erasure's last step, for a chunk that claimed
+// the recipient before its profile went and wrote an outcome meanwhile.
+func (s *Store) ForgetInCampaigns(ctx context.Context, rid message.RecipientID) error {
+	ids, err := s.CampaignIDs(ctx)
+	if err == nil {
+		_, err = s.forgetInCampaigns(ctx, rid, ids)
+	}
+	if err != nil {
+		return fmt.Errorf("forget %s in campaigns: %w", rid, err)
 	}
 	return nil
 }

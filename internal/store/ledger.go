@@ -131,10 +131,12 @@ func (s *Store) Consents(ctx context.Context, id message.RecipientID, at time.Ti
 	if err != nil {
 		return Consents{}, fmt.Errorf("consents: %w", err)
 	}
-	return consentsOf(id, events, at), nil
+	return ConsentsOf(id, events, at), nil
 }
 
-func consentsOf(id message.RecipientID, events []consent.Event, at time.Time) Consents {
+// ConsentsOf is the consent state of id at the moment at, folded from events,
+// with the full history.
+func ConsentsOf(id message.RecipientID, events []consent.Event, at time.Time) Consents {
 	if events == nil {
 		events = []consent.Event{}
 	}

@@ -324,70 +324,52 @@ func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr strin
 	return slices.ContainsFunc(vals, func(v any) bool { return v != nil }), nil
 }
 
-// DeleteRecipient erases id (GDPR Art. 17): its profile, consent ledger,
-// index entries, frequency-cap log and message log go, and so does every
-// entry it has in a campaign (outcome, waiting and retry entries, and its
-// place in the audience chunks of campaigns not finished yet, see
-// eraseFromCampaigns); each of its e-mail addresses and its
-// number stays on the suppression list as a salted hash only (reason
-// "erased", every channel), so that a later profile with the same address is
-// suppressed instead of contacted. The list is written first, so an erasure
-// that fails half-way never loses the suppression. Unknown recipient:
-// ErrNotFound.
-func (s *Store) DeleteRecipient(ctx context.Context, id message.RecipientID) error {
-	r, err := s.GetRecipient(ctx, id)
-	if err != nil {
-		return fmt.Errorf("erase recipient: %w", err)
-	}
+// SuppressErased puts every e-mail address and the number of r on the
+// suppression list as a salted hash only (reason "erased", every channel), so
+// that a later profile with the same address is suppressed instead of
+// contacted. Erasure writes it first, so an erasure that fails half-way never
+// loses the suppression.
+func (s *Store) SuppressErased(ctx context.Context, r recipient.Recipient) error {
 	entry, err := json.Marshal(suppressionEntry{Reason: ReasonErased, At: s.now().UTC()})
 	if err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
+		return fmt.Errorf("suppress erased %s: %w", r.ID, err)
 	}
 	emails, phones := s.contactHashes(&r)
-	if len(emails)+len(phones) > 0 {
-		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, h := range slices.Concat(emails, phones) {
-				p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, entry)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("erase recipient %s: suppression list: %w", id, err)
+	if len(emails)+len(phones) == 0 {
+		return nil
+	}
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, h := range slices.Concat(emails, phones) {
+			p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, entry)
 		}
-	}
-	if err := s.reindex(ctx, &r, nil); err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
-	}
-	if err := s.DeleteRecipientMessages(ctx, id); err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
-	}
-	// Campaigns before the profile, so an erasure that fails here can be
-	// asked again (the profile is what makes it find the recipient).
-	if err := s.eraseFromCampaigns(ctx, id); err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
-	}
-	if err := s.rdb.Del(ctx, s.recipientKeys(id)...).Err(); err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
-	}
-	// A chunk that claimed the recipient before the profile went may still
-	// have written an outcome or a delay meanwhile: remove it once more. From
-	// now on a chunk that still holds the id in memory (it read its audience
-	// before the erasure) finds no profile and records unknown_recipient: the
-	// person is not contacted, but that outcome entry (the id only) comes
-	// back; the ids of erased people are not kept anywhere to stop it.
-	pcs, err := s.CampaignIDs(ctx)
-	if err == nil {
-		_, err = s.forgetInCampaigns(ctx, id, pcs)
-	}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("erase recipient %s: %w", id, err)
+		return fmt.Errorf("suppress erased %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// Unindex drops r's addresses from the e-mail and phone indexes.
+func (s *Store) Unindex(ctx context.Context, r recipient.Recipient) error {
+	if err := s.reindex(ctx, &r, nil); err != nil {
+		return fmt.Errorf("unindex %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// DeleteRecipientKeys deletes id's profile, consent ledger and frequency-cap
+// log in one DEL (they share a hash tag, so it is atomic on Redis Cluster too).
+func (s *Store) DeleteRecipientKeys(ctx context.Context, id message.RecipientID) error {
+	if err := s.rdb.Del(ctx, s.recipientKeys(id)...).Err(); err != nil {
+		return fmt.Errorf("delete recipient %s: %w", id, err)
 	}
 	return nil
 }
 
 // recipientKeys are the keys of id that erasure deletes in one DEL besides
 // the message log: profile, ledger and the frequency-cap log of advertising
-// deliveries. They share a hash tag, so the DEL is atomic on Redis Cluster too.
+// deliveries.
 func (s *Store) recipientKeys(id message.RecipientID) []string {
 	return []string{s.profileKey(id), s.ledgerKey(id), s.advKey(id)}
 }
