@@ -206,10 +206,12 @@ func (c *Catalog) Type(k message.Type) (TypeSpec, bool) {
 func (c *Catalog) BlockingPeriod() time.Duration { return c.blocking.nominal() }
 
 // BlockedFrom returns the first instant at which a person whose contract
-// ended at end is blocked: end plus the blocking period in calendar terms
-// (time.AddDate). A contract that ended exactly 3 months ago is blocked;
-// one that ended 3 months minus a second ago is not.
-func (c *Catalog) BlockedFrom(end time.Time) time.Time { return c.blocking.addTo(end) }
+// ended at end is blocked: the start of the day after the blocking period
+// ends, counted as §§187(1), 188(2),(3) BGB count it ("drei Monate nach dem
+// jeweiligen Vertragsende"). A contract that ended on 25 August is blocked
+// from 26 November 00:00, one that ended on 30 November from 1 March (the
+// period ends with the last day of February), in end's location.
+func (c *Catalog) BlockedFrom(end time.Time) time.Time { return c.blocking.endAfter(end) }
 
 // FrequencyCap returns the most advertising messages one person may get
 // within window. max 0 means no cap.

@@ -293,10 +293,10 @@ func TestDefaultCatalog(t *testing.T) {
 	if got := cat.UnconfirmedSignupRetention(); got != 30*24*time.Hour {
 		t.Errorf("UnconfirmedSignupRetention() = %v, want 30 days", got)
 	}
-	// Calendar months: 30 November + 3 months has no 30 February, so AddDate
-	// normalises to 2 March.
+	// §188(3) BGB: 30 November + 3 months has no 30 February, so the period
+	// ends with the last day of February and the blocking starts on 1 March.
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
-	if got, want := cat.BlockedFrom(end), time.Date(2027, 3, 2, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+	if got, want := cat.BlockedFrom(end), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("BlockedFrom(%v) = %v, want %v", end, got, want)
 	}
 	if got, want := cat.FrequencyWindowStart(now()), now().AddDate(0, 0, -7); !got.Equal(want) {

@@ -134,6 +134,7 @@ func (sn Snapshot) Facts(t message.Type, ch message.Channel, now time.Time) poli
 		HasEmail:         len(r.Emails) > 0,
 		HasPhone:         r.Mobile != nil && r.Mobile.Number != "",
 		Suppressed:       r.SuppressedOn(ch),
+		Suppressions:     suppressionsOn(r, ch),
 		ContractEvidence: contractEvidence(r.Contract),
 	}
 	if pr.ID == "" {
@@ -166,4 +167,24 @@ func contractEvidence(c *Contract) string {
 	default:
 		return "contract_dates:" + c.StartedAt.Format(time.DateOnly) + "/" + c.EndedAt.Format(time.DateOnly)
 	}
+}
+
+// suppressionsOn lists the suppression entries behind r.SuppressedOn(ch),
+// with reason and time, so the policy can tell whether a later contract or
+// consent lifts them.
+func suppressionsOn(r Recipient, ch message.Channel) []policy.Suppression {
+	var list []Suppression
+	switch {
+	case ch == message.Email && len(r.Emails) > 0:
+		list = r.Emails[0].Suppressed
+	case ch.Phone() && r.Mobile != nil:
+		list = r.Mobile.Suppressed
+	}
+	var out []policy.Suppression
+	for _, s := range list {
+		if s.Channel == consent.AllChannels || s.Channel == string(ch) {
+			out = append(out, policy.Suppression{Reason: s.Reason, At: s.At})
+		}
+	}
+	return out
 }
