@@ -233,6 +233,12 @@ func (c *Catalog) FrequencyCountSince(now time.Time) time.Time {
 	return c.FrequencyWindowStart(now)
 }
 
+// ConfirmBy returns the instant from which a double opt-in signup made at
+// signup can no longer be confirmed: the signup plus the unconfirmed-signup
+// retention in calendar terms. A doi_confirm at or after it creates no
+// consent (Decide: no_consent, evidence confirmed_after_window).
+func (c *Catalog) ConfirmBy(signup time.Time) time.Time { return c.unconfirmed.addTo(signup) }
+
 // UnconfirmedSignupRetention returns how long an unconfirmed double opt-in
 // signup is kept before it must be deleted (nominal duration). The privacy
 // notice promises that unconfirmed signups are deleted automatically.

@@ -389,7 +389,7 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 			// A grant without confirmation does not prove that the address
 			// holder signed up (Art. 7(1) GDPR burden of proof).
 			return result(NoConsent, ref("consent", ceKey, ce)+":not_double_opt_in")
-		case rule.DoubleOptIn && !ce.Since.Before(c.unconfirmed.addTo(ce.RequestedAt)):
+		case rule.DoubleOptIn && !ce.Since.Before(c.ConfirmBy(ce.RequestedAt)):
 			// Confirmed after the signup was due for deletion ("Sofern Sie
 			// Ihre Anmeldung nicht bestätigen, wird Ihre Anmeldung
 			// automatisch gelöscht"): however it got into the ledger, a late
@@ -424,7 +424,7 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 // unconfirmed-signup retention is due for deletion and no longer counts.
 func (c *Catalog) pendingSignup(t *TypeSpec, f Facts) (consent.Entry, consent.Key, bool) {
 	pending := func(e consent.Entry) bool {
-		return e.Status == consent.DOIPending && f.Now.Before(c.unconfirmed.addTo(e.Since))
+		return e.Status == consent.DOIPending && f.Now.Before(c.ConfirmBy(e.Since))
 	}
 	if f.List != "" {
 		if len(t.Lists) > 0 && !slices.Contains(t.Lists, f.List) {
