@@ -148,9 +148,13 @@ type TypeSpec struct {
 	Advertising bool
 	Retention   time.Duration // nominal: a year counts 365 days, a month 30
 	Lists       []string      // newsletter lists, the default first
+	// Notice is what the privacy notice says of the type in words; zero
+	// when the catalog has none (see Catalog.NoticeGaps).
+	Notice TypeNotice
 
-	retention string
-	rules     map[message.Channel][]Rule
+	retention       string
+	retentionPeriod period
+	rules           map[message.Channel][]Rule
 }
 
 // Rules returns the legal-basis alternatives for channel ch in catalog order,
@@ -174,6 +178,7 @@ type Catalog struct {
 	unconfirmed period
 	types       []TypeSpec
 	index       map[message.Type]int
+	notice      Notice
 }
 
 // Version returns the catalog's version; every decision records it.
@@ -250,11 +255,12 @@ func (c *Catalog) UnconfirmedSignupRetention() time.Duration { return c.unconfir
 // error, never silently ignored, because an ignored "double_opt_in" would
 // quietly weaken the rules.
 type rawCatalog struct {
-	Version                    string    `yaml:"version"`
-	BlockingPeriod             string    `yaml:"blocking_period"`
-	FrequencyCap               *rawCap   `yaml:"frequency_cap"`
-	UnconfirmedSignupRetention string    `yaml:"unconfirmed_signup_retention"`
-	Types                      []rawType `yaml:"types"`
+	Version                    string     `yaml:"version"`
+	BlockingPeriod             string     `yaml:"blocking_period"`
+	FrequencyCap               *rawCap    `yaml:"frequency_cap"`
+	UnconfirmedSignupRetention string     `yaml:"unconfirmed_signup_retention"`
+	Notice                     *rawNotice `yaml:"notice"`
+	Types                      []rawType  `yaml:"types"`
 }
 
 type rawCap struct {
@@ -273,6 +279,7 @@ type rawType struct {
 	DataCategories []string             `yaml:"data_categories"`
 	Retention      string               `yaml:"retention"`
 	Lists          []string             `yaml:"lists"`
+	Notice         *rawTypeNotice       `yaml:"notice"`
 }
 
 type rawRule struct {
@@ -351,6 +358,7 @@ func ParseCatalog(b []byte) (cat *Catalog, err error) {
 	if len(raw.Types) == 0 {
 		l.add("catalog", "types: none defined")
 	}
+	c.notice = parseNotice(&l, raw.Notice)
 
 	// First pass: keys, so that sms_fallback can name a type defined later.
 	keys := make(map[string]int)
@@ -374,6 +382,7 @@ func ParseCatalog(b []byte) (cat *Catalog, err error) {
 			l.add(where, "key: duplicate type (first defined as type #%d)", keys[rt.Key]+1)
 		}
 		spec := parseType(&l, where, rt, raw.Types, keys)
+		spec.Notice = parseTypeNotice(&l, where, rt.Notice, c.notice)
 		if keyPattern.MatchString(rt.Key) && keys[rt.Key] == i {
 			c.index[spec.Key] = len(c.types)
 			c.types = append(c.types, spec)
@@ -426,6 +435,9 @@ func friendlyYAML(s string) string {
 		"in type policy.rawType", "in a type",
 		"in type policy.rawRule", "in a basis rule",
 		"in type policy.rawCap", "in frequency_cap",
+		"in type policy.rawNotice", "in notice",
+		"in type policy.rawTypeNotice", "in a type's notice",
+		"in type policy.Text", "in a text (want de and en)",
 	).Replace(s)
 }
 
@@ -461,7 +473,7 @@ func parseType(l *located, where string, rt rawType, all []rawType, keys map[str
 	} else if p, err := parsePeriod(rt.Retention); err != nil {
 		l.add(where, "retention: %v", err)
 	} else {
-		spec.Retention, spec.retention = p.nominal(), p.String()
+		spec.Retention, spec.retention, spec.retentionPeriod = p.nominal(), p.String(), p
 	}
 
 	seenCat := make(map[string]bool)
