@@ -75,20 +75,17 @@ func catalogCommand(ctx context.Context, inv *invocation, args []string) error {
 	return usageErrorf("herold catalog: unknown command %q: %s", args[0], want)
 }
 
-// catalogPath is FILE, else HEROLD_CATALOG ("" means the embedded default).
-func catalogPath(inv *invocation, fs *flag.FlagSet) (string, error) {
+// catalogArg loads the catalog a catalog command names: FILE, else
+// HEROLD_CATALOG, else the embedded default. An invalid one prints every
+// problem and ends with exit status 1.
+func catalogArg(inv *invocation, fs *flag.FlagSet) (*policy.Catalog, error) {
 	if fs.NArg() > 1 {
-		return "", usageErrorf("%s: want at most one FILE, got %d", fs.Name(), fs.NArg())
+		return nil, usageErrorf("%s: want at most one FILE, got %d", fs.Name(), fs.NArg())
 	}
+	path := inv.getenv("HEROLD_CATALOG")
 	if fs.NArg() == 1 {
-		return fs.Arg(0), nil
+		path = fs.Arg(0)
 	}
-	return inv.getenv("HEROLD_CATALOG"), nil
-}
-
-// loadForCommand loads the catalog; an invalid one prints every problem and
-// ends with exit status 1.
-func loadForCommand(inv *invocation, path string) (*policy.Catalog, error) {
 	cat, err := loadCatalog(path)
 	if err != nil {
 		var ce *catalogError
@@ -111,11 +108,7 @@ func catalogCheck(_ context.Context, inv *invocation, args []string) error {
 	if err := parseFlags(fs, inv, args, about, " [FILE]"); err != nil {
 		return err
 	}
-	path, err := catalogPath(inv, fs)
-	if err != nil {
-		return err
-	}
-	cat, err := loadForCommand(inv, path)
+	cat, err := catalogArg(inv, fs)
 	if err != nil {
 		return err
 	}
@@ -157,11 +150,7 @@ func catalogNotice(inv *invocation, what string, args []string) error {
 	if opts.Format != notice.Markdown && opts.Format != notice.HTML {
 		return usageErrorf("%s: --format: %q is not md or html", fs.Name(), *format)
 	}
-	path, err := catalogPath(inv, fs)
-	if err != nil {
-		return err
-	}
-	cat, err := loadForCommand(inv, path)
+	cat, err := catalogArg(inv, fs)
 	if err != nil {
 		return err
 	}
