@@ -22,8 +22,6 @@ func isHelpArg(s string) bool {
 // than a pointer to it; "" for commands without verbs.
 func soleVerb(command string) string {
 	switch command {
-	case "catalog":
-		return "check"
 	case "template":
 		return "preview"
 	case "campaign":

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/privacy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
@@ -41,6 +43,11 @@ type Recipients struct {
 	// ConsentSkew is how far in the future a consent event's "at" may lie,
 	// for producers whose clocks run ahead; 0 means 5 minutes.
 	ConsentSkew time.Duration
+	// Catalog bounds when a doi_confirm still counts (its
+	// unconfirmed_signup_retention, Catalog.ConfirmBy). Without one every
+	// doi_confirm is refused: a confirmation that cannot be checked against
+	// its window is not recorded as if it were valid.
+	Catalog *policy.Catalog
 }
 
 // Routes registers the recipients API on mux.
@@ -252,6 +259,15 @@ func (h *Recipients) appendConsents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	if err := h.checkConfirmations(r.Context(), id, events, prefix); err != nil {
+		var prob *Problem
+		if errors.As(err, &prob) {
+			WriteError(w, err)
+		} else {
+			h.fail(r.Context(), w, id, "append consent", err)
+		}
+		return
+	}
 	stored, err := h.Store.AppendConsent(r.Context(), id, events...)
 	if err != nil {
 		h.fail(r.Context(), w, id, "append consent", err)
@@ -264,6 +280,51 @@ func (h *Recipients) appendConsents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	WriteJSON(w, http.StatusCreated, consentsAppended{RecipientID: id, Events: stored})
+}
+
+// checkConfirmations refuses (422) a doi_confirm that would prove nothing:
+// one without a pending doi_request for its purpose and channel, or one at
+// or after the end of the confirmation window (the catalog's
+// unconfirmed_signup_retention; by then the signup is due for deletion, and
+// Decide would not count it either). Earlier events of the same request
+// count, so a request and its confirmation can be recorded together. An
+// unknown recipient is left to AppendConsent (404).
+func (h *Recipients) checkConfirmations(ctx context.Context, id message.RecipientID, events []consent.Event, prefix func(int) string) error {
+	if !slices.ContainsFunc(events, func(e consent.Event) bool { return e.Kind == consent.DOIConfirm }) {
+		return nil
+	}
+	ledger, err := h.Store.Ledger(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var bad Fields
+	for i, e := range events {
+		if e.Kind != consent.DOIConfirm {
+			continue
+		}
+		// The state just before the confirmation, with this request's
+		// earlier events in it.
+		before := append(slices.Clone(ledger), events[:i]...)
+		pending := consent.Fold(before, e.At).Entries[consent.Key{Purpose: e.Purpose, Channel: e.Channel}]
+		switch {
+		case h.Catalog == nil:
+			bad.Add(prefix(i)+"kind", "doi_confirm cannot be checked against its confirmation window: the server has no catalog")
+		case pending.Status != consent.DOIPending:
+			bad.Add(prefix(i)+"kind", "no pending doi_request for %s on %s before %s: a confirmation without a signup proves no consent",
+				e.Purpose, e.Channel, e.At.Format(time.RFC3339))
+		case !e.At.Before(h.Catalog.ConfirmBy(pending.Since)):
+			bad.Add(prefix(i)+"at", "%s is too late: the doi_request of %s could be confirmed until %s (catalog unconfirmed_signup_retention); the signup has expired, ask the person to sign up again",
+				e.At.Format(time.RFC3339), pending.Since.Format(time.RFC3339), h.Catalog.ConfirmBy(pending.Since).Format(time.RFC3339))
+		}
+	}
+	if len(bad) > 0 {
+		return &Problem{Status: http.StatusUnprocessableEntity, Code: "confirmation_not_valid",
+			Message: "doi_confirm does not confirm a pending signup within its window", Fields: bad}
+	}
+	return nil
 }
 
 // parseEvent validates one event, adding a FieldError per bad field.

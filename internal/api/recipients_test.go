@@ -87,7 +87,7 @@ func setupRecipientsAPI(t *testing.T) *recipientsBundle {
 	logs, logMu := &bytes.Buffer{}, &sync.Mutex{}
 	log := slog.New(slog.NewJSONHandler(lockedWriter{logMu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := http.NewServeMux()
-	(&api.Recipients{Store: st, Rights: privacy.New(st), Log: log, Region: "DE", Now: clock.Now}).Routes(mux)
+	(&api.Recipients{Store: st, Rights: privacy.New(st), Log: log, Region: "DE", Now: clock.Now, Catalog: cat}).Routes(mux)
 	(&api.Decisions{Store: st, Catalog: cat, Log: log, Now: clock.Now}).Routes(mux)
 	srv := httptest.NewServer(api.Authenticate(ring, mux))
 	t.Cleanup(srv.Close)
@@ -543,5 +543,61 @@ func TestConcurrentConsentRequests(t *testing.T) {
 			want[i].Status != view.State[i].Status || want[i].EventID != view.State[i].EventID {
 			t.Errorf("state[%d] = %+v, fold says %+v", i, view.State[i], want[i])
 		}
+	}
+}
+
+// TestConsentAPIRefusesLateConfirmation: a doi_confirm recorded through the
+// API must confirm a pending signup within the catalog's window (30 days by
+// default); otherwise it is refused with 422 naming the field and why, and
+// nothing is appended.
+func TestConsentAPIRefusesLateConfirmation(t *testing.T) {
+	t.Parallel()
+	b := setupRecipientsAPI(t)
+	if status, body := b.do(t, "PUT", "/v1/recipients/c-1", keyCRM, erika); status != http.StatusCreated {
+		t.Fatalf("create: %d %s", status, body)
+	}
+	now := b.clock.Now()
+	at := func(d time.Duration) string { return now.Add(-d).Format(time.RFC3339) }
+	event := func(kind, purpose, when string) map[string]any {
+		return map[string]any{"kind": kind, "purpose": purpose, "channel": "email", "source": "web_form", "at": when, "text": "Newsletter"}
+	}
+	post := func(body any) (int, []byte) { return b.do(t, "POST", "/v1/recipients/c-1/consents", keyCRM, body) }
+	day := 24 * time.Hour
+
+	if status, body := post(event("doi_request", "newsletter:late", at(40*day))); status != http.StatusCreated {
+		t.Fatalf("doi_request: %d %s", status, body)
+	}
+	for _, tt := range []struct {
+		name  string
+		body  any
+		field string
+		words string
+	}{
+		{"confirmed 31 days after the signup", event("doi_confirm", "newsletter:late", at(9*day)), "at", "too late"},
+		{"confirmation without a signup", event("doi_confirm", "newsletter:none", at(time.Hour)), "kind", "no pending doi_request"},
+		{"late confirmation in a list", map[string]any{"events": []any{
+			event("grant", "survey", at(time.Hour)), event("doi_confirm", "newsletter:late", at(time.Hour)),
+		}}, "events[1].at", "too late"},
+	} {
+		status, body := post(tt.body)
+		p := decode[api.Problem](t, body)
+		if status != http.StatusUnprocessableEntity || p.Code != "confirmation_not_valid" || len(p.Fields) != 1 ||
+			p.Fields[0].Field != tt.field || !strings.Contains(p.Fields[0].Message, tt.words) {
+			t.Errorf("%s: %d %s, want 422 confirmation_not_valid on %s saying %q", tt.name, status, body, tt.field, tt.words)
+		}
+	}
+	ledger, err := b.store.Ledger(t.Context(), "c-1")
+	if err != nil || len(ledger) != 1 {
+		t.Fatalf("ledger after refused confirmations: %d events, %v (want only the doi_request)", len(ledger), err)
+	}
+
+	// Within the window, alone or together with its signup: recorded.
+	if status, body := post(event("doi_confirm", "newsletter:late", at(10*day+time.Minute))); status != http.StatusCreated {
+		t.Errorf("confirmation within 30 days: %d %s", status, body)
+	}
+	if status, body := post(map[string]any{"events": []any{
+		event("doi_request", "newsletter:now", ""), event("doi_confirm", "newsletter:now", ""),
+	}}); status != http.StatusCreated {
+		t.Errorf("signup and confirmation in one request: %d %s", status, body)
 	}
 }

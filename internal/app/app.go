@@ -257,7 +257,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, a.apiMux))
-	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store), Log: log.With("component", "recipients"),
+	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store), Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
@@ -285,6 +285,7 @@ func (a *App) wirePages(secret string, log *slog.Logger) error {
 	pg, err := pages.New(pages.Options{
 		Config: a.Config.Pages, PublicURL: a.Config.HTTP.PublicURL, Secret: secret, Sealer: a.Tokens,
 		Store: a.Store, Submitter: a.Messages, Redis: a.Redis, Prefix: a.Config.Redis.KeyPrefix, Log: log,
+		Catalog: a.Catalog,
 	})
 	if err != nil {
 		return err
@@ -294,6 +295,11 @@ func (a *App) wirePages(secret string, log *slog.Logger) error {
 	a.Tasks.Handle(pages.PruneTaskType, pg)
 	if _, err := a.scheduler.Register(pg.PruneSchedule(), pages.NewPruneTask(a.Queues.Name(message.Service))); err != nil {
 		return fmt.Errorf("pages: schedule %s: %w", pages.PruneTaskType, err)
+	}
+	// A German site must have an imprint and a privacy page (§5 DDG, Art. 13
+	// GDPR): say so at start-up when the pages link neither.
+	for _, w := range a.Config.Pages.Warnings() {
+		log.Warn(w)
 	}
 	// A list the catalog's newsletter type does not name can be signed up
 	// to, but its newsletters would all be denied: say so at start-up.

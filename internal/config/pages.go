@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	_ "time/tzdata" // time zones validate the same on hosts without a zoneinfo database
 
 	"go.yaml.in/yaml/v3"
 )
@@ -23,6 +24,7 @@ type Pages struct {
 	ImprintURL     string        `env:"HEROLD_PAGES_IMPRINT_URL" help:"imprint (Impressum) link in the footer of every page"`
 	PrivacyURL     string        `env:"HEROLD_PAGES_PRIVACY_URL" help:"privacy notice link in the footer of every page and next to each consent text"`
 	DefaultLocale  string        `env:"HEROLD_PAGES_DEFAULT_LOCALE" default:"de" help:"page language when the browser asks for neither de nor en"`
+	TimeZone       string        `env:"HEROLD_PAGES_TIME_ZONE" default:"Europe/Berlin" help:"IANA time zone of times shown on the pages (the brand's country) when the person's profile names none"`
 	ListsFile      string        `env:"HEROLD_PAGES_LISTS_FILE" help:"YAML file of the newsletter lists offered, with title and consent text per locale (default: one list \"news\")"`
 	DOITTL         time.Duration `env:"HEROLD_PAGES_DOI_TTL" default:"48h" help:"how long a double opt-in confirmation link works"`
 	Unconfirmed    time.Duration `env:"HEROLD_PAGES_UNCONFIRMED_RETENTION" default:"48h" help:"unconfirmed sign-ups (prospects with nothing but a doi_request) are deleted after this time"`
@@ -64,10 +66,10 @@ func DefaultNewsletterLists() []NewsletterList {
 		Consent: map[string]string{
 			"de": "Ja, ich möchte den E-Mail-Newsletter von {brand} mit Informationen zu Produkten, Angeboten und Neuigkeiten erhalten. " +
 				"Dafür werden meine E-Mail-Adresse und, falls angegeben, mein Name auf Grundlage meiner Einwilligung (Art. 6 Abs. 1 lit. a DSGVO) verarbeitet. " +
-				"Ich kann meine Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen, über den Abmeldelink in jeder E-Mail oder im Präferenzzentrum.",
+				"Ich kann meine Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen, zum Beispiel über den Abmeldelink in jeder E-Mail oder im Präferenzzentrum.",
 			"en": "Yes, I want to receive the e-mail newsletter of {brand} with information on products, offers and news. " +
 				"For this, my e-mail address and, if given, my name are processed on the basis of my consent (Art. 6(1)(a) GDPR). " +
-				"I can withdraw my consent at any time with effect for the future, through the unsubscribe link in every e-mail or in the preference centre.",
+				"I can withdraw my consent at any time with effect for the future, for example through the unsubscribe link in every e-mail or in the preference centre.",
 		},
 	}}
 }
@@ -152,6 +154,9 @@ func (p *Pages) Validate() error {
 			probs = append(probs, fmt.Sprintf("%s: %q is not an http(s) URL or an absolute path", l.env, l.v))
 		}
 	}
+	if _, err := time.LoadLocation(p.TimeZone); err != nil || p.TimeZone == "" {
+		probs = append(probs, fmt.Sprintf("HEROLD_PAGES_TIME_ZONE: %q is not an IANA time zone such as Europe/Berlin", p.TimeZone))
+	}
 	if p.DefaultLocale != "de" && p.DefaultLocale != "en" {
 		probs = append(probs, fmt.Sprintf("HEROLD_PAGES_DEFAULT_LOCALE: %q is not de or en", p.DefaultLocale))
 	}
@@ -194,6 +199,21 @@ func (p *Pages) Validate() error {
 		return fmt.Errorf("%s", strings.Join(probs, "; "))
 	}
 	return nil
+}
+
+// Warnings lists what a German site must show on every page but this
+// configuration lacks: the imprint (§ 5 DDG) and the privacy notice (Art.
+// 13 GDPR, also next to every consent text). The pages work without them,
+// so they are warnings for the start-up log, not errors.
+func (p Pages) Warnings() []string {
+	var w []string
+	if p.ImprintURL == "" {
+		w = append(w, "HEROLD_PAGES_IMPRINT_URL is not set: the people's pages show no imprint link, which a German site must have (§ 5 DDG)")
+	}
+	if p.PrivacyURL == "" {
+		w = append(w, "HEROLD_PAGES_PRIVACY_URL is not set: the people's pages and consent texts link no privacy notice (Art. 13 GDPR); /privacy/communication shows only the communication section")
+	}
+	return w
 }
 
 // ContrastRatio is the WCAG 2 contrast ratio of two #rgb/#rrggbb colours

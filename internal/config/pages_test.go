@@ -88,3 +88,25 @@ func TestContrastRatio(t *testing.T) {
 		t.Errorf("default primary on white = %.2f, below 4.5", r)
 	}
 }
+
+func TestPagesWarnings(t *testing.T) {
+	t.Parallel()
+	p, err := loadPages(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := p.Warnings()
+	if len(w) != 2 || !strings.Contains(w[0], "HEROLD_PAGES_IMPRINT_URL") || !strings.Contains(w[1], "HEROLD_PAGES_PRIVACY_URL") {
+		t.Errorf("warnings without imprint and privacy links = %q", w)
+	}
+	p, err = loadPages(t, map[string]string{"HEROLD_PAGES_IMPRINT_URL": "https://example.com/impressum", "HEROLD_PAGES_PRIVACY_URL": "/datenschutz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := p.Warnings(); len(w) != 0 {
+		t.Errorf("warnings with both links = %q", w)
+	}
+	if _, err := loadPages(t, map[string]string{"HEROLD_PAGES_TIME_ZONE": "Mars/Olympus"}); err == nil || !strings.Contains(err.Error(), "HEROLD_PAGES_TIME_ZONE") {
+		t.Errorf("bad time zone: %v", err)
+	}
+}

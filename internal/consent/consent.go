@@ -166,11 +166,15 @@ type Key struct {
 
 // Entry is the state of one Key, with the event that set it.
 type Entry struct {
-	Status       Status    `json:"status"`
-	DOIConfirmed bool      `json:"doi_confirmed,omitempty"` // the grant came from a confirmed double opt-in
-	Since        time.Time `json:"since,omitzero"`
-	EventID      string    `json:"event_id,omitempty"`
-	Source       Source    `json:"source,omitempty"`
+	Status       Status `json:"status"`
+	DOIConfirmed bool   `json:"doi_confirmed,omitempty"` // the grant came from a confirmed double opt-in
+	// RequestedAt is when the signup that a confirmed double opt-in answers
+	// was made, so the policy can tell a confirmation within its window from
+	// one that came too late; zero for every other entry.
+	RequestedAt time.Time `json:"requested_at,omitzero"`
+	Since       time.Time `json:"since,omitzero"`
+	EventID     string    `json:"event_id,omitempty"`
+	Source      Source    `json:"source,omitempty"`
 }
 
 // State is the folded ledger. The zero State knows no consent at all.
@@ -214,7 +218,7 @@ func (s *State) apply(e Event) {
 		if cur.Status != DOIPending {
 			return // a confirmation without a pending request proves nothing
 		}
-		next.Status, next.DOIConfirmed = Granted, true
+		next.Status, next.DOIConfirmed, next.RequestedAt = Granted, true, cur.Since
 	default:
 		return
 	}

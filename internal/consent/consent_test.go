@@ -115,7 +115,7 @@ func TestFold(t *testing.T) {
 				ev("e2", DOIConfirm, "newsletter:news", "email", t0.Add(time.Minute)),
 			},
 			at: t0.Add(time.Hour), purpose: "newsletter:news", ch: message.Email,
-			want: Entry{Status: Granted, DOIConfirmed: true, Since: t0.Add(time.Minute), EventID: "e2", Source: API},
+			want: Entry{Status: Granted, DOIConfirmed: true, RequestedAt: t0, Since: t0.Add(time.Minute), EventID: "e2", Source: API},
 		},
 		{
 			name:   "confirmation without a request proves nothing",
@@ -131,7 +131,7 @@ func TestFold(t *testing.T) {
 				ev("e3", DOIRequest, "newsletter:news", "email", t0.Add(2*time.Minute)),
 			},
 			at: t0.Add(time.Hour), purpose: "newsletter:news", ch: message.Email,
-			want: Entry{Status: Granted, DOIConfirmed: true, Since: t0.Add(time.Minute), EventID: "e2", Source: API},
+			want: Entry{Status: Granted, DOIConfirmed: true, RequestedAt: t0, Since: t0.Add(time.Minute), EventID: "e2", Source: API},
 		},
 		{
 			name: "an unconfirmed grant can still be confirmed by double opt-in",
@@ -141,7 +141,7 @@ func TestFold(t *testing.T) {
 				ev("e3", DOIConfirm, "newsletter:news", "email", t0.Add(2*time.Minute)),
 			},
 			at: t0.Add(time.Hour), purpose: "newsletter:news", ch: message.Email,
-			want: Entry{Status: Granted, DOIConfirmed: true, Since: t0.Add(2 * time.Minute), EventID: "e3", Source: API},
+			want: Entry{Status: Granted, DOIConfirmed: true, RequestedAt: t0.Add(time.Minute), Since: t0.Add(2 * time.Minute), EventID: "e3", Source: API},
 		},
 		{
 			name: "withdrawal after confirmation",

@@ -25,6 +25,7 @@ import (
 	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/smtpsink"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
@@ -81,7 +82,12 @@ func artifactDir(t *testing.T) string {
 // TestBrowserDoubleOptInToWithdrawal walks a person through the pages in
 // headless Chromium: sign up, confirm from the mail, see the newsletter in
 // the preference centre, withdraw it there; then a newsletter to them is
-// suppressed with consent_withdrawn by the normal pipeline.
+// suppressed with consent_withdrawn by the normal pipeline. Last, on a
+// phone-sized screen (390 px), a customer gives consent in the preference
+// matrix, with the full text shown and recorded.
+//
+// Every step that submits waits for an element only the next page has (its
+// data-page, or a notice the page before lacks), never for one both share.
 func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	t.Parallel()
 	exe := chromium(t)
@@ -192,21 +198,26 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	}
 
 	// 4. The preference centre shows the newsletter as active; withdraw it.
-	const row = `tr[data-purpose="newsletter:news"][data-channel="email"]`
+	const cell = `td[data-purpose="newsletter:news"][data-channel="email"]`
 	do("preferences",
 		chromedp.Click(chromedp.ID("prefs-link")),
-		chromedp.WaitVisible(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="preferences"] `+cell)),
+		chromedp.Click(chromedp.CSS(cell+" summary")),
+		chromedp.WaitVisible(chromedp.ID("b-newsletter-news-email-withdraw")),
 		shot("5-preferences"),
 	)
-	if active, status := attr(row, "data-active"), text(row+" td.status"); active != "true" || !strings.Contains(status, "bestätigt") {
+	if active, status := attr(cell, "data-active"), text(cell+" .status"); active != "true" || !strings.Contains(status, "bestätigt") || strings.Contains(status, "UTC") {
 		t.Fatalf("preference centre before withdrawal: active=%q status=%q", active, status)
 	}
 	do("withdraw",
 		chromedp.Click(chromedp.ID("b-newsletter-news-email-withdraw")),
-		chromedp.WaitVisible(chromedp.ID("page-notice")),
+		// Only the page after the save has the notice.
+		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="preferences"] #page-notice`)),
+		chromedp.Click(chromedp.CSS(cell+" summary")),
+		chromedp.WaitVisible(chromedp.CSS(cell+" .status")),
 		shot("6-withdrawn"),
 	)
-	if active, status, saved := attr(row, "data-active"), text(row+" td.status"), text("#page-notice"); active != "false" || !strings.Contains(status, "widerrufen") || !strings.Contains(saved, "gespeichert") {
+	if active, status, saved := attr(cell, "data-active"), text(cell+" .status"), text("#page-notice"); active != "false" || !strings.Contains(status, "widerrufen") || !strings.Contains(saved, "gespeichert") {
 		t.Fatalf("after withdrawal: active=%q status=%q notice=%q", active, status, saved)
 	}
 
@@ -240,7 +251,9 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("undo-submit")),
 		shot("8-unsubscribed"),
 		chromedp.Click(chromedp.ID("undo-submit")),
-		chromedp.WaitVisible(chromedp.ID("page-notice")),
+		// The unsubscribed page has a notice too: wait for the undo's own
+		// page (data-page "message"), not for an element both pages share.
+		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="message"] #page-notice`)),
 		shot("9-undo"),
 	)
 	if notice := text("#page-notice"); !strings.Contains(notice, "nothing to restore") {
@@ -250,10 +263,73 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	if n := len(mailsTo(p.smtp, addr)); n != 1 {
 		t.Errorf("%d mails to the person, want only the confirmation", n)
 	}
-	entries, _ := os.ReadDir(shots)
-	if len(entries) < 9 {
-		t.Errorf("%d screenshots in %s, want 9", len(entries), shots)
+
+	// 7. The preference matrix on a phone: 390 px wide, no sideways
+	// scrolling, and a cell that gives consent shows the whole text.
+	cust, err := recipient.Parse("browser-customer", recipient.Input{Kind: "customer",
+		Emails: []recipient.EmailInput{{Address: "browser.customer@example.de", CollectedInSale: true}},
+		Mobile: &recipient.MobileInput{Number: "+4915112345678", VerifiedAt: "2025-01-02T10:00:00Z"}, TimeZone: "Europe/Berlin",
+		Contract: &recipient.ContractInput{StartedAt: "2024-01-01"}}, "DE")
+	if err != nil {
+		t.Fatal(err)
 	}
+	if _, _, err := p.store.PutRecipient(t.Context(), cust); err != nil {
+		t.Fatal(err)
+	}
+	prefs, err := p.seal.Seal(token.Token{Purpose: token.Preferences, Recipient: string(cust.ID), Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wa = `td[data-purpose="advertising"][data-channel="whatsapp"]`
+	do("matrix on a phone",
+		chromedp.EmulateViewport(390, 844),
+		chromedp.Navigate(p.url+"/preferences/"+prefs+"?lang=de"),
+		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="preferences"] #prefs-matrix`)),
+		shot("10-matrix-390"),
+	)
+	fits := func(step, js string) {
+		t.Helper()
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err != nil {
+			fail(step, err)
+		}
+		if !ok {
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("#main")))
+			t.Errorf("%s: %s is false at 390 px\n%s", step, js, html)
+		}
+	}
+	fits("matrix", `document.documentElement.scrollWidth <= 390 && document.querySelector("#prefs-matrix").getBoundingClientRect().right <= 390`)
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#prefs-matrix td details").length`)); err != nil || n != 8 {
+		t.Errorf("matrix has %d controls (%v), want one per offered cell: the newsletter by e-mail, offers on 4 channels, surveys on 2, usage data", n, err)
+	}
+	do("open a cell",
+		chromedp.Click(chromedp.CSS(wa+" summary")),
+		chromedp.WaitVisible(chromedp.ID("b-advertising-whatsapp-grant")),
+		shot("11-matrix-390-consent"),
+	)
+	fits("open cell", `(() => { const r = document.querySelector("`+strings.ReplaceAll(wa, `"`, `\"`)+` .panel").getBoundingClientRect(); return r.left >= 0 && r.right <= 390 && document.documentElement.scrollWidth <= 390 })()`)
+	shown := text("#t-advertising-whatsapp-grant")
+	if !strings.HasPrefix(shown, "Ja, ich willige ein, dass Herold mir über WhatsApp Angebote") || !strings.HasSuffix(shown, "mit Wirkung für die Zukunft widerrufen.") {
+		t.Fatalf("the cell shows %q, want the whole consent text", shown)
+	}
+	do("give consent on a phone",
+		chromedp.Click(chromedp.ID("b-advertising-whatsapp-grant")),
+		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="preferences"] #page-notice`)),
+		shot("12-matrix-390-saved"),
+	)
+	if st := attr(wa, "data-state"); st != "on" {
+		t.Errorf("whatsapp offers after consent: state %q, want on", st)
+	}
+	ledger, err := p.store.Ledger(t.Context(), cust.ID)
+	if err != nil || len(ledger) != 1 || ledger[0].Kind != "grant" || ledger[0].Purpose != "advertising" || ledger[0].Channel != "whatsapp" || ledger[0].Text != shown {
+		t.Errorf("ledger after consent on a phone = %+v, %v; want one grant with the text shown %q", ledger, err, shown)
+	}
+
+	entries, _ := os.ReadDir(shots)
+	if len(entries) < 12 {
+		t.Errorf("%d screenshots in %s, want 12", len(entries), shots)
+	}
+	t.Logf("phone-width preference matrix: %s", filepath.Join(shots, "10-matrix-390.png"))
 }
 
 func waitSettled(t *testing.T, st *store.Store, id string) store.MessageRecord {

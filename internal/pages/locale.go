@@ -18,16 +18,16 @@ const (
 // langCookie remembers the language a person picked with the switch.
 const langCookie = "herold_lang"
 
-// texts is the compiled translation table: key → locale → text. Texts that
-// end up in the ledger (consent, confirmation, withdrawal, objection) are the
-// exact words shown on the page; change them only together with their
-// version (textVersion hashes the words, so the ledger keeps which one applied).
+// texts is the compiled translation table: key → locale → text. The texts
+// that end up in the ledger are not here but in statements.go, built from
+// clauses that keep every combination grammatical.
 var texts = map[string]map[string]string{
 	"lang.name":            {de: "Deutsch", en: "English"},
 	"lang.switch":          {de: "Sprache", en: "Language"},
 	"skip":                 {de: "Zum Inhalt springen", en: "Skip to content"},
 	"footer.imprint":       {de: "Impressum", en: "Imprint"},
 	"footer.privacy":       {de: "Datenschutz", en: "Privacy notice"},
+	"footer.notice":        {de: "So kontaktieren wir Sie", en: "How we contact you"},
 	"footer.prefs":         {de: "Ihre Einstellungen verwalten", en: "Manage your preferences"},
 	"required":             {de: "Pflichtfeld", en: "required"},
 	"optional":             {de: "optional", en: "optional"},
@@ -52,63 +52,56 @@ var texts = map[string]map[string]string{
 	"subscribe.done.title": {de: "Bitte bestätigen Sie Ihre Anmeldung", en: "Please confirm your sign-up"},
 	"subscribe.done": {de: "Wenn die Adresse eine Anmeldung braucht, haben wir Ihnen soeben eine E-Mail mit einem Bestätigungslink geschickt. Der Link ist %s gültig. Ohne Bestätigung löschen wir die Anmeldung automatisch.",
 		en: "If the address needs a sign-up, we have just sent you an e-mail with a confirmation link. The link works for %s. Without confirmation, we delete the sign-up automatically."},
-	"confirm.title":       {de: "Anmeldung bestätigen: %s", en: "Confirm your sign-up: %s"},
-	"confirm.intro":       {de: "Bitte bestätigen Sie mit dem Knopf, dass Sie den Newsletter erhalten möchten.", en: "Please confirm with the button that you want to receive the newsletter."},
-	"confirm.text":        {de: "Ich bestätige meine Anmeldung zum Newsletter „%s“ und möchte ihn per E-Mail erhalten.", en: "I confirm my sign-up to the newsletter “%s” and want to receive it by e-mail."},
-	"confirm.submit":      {de: "Anmeldung bestätigen", en: "Confirm sign-up"},
-	"confirm.done.title":  {de: "Vielen Dank!", en: "Thank you!"},
-	"confirm.done":        {de: "Ihre Anmeldung zum Newsletter „%s“ ist bestätigt.", en: "Your sign-up to the newsletter “%s” is confirmed."},
-	"confirm.gone":        {de: "Zu diesem Link gibt es keine offene Anmeldung (mehr). Bitte melden Sie sich erneut an.", en: "There is no (longer an) open sign-up for this link. Please sign up again."},
-	"prefs.title":         {de: "Ihre Einstellungen", en: "Your preferences"},
-	"prefs.intro":         {de: "Hier sehen Sie, wofür und auf welchem Weg wir Sie kontaktieren dürfen. Jede Änderung gilt sofort und wird mit Zeitpunkt protokolliert.", en: "Here you see what we may contact you about and on which channel. Every change takes effect at once and is recorded with its time."},
-	"prefs.saved":         {de: "Ihre Änderung ist gespeichert.", en: "Your change has been saved."},
-	"prefs.purpose":       {de: "Wofür", en: "What"},
-	"prefs.channel":       {de: "Weg", en: "Channel"},
-	"prefs.status":        {de: "Stand", en: "Status"},
-	"prefs.change":        {de: "Ändern", en: "Change"},
-	"prefs.allads.title":  {de: "Keine Werbung mehr", en: "No more advertising"},
-	"prefs.allads.text":   {de: "Ich widerspreche jeder Verwendung meiner Daten für Werbung durch %s auf allen Wegen und widerrufe meine Einwilligungen in Newsletter und Umfragen.", en: "I object to any use of my data for advertising by %s on every channel and withdraw my consent to newsletters and surveys."},
-	"prefs.allads.submit": {de: "Jeder Werbung widersprechen", en: "Object to all advertising"},
-	"prefs.pending":       {de: "Wir haben Ihnen eine E-Mail mit einem Bestätigungslink geschickt.", en: "We have sent you an e-mail with a confirmation link."},
-	"purpose.advertising": {de: "Angebote zu unseren Produkten", en: "Offers for our products"},
-	"purpose.survey":      {de: "Kundenzufriedenheits- und Meinungsumfragen", en: "Customer satisfaction and opinion surveys"},
-	"purpose.usage_data":  {de: "Nutzung meiner Verkehrs- und Nutzungsdaten für passende Angebote", en: "Use of my traffic and usage data for suitable offers"},
-	"purpose.newsletter":  {de: "Newsletter „%s“", en: "Newsletter “%s”"},
-	"purpose.type":        {de: "Nachrichten der Art „%s“", en: "Messages of the kind “%s”"},
-	"channel.email":       {de: "E-Mail", en: "e-mail"},
-	"channel.sms":         {de: "SMS", en: "SMS"},
-	"channel.whatsapp":    {de: "WhatsApp", en: "WhatsApp"},
-	"channel.rcs":         {de: "RCS", en: "RCS"},
-	"channel.all":         {de: "alle Wege", en: "all channels"},
-	"via.email":           {de: "per E-Mail", en: "by e-mail"},
-	"via.sms":             {de: "per SMS", en: "by SMS"},
-	"via.whatsapp":        {de: "über WhatsApp", en: "on WhatsApp"},
-	"via.rcs":             {de: "über RCS", en: "via RCS"},
-	"via.all":             {de: "auf allen Wegen", en: "on every channel"},
-	"status.granted":      {de: "Eingewilligt am %s", en: "Consent given on %s"},
-	"status.granted_doi":  {de: "Eingewilligt und bestätigt am %s", en: "Consent given and confirmed on %s"},
-	"status.withdrawn":    {de: "Einwilligung widerrufen am %s", en: "Consent withdrawn on %s"},
-	"status.objected":     {de: "Widersprochen am %s", en: "Objected on %s"},
-	"status.pending":      {de: "Angemeldet am %s, wartet auf Ihre Bestätigung per E-Mail", en: "Signed up on %s, waiting for your confirmation by e-mail"},
-	"status.none":         {de: "Keine Einwilligung", en: "No consent"},
-	"status.none_li":      {de: "Keine Einwilligung; als Kunde erhalten Sie per E-Mail ggf. Angebote zu ähnlichen eigenen Produkten, solange Sie nicht widersprechen", en: "No consent; as a customer you may receive offers for similar products of ours by e-mail unless you object"},
-	"action.grant":        {de: "Einwilligen", en: "Give consent"},
-	"action.withdraw":     {de: "Einwilligung widerrufen", en: "Withdraw consent"},
-	"action.object":       {de: "Widersprechen", en: "Object"},
-	"action.subscribe":    {de: "Anmelden (mit Bestätigung per E-Mail)", en: "Sign up (confirmed by e-mail)"},
-	"text.grant":          {de: "Ja, ich willige ein, dass %s mich %s kontaktiert: %s. Ich kann diese Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen.", en: "Yes, I consent to %s contacting me %s: %s. I can withdraw this consent at any time with effect for the future."},
-	"text.grant_usage":    {de: "Ja, ich willige ein, dass %s meine Verkehrs- und Nutzungsdaten verwendet, um mir passende Angebote zu machen. Ich kann diese Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen.", en: "Yes, I consent to %s using my traffic and usage data to make me suitable offers. I can withdraw this consent at any time with effect for the future."},
-	"text.withdraw":       {de: "Ich widerrufe meine Einwilligung: %s %s.", en: "I withdraw my consent: %s %s."},
-	"text.object":         {de: "Ich widerspreche: %s %s.", en: "I object: %s %s."},
-	"unsub.title":         {de: "Abmelden", en: "Unsubscribe"},
-	"unsub.ask":           {de: "Möchten Sie sich abmelden von: %s %s?", en: "Do you want to unsubscribe from: %s %s?"},
-	"unsub.submit":        {de: "Abmelden", en: "Unsubscribe"},
-	"unsub.done.title":    {de: "Sie sind abgemeldet", en: "You are unsubscribed"},
-	"unsub.done":          {de: "Erledigt: %s %s erhalten Sie nicht mehr.", en: "Done: you will no longer receive %s %s."},
-	"unsub.undo.text":     {de: "Versehentlich abgemeldet? „Rückgängig machen“ stellt Ihre vorherige Einwilligung wieder her, falls Sie eine erteilt hatten: %s %s.", en: "Unsubscribed by mistake? “Undo” restores your previous consent, if you had given one: %s %s."},
-	"unsub.undo.submit":   {de: "Rückgängig machen", en: "Undo"},
-	"unsub.undo.done":     {de: "Ihre vorherige Einwilligung gilt wieder.", en: "Your previous consent applies again."},
-	"unsub.undo.none":     {de: "Es gibt nichts wiederherzustellen: Vor der Abmeldung lag keine Einwilligung vor. Ihr Widerspruch bleibt bestehen. Wenn Sie wieder Nachrichten erhalten möchten, können Sie in Ihren Einstellungen einwilligen.", en: "There is nothing to restore: there was no consent before you unsubscribed. Your objection stays in force. If you want to receive messages again, you can give consent in your preferences."},
+	"confirm.title":         {de: "Anmeldung bestätigen: %s", en: "Confirm your sign-up: %s"},
+	"confirm.intro":         {de: "Bitte bestätigen Sie mit dem Knopf, dass Sie den Newsletter erhalten möchten.", en: "Please confirm with the button that you want to receive the newsletter."},
+	"confirm.submit":        {de: "Anmeldung bestätigen", en: "Confirm sign-up"},
+	"confirm.done.title":    {de: "Vielen Dank!", en: "Thank you!"},
+	"confirm.done":          {de: "Ihre Anmeldung zum Newsletter „%s“ ist bestätigt.", en: "Your sign-up to the newsletter “%s” is confirmed."},
+	"confirm.gone":          {de: "Zu diesem Link gibt es keine offene Anmeldung (mehr). Bitte melden Sie sich erneut an.", en: "There is no (longer an) open sign-up for this link. Please sign up again."},
+	"confirm.already.title": {de: "Bereits bestätigt", en: "Already confirmed"},
+	"confirm.already":       {de: "Sie haben Ihre Anmeldung zum Newsletter „%s“ bereits bestätigt. In Ihren Einstellungen sehen und ändern Sie, welche Nachrichten Sie von uns erhalten.", en: "You have already confirmed your sign-up to the newsletter “%s”. In your preferences you can see and change which messages you get from us."},
+	"confirm.used":          {de: "Dieser Link wurde bereits verwendet. In Ihren Einstellungen sehen und ändern Sie, welche Nachrichten Sie von uns erhalten.", en: "This link has already been used. In your preferences you can see and change which messages you get from us."},
+	"prefs.title":           {de: "Ihre Einstellungen", en: "Your preferences"},
+	"prefs.intro":           {de: "Hier sehen Sie, wofür und auf welchem Weg wir Sie kontaktieren dürfen. Tippen Sie auf ein Feld, um es zu ändern; jede Änderung gilt sofort und wird mit Zeitpunkt und Wortlaut protokolliert.", en: "Here you see what we may contact you about and on which channel. Tap a cell to change it; every change takes effect at once and is recorded with its time and wording."},
+	"prefs.saved":           {de: "Ihre Änderung ist gespeichert.", en: "Your change has been saved."},
+	"prefs.purpose":         {de: "Wofür", en: "What"},
+	"prefs.legend":          {de: "✓ ja · – nein · … Bestätigung ausstehend · ✕ widersprochen", en: "✓ yes · – no · … confirmation pending · ✕ objected"},
+	"prefs.allads.title":    {de: "Keine Werbung mehr", en: "No more advertising"},
+	"prefs.allads.submit":   {de: "Jeder Werbung widersprechen", en: "Object to all advertising"},
+	"prefs.pending":         {de: "Wir haben Ihnen eine E-Mail mit einem Bestätigungslink geschickt.", en: "We have sent you an e-mail with a confirmation link."},
+	"prefs.cell":            {de: "%s, %s: %s", en: "%s, %s: %s"},
+	"purpose.advertising":   {de: "Angebote", en: "Offers"},
+	"purpose.survey":        {de: "Umfragen", en: "Surveys"},
+	"purpose.usage_data":    {de: "Nutzungsdaten für Angebote", en: "Usage data for offers"},
+	"purpose.newsletter":    {de: "Newsletter „%s“", en: "Newsletter “%s”"},
+	"purpose.type":          {de: "„%s“", en: "“%s”"},
+	"channel.email":         {de: "E-Mail", en: "E-mail"},
+	"channel.sms":           {de: "SMS", en: "SMS"},
+	"channel.whatsapp":      {de: "WhatsApp", en: "WhatsApp"},
+	"channel.rcs":           {de: "RCS", en: "RCS"},
+	"channel.all":           {de: "alle Kanäle", en: "all channels"},
+	"status.granted":        {de: "Eingewilligt am %s", en: "Consent given on %s"},
+	"status.granted_doi":    {de: "Eingewilligt und bestätigt am %s", en: "Consent given and confirmed on %s"},
+	"status.withdrawn":      {de: "Einwilligung widerrufen am %s", en: "Consent withdrawn on %s"},
+	"status.objected":       {de: "Widersprochen am %s", en: "Objected on %s"},
+	"status.pending":        {de: "Angemeldet am %s, wartet auf Ihre Bestätigung per E-Mail", en: "Signed up on %s, waiting for your confirmation by e-mail"},
+	"status.none":           {de: "Keine Einwilligung", en: "No consent"},
+	"status.none_li":        {de: "Keine Einwilligung; als Kunde erhalten Sie per E-Mail Angebote zu ähnlichen eigenen Produkten, solange Sie nicht widersprechen", en: "No consent; as a customer you receive offers for similar products of ours by e-mail unless you object"},
+	"status.allowed":        {de: "Erlaubt, solange Sie nicht widersprechen", en: "Allowed unless you object"},
+	"action.grant":          {de: "Einwilligen", en: "Give consent"},
+	"action.withdraw":       {de: "Einwilligung widerrufen", en: "Withdraw consent"},
+	"action.object":         {de: "Widersprechen", en: "Object"},
+	"action.lift":           {de: "Widerspruch zurücknehmen", en: "Take back the objection"},
+	"action.subscribe":      {de: "Anmelden (mit Bestätigung per E-Mail)", en: "Sign up (confirmed by e-mail)"},
+	"unsub.title":           {de: "Abmelden", en: "Unsubscribe"},
+	"unsub.ask":             {de: "Mit „Abmelden“ erklären Sie:", en: "By choosing “Unsubscribe” you declare:"},
+	"unsub.submit":          {de: "Abmelden", en: "Unsubscribe"},
+	"unsub.done.title":      {de: "Sie sind abgemeldet", en: "You are unsubscribed"},
+	"unsub.done":            {de: "Ihre Abmeldung ist gespeichert.", en: "Your unsubscription has been saved."},
+	"unsub.undo.ask":        {de: "Versehentlich abgemeldet? Mit „Rückgängig machen“ erklären Sie – wenn Sie vorher eingewilligt hatten:", en: "Unsubscribed by mistake? By choosing “Undo” you declare – if you had consented before:"},
+	"unsub.undo.submit":     {de: "Rückgängig machen", en: "Undo"},
+	"unsub.undo.done":       {de: "Ihre vorherige Einwilligung gilt wieder.", en: "Your previous consent applies again."},
+	"unsub.undo.none":       {de: "Es gibt nichts wiederherzustellen: Vor der Abmeldung lag keine Einwilligung vor. Ihr Widerspruch bleibt bestehen. Wenn Sie wieder Nachrichten erhalten möchten, können Sie in Ihren Einstellungen einwilligen.", en: "There is nothing to restore: there was no consent before you unsubscribed. Your objection stays in force. If you want to receive messages again, you can give consent in your preferences."},
 }
 
 // Locale is one request's language: it translates and formats.
@@ -133,13 +126,17 @@ func (l Locale) T(key string, args ...any) string {
 	return s
 }
 
-// Date formats t (in UTC) the way the locale writes dates.
-func (l Locale) Date(t time.Time) string {
-	t = t.UTC()
-	if l.Tag == de {
-		return t.Format("02.01.2006, 15:04") + " Uhr (UTC)"
+// Date formats t in loc, the person's time zone (or the brand's), the way
+// the locale writes dates: "25.11.2026, 13:25 Uhr", "25 November 2026, 13:25".
+func (l Locale) Date(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
 	}
-	return t.Format("2 January 2006, 15:04") + " UTC"
+	t = t.In(loc)
+	if l.Tag == de {
+		return t.Format("02.01.2006, 15:04") + " Uhr"
+	}
+	return t.Format("2 January 2006, 15:04")
 }
 
 // Duration writes d in hours or days, e.g. "48 Stunden" / "48 hours".

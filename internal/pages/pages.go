@@ -8,8 +8,22 @@
 //
 // Every change a person makes here is an append-only ledger event with
 // source web_form, the client IP, the time and the exact words shown on the
-// page (consent.Event.Text, versioned by TextVersion). Sign-up also stores
-// the user agent.
+// page next to the button (consent.Event.Text, versioned by TextVersion).
+// Those words are complete first-person sentences built in statements.go;
+// testdata/statements.golden lists every one in German and English. Sign-up
+// also stores the user agent.
+//
+// # Preference centre
+//
+// A matrix of purpose × channel with one control per cell; a cell opens to
+// show its status (in the person's time zone, else HEROLD_PAGES_TIME_ZONE)
+// and each change with its full text.
+//
+// # Privacy notice
+//
+// With the catalog (Options.Catalog) the pages serve the communication
+// section of the privacy notice, rendered from it by package notice, at
+// /privacy/communication and link it from every page.
 //
 // # Tokens
 //
@@ -37,6 +51,7 @@
 package pages
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -59,6 +74,8 @@ import (
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/notice"
+	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -96,6 +113,11 @@ type Options struct {
 	Prefix    string // Redis key prefix, e.g. "herold:"
 	Log       *slog.Logger
 	Now       func() time.Time // default time.Now
+	// Catalog is the message catalog the dispatcher enforces. With it the
+	// pages serve its privacy notice at /privacy/communication and name
+	// message types by their notice titles; without it that page is not
+	// served and types are named by their keys.
+	Catalog *policy.Catalog
 }
 
 // Pages serves the people's pages. Build it with New.
@@ -119,6 +141,9 @@ type Pages struct {
 	tmpl          map[string]*template.Template
 	css           []byte
 	lists         map[string]config.NewsletterList
+	catalog       *policy.Catalog
+	zone          *time.Location // the brand's time zone, for people without one
+	notice        map[string]template.HTML
 }
 
 // New checks opts and parses the embedded templates.
@@ -153,6 +178,10 @@ func New(opts Options) (*Pages, error) {
 	if len(cfg.Lists) == 0 {
 		return nil, fmt.Errorf("pages: no newsletter lists configured (config.Pages.Validate fills them)")
 	}
+	zone, err := time.LoadLocation(cmp.Or(cfg.TimeZone, "Europe/Berlin"))
+	if err != nil {
+		return nil, fmt.Errorf("pages: time zone %q: %w (config.Pages.Validate checks it)", cfg.TimeZone, err)
+	}
 	if cfg.DOITTL <= 0 || cfg.Unconfirmed <= 0 || cfg.RateWindow <= 0 || cfg.RatePerIP < 1 || cfg.RatePerAddress < 1 || cfg.PreferencesTTL <= 0 {
 		return nil, fmt.Errorf("pages: durations and rate limits must be positive (load the config with config.Load)")
 	}
@@ -173,6 +202,8 @@ func New(opts Options) (*Pages, error) {
 		trustProxy:    cfg.TrustProxy,
 		cop:           http.NewCrossOriginProtection(),
 		lists:         map[string]config.NewsletterList{},
+		catalog:       opts.Catalog,
+		zone:          zone,
 	}
 	if p.now == nil {
 		p.now = time.Now
@@ -187,6 +218,18 @@ func New(opts Options) (*Pages, error) {
 	}
 	if err := p.parseTemplates(); err != nil {
 		return nil, err
+	}
+	if p.catalog != nil {
+		// Rendered once: the catalog is immutable, and a catalog that cannot
+		// render its notice is refused here rather than on the first visit.
+		p.notice = map[string]template.HTML{}
+		for _, tag := range []string{de, en} {
+			var b strings.Builder
+			if err := notice.Write(&b, p.catalog, notice.Options{Lang: tag, Format: notice.HTML, OmitTitle: true}); err != nil {
+				return nil, fmt.Errorf("pages: privacy notice: %w", err)
+			}
+			p.notice[tag] = template.HTML(b.String()) // html/template escaped every text in it
+		}
 	}
 	return p, nil
 }
@@ -210,6 +253,22 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.Handle("GET /unsubscribe/{token}", h(p.getUnsubscribe))
 	mux.Handle("POST /unsubscribe/{token}", h(p.postUnsubscribe))
 	mux.Handle("POST /unsubscribe/{token}/undo", h(p.postUndo))
+	if p.notice != nil {
+		mux.Handle("GET "+NoticePath, h(p.getNotice))
+	}
+}
+
+// NoticePath is where the pages serve the communication section of the
+// privacy notice, rendered from the catalog (Options.Catalog).
+const NoticePath = "/privacy/communication"
+
+// getNotice shows the communication section of the privacy notice.
+func (p *Pages) getNotice(w http.ResponseWriter, r *http.Request) {
+	v := p.newView(w, r, "notice")
+	v.Title = notice.Title(v.L.Tag)
+	v.Data = p.notice[v.L.Tag]
+	w.Header().Set("Cache-Control", "public, max-age=3600") // no token in this URL
+	p.render(w, r, v)
 }
 
 // ---- rendering
@@ -226,6 +285,7 @@ type view struct {
 	Action string // path the page's main form posts to
 	CSRF   string
 	Data   any
+	Page   string // template name, on <main data-page> so a test can tell one page from the next
 	status int
 	page   string
 }
@@ -301,7 +361,7 @@ func (p *Pages) newView(w http.ResponseWriter, r *http.Request, page string) *vi
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
 			HttpOnly: true, Secure: p.secureCookies, SameSite: http.SameSiteLaxMode})
 	}
-	v := &view{L: l, Brand: brand{Name: p.cfg.BrandName, LogoURL: p.cfg.LogoURL}, page: page, status: http.StatusOK}
+	v := &view{L: l, Brand: brand{Name: p.cfg.BrandName, LogoURL: p.cfg.LogoURL}, page: page, Page: page, status: http.StatusOK}
 	for _, tag := range []string{de, en} {
 		v.Langs = append(v.Langs, langLink{Tag: tag, Name: Locale{Tag: tag}.T("lang.name"),
 			URL: r.URL.Path + "?lang=" + tag, Current: tag == l.Tag})
@@ -311,6 +371,9 @@ func (p *Pages) newView(w http.ResponseWriter, r *http.Request, page string) *vi
 	}
 	if p.cfg.PrivacyURL != "" {
 		v.Footer = append(v.Footer, link{l.T("footer.privacy"), p.cfg.PrivacyURL})
+	}
+	if p.notice != nil {
+		v.Footer = append(v.Footer, link{l.T("footer.notice"), NoticePath + "?lang=" + l.Tag})
 	}
 	return v
 }

@@ -113,9 +113,14 @@ func setup(t *testing.T, env map[string]string) *testBundle {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
+	cat, err := policy.ParseCatalog(policy.DefaultCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
 	p, err := pages.New(pages.Options{
 		Config: cfg, PublicURL: srv.URL, Secret: secret, Sealer: sealer, Store: st, Submitter: out,
 		Redis: rdb, Prefix: prefix, Log: slog.New(slog.NewJSONHandler(io.MultiWriter(logs, tlog{t}), nil)), Now: clk.Now,
+		Catalog: cat,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -479,11 +484,13 @@ func TestConfirmTokens(t *testing.T) {
 	if p := do(t, c, "POST", link, url.Values{"csrf": {csrf}}); p.status != 200 {
 		t.Fatalf("valid token: %d\n%s", p.status, p.body)
 	}
-	if p := do(t, c, "POST", link, url.Values{"csrf": {csrf}}); p.status != 410 || !strings.Contains(p.body, "bereits verwendet") && !strings.Contains(p.body, "already been used") {
+	// A used link is no dead end: it says the sign-up is confirmed and links
+	// the preference centre.
+	if p := do(t, c, "POST", link, url.Values{"csrf": {csrf}}); p.status != 200 || !strings.Contains(p.body, "bereits bestätigt") || !strings.Contains(p.body, `href="/preferences/`) {
 		t.Errorf("reused token: %d\n%s", p.status, p.body)
 	}
-	if p := do(t, c, "GET", link, nil); p.status != 410 {
-		t.Errorf("GET of a used token: %d, want 410", p.status)
+	if p := do(t, c, "GET", link, nil); p.status != 200 || !strings.Contains(p.body, "bereits bestätigt") || !strings.Contains(p.body, `href="/preferences/`) {
+		t.Errorf("GET of a used token: %d, want the friendly page\n%s", p.status, p.body)
 	}
 	if n := len(b.ledger(t, id)); n != 2 {
 		t.Errorf("%d events, want doi_request + one doi_confirm", n)
@@ -587,5 +594,26 @@ func TestSecurityHeadersAndLocale(t *testing.T) {
 	css := do(t, c, "GET", b.srv.URL+"/pages/style.css", nil)
 	if css.status != 200 || !strings.Contains(css.body, "--primary: #0b5394") || !strings.Contains(css.body, "--on-primary: #ffffff") {
 		t.Errorf("style.css: %d\n%.300s", css.status, css.body)
+	}
+}
+
+// TestPrivacyCommunicationPage: the pages serve the notice rendered from the
+// catalog at /privacy/communication and link it from every page.
+func TestPrivacyCommunicationPage(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	c := browser(t)
+	de := do(t, c, "GET", b.srv.URL+pages.NoticePath+"?lang=de", nil)
+	if de.status != 200 || !strings.Contains(de.body, "<h1>Kommunikation mit Ihnen</h1>") || !strings.Contains(de.body, `<article id="t-invoice">`) ||
+		!strings.Contains(de.body, "3 Monate nach dem Ende Ihres Vertrags sperren wir") || strings.Contains(de.body, "<h2>Kommunikation mit Ihnen</h2>") {
+		t.Fatalf("notice page: %d\n%s", de.status, de.body)
+	}
+	en := do(t, c, "GET", b.srv.URL+pages.NoticePath+"?lang=en", nil)
+	if !strings.Contains(en.body, "<h1>Communicating with you</h1>") || !strings.Contains(en.body, "Art. 6(1)(b) GDPR") {
+		t.Errorf("English notice page:\n%s", en.body)
+	}
+	sub := do(t, c, "GET", b.srv.URL+"/subscribe/news?lang=de", nil)
+	if !strings.Contains(sub.body, `href="`+pages.NoticePath+`?lang=de">So kontaktieren wir Sie</a>`) {
+		t.Errorf("pages do not link the notice:\n%s", sub.body)
 	}
 }

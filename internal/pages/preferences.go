@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
@@ -25,25 +26,40 @@ const (
 	actAllAds    = "all_ads"   // object to all advertising at once
 )
 
-type prefGroup struct {
-	Title string
-	Rows  []prefRow
-}
+// The preference centre is a matrix: one row per purpose, one column per
+// channel the person can be reached on, one control per cell. A cell opens
+// to show its status and each change it offers, with the full text that
+// will be recorded next to the button.
+
+type prefColumn struct{ Channel, Name string }
 
 type prefRow struct {
+	Purpose, Label string
+	Cells          []prefCell
+}
+
+type prefCell struct {
 	Purpose, Channel string
-	ChannelName      string
-	Status           string
+	Span             int  // columns the cell spans ("all" channels)
+	Offered          bool // the purpose exists on this channel
 	Active           bool // consent in force or sign-up pending
+	State            string
+	Symbol           string
+	Status           string // the status in words, with its time
+	Label            string // what a screen reader says of the cell
+	Title            string // purpose and channel, heading the opened cell
+	ID               string
 	Actions          []prefAction
 }
 
 type prefAction struct {
 	Action, Label, Text, ID string
+	Secondary               bool
 }
 
 type prefData struct {
-	Groups     []prefGroup
+	Columns    []prefColumn
+	Rows       []prefRow
 	AllAdsText string
 }
 
@@ -55,7 +71,7 @@ type prefState struct {
 	data   prefData
 }
 
-// loadPrefs reads the person's profile and ledger and builds the rows.
+// loadPrefs reads the person's profile and ledger and builds the matrix.
 func (p *Pages) loadPrefs(ctx context.Context, id message.RecipientID, l Locale) (*prefState, error) {
 	rec, err := p.store.GetRecipient(ctx, id)
 	if err != nil {
@@ -66,34 +82,58 @@ func (p *Pages) loadPrefs(ctx context.Context, id message.RecipientID, l Locale)
 		return nil, err
 	}
 	ps := &prefState{rec: rec, events: events, state: consent.Fold(events, p.now())}
-	ps.data = p.buildRows(ps, l)
+	ps.data = p.buildMatrix(ps, l)
 	return ps, nil
 }
 
-func (p *Pages) buildRows(ps *prefState, l Locale) prefData {
-	hasPhone := ps.rec.Address(message.SMS) != ""
-	hasEmail := ps.rec.Address(message.Email) != ""
-	chans := func(cs ...message.Channel) []string {
-		var out []string
-		for _, c := range cs {
-			if (c == message.Email && hasEmail) || (c.Phone() && hasPhone) {
-				out = append(out, string(c))
+// zoneOf is the time zone the person's times are shown in: their own, else
+// the brand's.
+func (p *Pages) zoneOf(rec recipient.Recipient) *time.Location {
+	if rec.TimeZone != "" {
+		if loc, err := time.LoadLocation(rec.TimeZone); err == nil {
+			return loc
+		}
+	}
+	return p.zone
+}
+
+func (p *Pages) buildMatrix(ps *prefState, l Locale) prefData {
+	var cols []prefColumn
+	if ps.rec.Address(message.Email) != "" {
+		cols = append(cols, prefColumn{string(message.Email), l.T("channel.email")})
+	}
+	if ps.rec.Address(message.SMS) != "" {
+		for _, ch := range []message.Channel{message.SMS, message.WhatsApp, message.RCS} {
+			cols = append(cols, prefColumn{string(ch), l.T("channel." + string(ch))})
+		}
+	}
+	d := prefData{Columns: cols, AllAdsText: p.allAdsStatement(l)}
+	if len(cols) == 0 {
+		return d
+	}
+	seen := map[string]bool{}
+	// add puts a row for purpose with a cell per column; offered says which
+	// channels the purpose has ("all": one cell across every column).
+	add := func(purpose, label string, offered ...string) {
+		seen[purpose] = true
+		row := prefRow{Purpose: purpose, Label: label}
+		if len(offered) == 1 && offered[0] == consent.AllChannels {
+			row.Cells = []prefCell{p.cell(ps, l, purpose, label, consent.AllChannels, len(cols))}
+		} else {
+			reachable := false
+			for _, c := range cols {
+				if slices.Contains(offered, c.Channel) {
+					row.Cells = append(row.Cells, p.cell(ps, l, purpose, label, c.Channel, 1))
+					reachable = true
+				} else {
+					row.Cells = append(row.Cells, prefCell{Purpose: purpose, Channel: c.Channel, Span: 1})
+				}
+			}
+			if !reachable {
+				return
 			}
 		}
-		return out
-	}
-	var groups []prefGroup
-	seen := map[string]bool{}
-	add := func(purpose, label string, channels []string) {
-		seen[purpose] = true
-		if len(channels) == 0 {
-			return
-		}
-		g := prefGroup{Title: label}
-		for _, ch := range channels {
-			g.Rows = append(g.Rows, p.row(ps, l, purpose, label, ch))
-		}
-		groups = append(groups, g)
+		d.Rows = append(d.Rows, row)
 	}
 
 	// Newsletters: the configured lists, then any other list in the ledger.
@@ -107,92 +147,112 @@ func (p *Pages) buildRows(ps *prefState, l Locale) prefData {
 		}
 	}
 	for _, list := range lists {
-		add(consent.Newsletter(list), l.T("purpose.newsletter", p.listTitle(list, l)), chans(message.Email))
+		add(consent.Newsletter(list), l.T("purpose.newsletter", p.listTitle(list, l)), string(message.Email))
 	}
-	add(consent.Advertising, l.T("purpose.advertising"), chans(message.Email, message.SMS, message.WhatsApp, message.RCS))
-	add(consent.Survey, l.T("purpose.survey"), chans(message.Email, message.SMS))
-	add(consent.UsageData, l.T("purpose.usage_data"), []string{consent.AllChannels})
-	// Objections to single message types (e.g. customer_tip), as recorded.
+	add(consent.Advertising, l.T("purpose.advertising"), string(message.Email), string(message.SMS), string(message.WhatsApp), string(message.RCS))
+	add(consent.Survey, l.T("purpose.survey"), string(message.Email), string(message.SMS))
+	add(consent.UsageData, l.T("purpose.usage_data"), consent.AllChannels)
+	// Objections to single message types (e.g. customer_tip), as recorded:
+	// one row for those on single channels, one for those on all channels.
 	for _, k := range ps.state.Keys() {
 		if seen[k.Purpose] {
 			continue
 		}
-		var channels []string
+		seen[k.Purpose] = true
+		label := l.T("purpose.type", p.typeTitle(message.Type(k.Purpose), l))
+		var chans []string
+		hasAll := false
 		for _, k2 := range ps.state.Keys() {
-			if k2.Purpose == k.Purpose {
-				channels = append(channels, k2.Channel)
+			switch {
+			case k2.Purpose != k.Purpose:
+			case k2.Channel == consent.AllChannels:
+				hasAll = true
+			default:
+				chans = append(chans, k2.Channel)
 			}
 		}
-		add(k.Purpose, l.T("purpose.type", k.Purpose), channels)
+		if hasAll {
+			add(k.Purpose, label, consent.AllChannels)
+		}
+		if len(chans) > 0 {
+			add(k.Purpose, label, chans...)
+		}
 	}
-	return prefData{Groups: groups, AllAdsText: l.T("prefs.allads.text", p.cfg.BrandName)}
+	return d
 }
 
-// row shows purpose on ch in plain words and offers the changes that make sense.
-func (p *Pages) row(ps *prefState, l Locale, purpose, label, ch string) prefRow {
+// cell shows purpose on ch and offers the changes that make sense.
+func (p *Pages) cell(ps *prefState, l Locale, purpose, label, ch string, span int) prefCell {
 	var e consent.Entry
 	if ch == consent.AllChannels {
 		e = ps.state.Entries[consent.Key{Purpose: purpose, Channel: ch}]
 	} else {
 		e = ps.state.Lookup(purpose, message.Channel(ch))
 	}
-	chName := l.T("channel." + ch)
-	r := prefRow{Purpose: purpose, Channel: ch, ChannelName: chName}
-	date := l.Date(e.Since)
+	c := prefCell{Purpose: purpose, Channel: ch, Span: span, Offered: true, State: "off", Symbol: "–",
+		ID: strings.NewReplacer(":", "-", "_", "-").Replace(purpose + "-" + ch)}
+	date := l.Date(e.Since, p.zoneOf(ps.rec))
+	isType := !strings.HasPrefix(purpose, consent.NewsletterPrefix) && purpose != consent.Advertising &&
+		purpose != consent.Survey && purpose != consent.UsageData
 	switch e.Status {
 	case consent.Granted:
-		r.Status, r.Active = l.T("status.granted", date), true
+		c.Status, c.Active, c.State, c.Symbol = l.T("status.granted", date), true, "on", "✓"
 		if e.DOIConfirmed {
-			r.Status = l.T("status.granted_doi", date)
+			c.Status = l.T("status.granted_doi", date)
+		}
+		if isType {
+			c.Status = l.T("status.allowed")
 		}
 	case consent.DOIPending:
-		r.Status, r.Active = l.T("status.pending", date), true
+		c.Status, c.Active, c.State, c.Symbol = l.T("status.pending", date), true, "pending", "…"
 	case consent.Withdrawn:
-		r.Status = l.T("status.withdrawn", date)
+		c.Status = l.T("status.withdrawn", date)
 	case consent.Objected:
-		r.Status = l.T("status.objected", date)
+		c.Status, c.State, c.Symbol = l.T("status.objected", date), "objected", "✕"
 	default:
-		r.Status = l.T("status.none")
+		c.Status = l.T("status.none")
 		if purpose == consent.Advertising && ch == string(message.Email) && ps.rec.Kind == policy.Customer {
-			r.Status = l.T("status.none_li")
+			// §7(3) UWG: a customer gets offers by e-mail until objecting.
+			c.Status, c.State, c.Symbol = l.T("status.none_li"), "on", "✓"
 		}
 	}
-	act := func(a, labelKey, text string) {
-		r.Actions = append(r.Actions, prefAction{Action: a, Label: l.T(labelKey), Text: text,
-			ID: strings.NewReplacer(":", "-", "_", "-").Replace(purpose + "-" + ch + "-" + a)})
+	chName := l.T("channel." + ch)
+	c.Label = l.T("prefs.cell", label, chName, c.Status)
+	c.Title = label + " · " + chName
+	act := func(a, labelKey string, kind statementKind) {
+		text := p.statement(l, kind, purpose, ch)
+		c.Actions = append(c.Actions, prefAction{Action: a, Label: l.T(labelKey), Text: text,
+			ID: c.ID + "-" + a, Secondary: a == actWithdraw || a == actObject})
 	}
-	grant := l.T("text.grant", p.cfg.BrandName, chName, label)
-	withdraw := l.T("text.withdraw", label, chName)
-	object := l.T("text.object", label, chName)
 	switch {
 	case strings.HasPrefix(purpose, consent.NewsletterPrefix):
 		list := strings.TrimPrefix(purpose, consent.NewsletterPrefix)
-		if r.Active {
-			act(actWithdraw, "action.withdraw", withdraw)
-		} else if nl, ok := p.lists[list]; ok {
-			act(actSubscribe, "action.subscribe", p.consentText(nl, l))
+		if c.Active {
+			act(actWithdraw, "action.withdraw", stmtWithdraw)
+		} else if _, ok := p.lists[list]; ok {
+			act(actSubscribe, "action.subscribe", stmtGrant)
 		}
 	case purpose == consent.Advertising:
 		if e.Status != consent.Granted {
-			act(actGrant, "action.grant", grant)
+			act(actGrant, "action.grant", stmtGrant)
 		}
 		if e.Status != consent.Objected {
-			act(actObject, "action.object", object)
+			act(actObject, "action.object", stmtObject)
 		}
 	case purpose == consent.Survey || purpose == consent.UsageData:
-		if r.Active {
-			act(actWithdraw, "action.withdraw", withdraw)
+		if c.Active {
+			act(actWithdraw, "action.withdraw", stmtWithdraw)
 		} else {
-			act(actGrant, "action.grant", grant)
+			act(actGrant, "action.grant", stmtGrant)
 		}
-	default: // a message type: object, or lift the objection by consenting
+	default: // a message type: object, or lift the objection
 		if e.Status == consent.Objected {
-			act(actGrant, "action.grant", grant)
+			act(actGrant, "action.lift", stmtGrant)
 		} else {
-			act(actObject, "action.object", object)
+			act(actObject, "action.object", stmtObject)
 		}
 	}
-	return r
+	return c
 }
 
 func (p *Pages) getPreferences(w http.ResponseWriter, r *http.Request) {
@@ -282,14 +342,14 @@ func (p *Pages) postPreferences(w http.ResponseWriter, r *http.Request) {
 	}
 
 	var chosen *prefAction
-	for _, g := range ps.data.Groups {
-		for _, row := range g.Rows {
-			if row.Purpose != purpose || row.Channel != ch {
+	for _, row := range ps.data.Rows {
+		for _, c := range row.Cells {
+			if c.Purpose != purpose || c.Channel != ch {
 				continue
 			}
-			for i := range row.Actions {
-				if row.Actions[i].Action == action {
-					chosen = &row.Actions[i]
+			for i := range c.Actions {
+				if c.Actions[i].Action == action {
+					chosen = &c.Actions[i]
 				}
 			}
 		}

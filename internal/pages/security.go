@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -127,11 +128,24 @@ func (p *Pages) addressKey(addr string) string {
 // maxForm bounds a form post: the pages' forms are a few fields.
 const maxForm = 16 << 10
 
-// readForm parses a posted form of at most maxForm bytes and, with csrf,
-// checks its CSRF token. On failure it has answered, and returns false.
+// readForm parses a posted form of at most maxForm bytes, URL-encoded or
+// multipart/form-data (RFC 8058 §3.1: the one-click POST may come as
+// either, and a sender SHOULD accept both), and, with csrf, checks its CSRF
+// token. On failure it has answered, and returns false.
 func (p *Pages) readForm(w http.ResponseWriter, r *http.Request, csrf bool) bool {
 	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-	if err := r.ParseForm(); err != nil {
+	var err error
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "multipart/form-data" {
+		// The whole body is at most maxForm, so every part stays in memory;
+		// RemoveAll drops anything the parser may still have spooled.
+		err = r.ParseMultipartForm(maxForm)
+		if r.MultipartForm != nil {
+			_ = r.MultipartForm.RemoveAll()
+		}
+	} else {
+		err = r.ParseForm()
+	}
+	if err != nil {
 		p.fail(w, r, http.StatusBadRequest, "error.form")
 		return false
 	}

@@ -68,6 +68,9 @@ func (p *Pages) showSubscribe(w http.ResponseWriter, r *http.Request, nl config.
 	d.Consent = p.consentText(nl, v.L)
 	d.TextVersion = textVersion(d.Consent)
 	d.Privacy = p.cfg.PrivacyURL
+	if d.Privacy == "" && p.notice != nil {
+		d.Privacy = NoticePath + "?lang=" + v.L.Tag
+	}
 	if d.EmailError != "" || d.NameError != "" || d.AgreeError != "" {
 		v.Error = v.L.T("error.form")
 	}
@@ -300,10 +303,39 @@ func (p *Pages) confirmTarget(w http.ResponseWriter, r *http.Request) (token.Tok
 		return t, "", false
 	}
 	if used > 0 {
-		p.fail(w, r, http.StatusGone, "error.used")
+		p.settled(w, r, t, list, "confirm.used")
 		return t, "", false
 	}
 	return t, list, true
+}
+
+// settled answers a confirmation link that has nothing left to confirm (it
+// was used, or its sign-up was confirmed another way or has expired) with a
+// page that says which and links the preference centre, not a dead end.
+// An already confirmed sign-up is a success (200); otherwise 410 with
+// failKey.
+func (p *Pages) settled(w http.ResponseWriter, r *http.Request, t token.Token, list, failKey string) {
+	id := message.RecipientID(t.Recipient)
+	events, err := p.store.Ledger(r.Context(), id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		p.internal(w, r, "confirm: ledger", err)
+		return
+	}
+	v := p.newView(w, r, "message")
+	e := consent.Fold(events, p.now()).Lookup(consent.Newsletter(list), message.Email)
+	if e.Status == consent.Granted && e.DOIConfirmed {
+		v.Title = v.L.T("confirm.already.title")
+		v.Notice = v.L.T("confirm.already", p.listTitle(list, v.L))
+	} else {
+		v.status = http.StatusGone
+		v.Title = v.L.T("error.title")
+		v.Error = v.L.T(failKey)
+	}
+	if err == nil {
+		// The person still exists: their preference centre is the way on.
+		v.Data = confirmData{Prefs: p.preferencesURL(id)}
+	}
+	p.render(w, r, v)
 }
 
 func (p *Pages) getConfirm(w http.ResponseWriter, r *http.Request) {
@@ -317,7 +349,7 @@ func (p *Pages) getConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !pending {
-		p.fail(w, r, http.StatusGone, "confirm.gone")
+		p.settled(w, r, t, list, "confirm.gone")
 		return
 	}
 	v := p.newView(w, r, "confirm")
@@ -325,7 +357,7 @@ func (p *Pages) getConfirm(w http.ResponseWriter, r *http.Request) {
 	v.Title = v.L.T("confirm.title", title)
 	v.Action = r.URL.Path
 	v.CSRF = p.csrfToken(w, r, v.Action)
-	v.Data = confirmData{Text: v.L.T("confirm.text", title)}
+	v.Data = confirmData{Text: p.confirmStatement(v.L, list)}
 	p.render(w, r, v)
 }
 
@@ -361,7 +393,7 @@ func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !pending {
-		p.fail(w, r, http.StatusGone, "confirm.gone")
+		p.settled(w, r, t, list, "confirm.gone")
 		return
 	}
 	if !p.checkCSRF(r) {
@@ -380,7 +412,7 @@ func (p *Pages) postConfirm(w http.ResponseWriter, r *http.Request) {
 	}
 	l := negotiate(r, p.cfg.DefaultLocale)
 	title := p.listTitle(list, l)
-	text := l.T("confirm.text", title)
+	text := p.confirmStatement(l, list)
 	now := p.now().UTC()
 	_, err = p.store.AppendConsent(ctx, id, consent.Event{
 		Kind: consent.DOIConfirm, Purpose: consent.Newsletter(list), Channel: string(message.Email), At: now,

@@ -48,24 +48,24 @@ func target(t token.Token) (unsubTarget, bool) {
 	}
 }
 
-func (p *Pages) purposeLabel(purpose string, l Locale) string {
-	switch {
-	case strings.HasPrefix(purpose, consent.NewsletterPrefix):
-		return l.T("purpose.newsletter", p.listTitle(strings.TrimPrefix(purpose, consent.NewsletterPrefix), l))
-	case purpose == consent.Advertising || purpose == consent.Survey || purpose == consent.UsageData:
-		return l.T("purpose." + purpose)
-	default:
-		return l.T("purpose.type", purpose)
-	}
+type unsubData struct {
+	Ask       string // "By choosing Unsubscribe you declare:"
+	Statement string // what the unsubscribe records
+	Done      bool
+	UndoAsk   string
+	UndoText  string
+	UndoPath  string
+	UndoCSRF  string
+	Prefs     string
 }
 
-type unsubData struct {
-	Ask      string
-	Done     bool
-	UndoText string
-	UndoPath string
-	UndoCSRF string
-	Prefs    string
+// unsubStatement is what the unsubscribe of tg records: a withdrawal or an
+// objection, in words.
+func (p *Pages) unsubStatement(l Locale, tg unsubTarget) string {
+	if tg.kind == consent.Object {
+		return p.statement(l, stmtObject, tg.purpose, tg.channel)
+	}
+	return p.statement(l, stmtWithdraw, tg.purpose, tg.channel)
 }
 
 func (p *Pages) unsubToken(w http.ResponseWriter, r *http.Request) (token.Token, unsubTarget, bool) {
@@ -92,7 +92,7 @@ func (p *Pages) getUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	v.Title = v.L.T("unsub.title")
 	v.Action = r.URL.Path
 	v.CSRF = p.csrfToken(w, r, v.Action)
-	v.Data = unsubData{Ask: v.L.T("unsub.ask", p.purposeLabel(tg.purpose, v.L), v.L.T("via."+tg.channel))}
+	v.Data = unsubData{Ask: v.L.T("unsub.ask"), Statement: p.unsubStatement(v.L, tg)}
 	p.render(w, r, v)
 }
 
@@ -120,17 +120,13 @@ func (p *Pages) postUnsubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := negotiate(r, p.cfg.DefaultLocale)
-	label, chName := p.purposeLabel(tg.purpose, l), l.T("via."+tg.channel)
 	cur := consent.Fold(events, p.now()).Entries[consent.Key{Purpose: tg.purpose, Channel: tg.channel}]
 	want := consent.Withdrawn
 	if tg.kind == consent.Object {
 		want = consent.Objected
 	}
 	if cur.Status != want {
-		text := l.T("text.withdraw", label, chName)
-		if tg.kind == consent.Object {
-			text = l.T("text.object", label, chName)
-		}
+		text := p.unsubStatement(l, tg)
 		_, err := p.store.AppendConsent(ctx, id, consent.Event{
 			Kind: tg.kind, Purpose: tg.purpose, Channel: tg.channel, At: p.now().UTC(), Source: consent.WebForm,
 			IP: p.clientIP(r), UserAgent: r.UserAgent(), Text: text, TextVersion: textVersion(text), RecordedBy: recordedByUnsub,
@@ -148,11 +144,12 @@ func (p *Pages) postUnsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	v := p.newView(w, r, "unsubscribe")
 	v.Title = l.T("unsub.done.title")
-	v.Notice = l.T("unsub.done", label, chName)
+	v.Notice = l.T("unsub.done")
 	d := unsubData{Done: true, Prefs: p.preferencesURL(id)}
 	d.UndoPath = r.URL.Path + "/undo"
 	d.UndoCSRF = p.csrfToken(w, r, d.UndoPath)
-	d.UndoText = l.T("unsub.undo.text", label, chName)
+	d.UndoAsk = l.T("unsub.undo.ask")
+	d.UndoText = p.statement(l, stmtUndo, tg.purpose, tg.channel)
 	v.Data = d
 	p.render(w, r, v)
 }
@@ -205,7 +202,7 @@ func (p *Pages) postUndo(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, v)
 		return
 	}
-	text := l.T("unsub.undo.text", p.purposeLabel(tg.purpose, l), l.T("via."+tg.channel))
+	text := p.statement(l, stmtUndo, tg.purpose, tg.channel)
 	ev := consent.Event{
 		Kind: consent.Grant, Purpose: tg.purpose, Channel: tg.channel, At: now.UTC(), Source: consent.WebForm,
 		IP: p.clientIP(r), UserAgent: r.UserAgent(), Text: text, TextVersion: textVersion(text), RecordedBy: recordedByUnsub,

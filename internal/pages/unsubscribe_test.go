@@ -1,7 +1,9 @@
 package pages_test
 
 import (
+	"bytes"
 	"errors"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -10,11 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hibiken/asynq"
 
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/pages"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
@@ -200,7 +204,7 @@ func TestUndo(t *testing.T) {
 
 var (
 	actionRe = regexp.MustCompile(`(?s)<form method="post" action="[^"]+" class="action">\s*<input type="hidden" name="csrf" value="([^"]+)">.*?name="purpose" value="([^"]+)">.*?name="channel" value="([^"]+)">.*?name="action" value="([^"]+)">\s*<p class="statement small" id="[^"]+">([^<]+)</p>`)
-	statusRe = regexp.MustCompile(`(?s)<tr data-purpose="([^"]+)" data-channel="([^"]+)" data-active="(true|false)">`)
+	statusRe = regexp.MustCompile(`(?s)<td data-purpose="([^"]+)" data-channel="([^"]+)" data-active="(true|false)"`)
 )
 
 func TestPreferenceCentre(t *testing.T) {
@@ -223,7 +227,7 @@ func TestPreferenceCentre(t *testing.T) {
 	if !strings.Contains(p.body, "Consent given and confirmed on") {
 		t.Errorf("the newsletter's status is not in plain words:\n%s", p.body)
 	}
-	if strings.Contains(p.body, "advertising/sms") || strings.Contains(p.body, `data-channel="sms"`) {
+	if strings.Contains(p.body, `data-channel="sms"`) {
 		t.Errorf("SMS rows shown for a person without a number")
 	}
 	var withdraw []string
@@ -246,7 +250,7 @@ func TestPreferenceCentre(t *testing.T) {
 		t.Fatalf("last event = %+v, want a withdrawal with the text shown %q", last, withdraw[5])
 	}
 	after := do(t, c, "GET", b.srv.URL+r.header.Get("Location"), nil)
-	if !strings.Contains(after.body, "Your change has been saved") || !strings.Contains(after.body, `data-purpose="newsletter:news" data-channel="email" data-active="false"`) {
+	if !strings.Contains(after.body, "Your change has been saved") || !strings.Contains(after.body, `<td data-purpose="newsletter:news" data-channel="email" data-active="false"`) {
 		t.Errorf("after withdrawing:\n%s", after.body)
 	}
 
@@ -442,3 +446,138 @@ func (asynqNop) Info(...any)  {}
 func (asynqNop) Warn(...any)  {}
 func (asynqNop) Error(...any) {}
 func (asynqNop) Fatal(...any) {}
+
+// TestOneClickUnsubscribeMultipart: RFC 8058 §3.1 lets the mailbox provider
+// post the one-click body as multipart/form-data; it is accepted like the
+// URL-encoded form, and an oversized multipart body is refused.
+func TestOneClickUnsubscribeMultipart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	id := b.subscribed(t, "multipart@example.de")
+	u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id), Scope: "newsletter:news", Channel: "email"})
+	post := func(fields map[string]string, pad int) int {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		for k, v := range fields {
+			if err := mw.WriteField(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if pad > 0 {
+			if err := mw.WriteField("padding", strings.Repeat("x", pad)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mw.Close()
+		req, _ := http.NewRequestWithContext(t.Context(), "POST", u, &body)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		resp, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := post(map[string]string{"List-Unsubscribe": "Yes"}, 0); st != 400 {
+		t.Errorf("multipart without the one-click value: %d, want 400", st)
+	}
+	if st := post(map[string]string{"List-Unsubscribe": "One-Click"}, 32<<10); st != 400 {
+		t.Errorf("oversized multipart body: %d, want 400", st)
+	}
+	if n := len(b.ledger(t, id)); n != 2 {
+		t.Fatalf("refused multipart bodies wrote events: %d", n)
+	}
+	if st := post(map[string]string{"List-Unsubscribe": "One-Click"}, 0); st != 200 {
+		t.Fatalf("multipart one-click: %d, want 200", st)
+	}
+	ev := b.ledger(t, id)
+	if last := ev[len(ev)-1]; len(ev) != 3 || last.Kind != consent.Withdraw || last.Purpose != "newsletter:news" {
+		t.Fatalf("ledger after a multipart one-click = %+v", ev)
+	}
+}
+
+// TestUsedConfirmationLinkIsNoDeadEnd: a confirmation link used before, or
+// one whose sign-up expired, shows a page with the preference centre link.
+func TestUsedConfirmationLinkIsNoDeadEnd(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	c := browser(t)
+	b.signUp(t, c, "news", "again@example.de")
+	id := b.recipient(t, "again@example.de")
+	link := b.confirmURL(t, id)
+	g := do(t, c, "GET", link, nil)
+	if p := do(t, c, "POST", link, url.Values{"csrf": {field(t, csrfRe, g.body)}, "lang": {"en"}}); p.status != 200 {
+		t.Fatalf("confirm: %d", p.status)
+	}
+	again := do(t, browser(t), "GET", link+"?lang=en", nil)
+	if again.status != 200 || !strings.Contains(again.body, "already confirmed") || !strings.Contains(again.body, `href="/preferences/`) {
+		t.Errorf("used link: %d\n%s", again.status, again.body)
+	}
+	// The sign-up withdrawn since: the link says it was used, and still leads on.
+	u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id), Scope: "newsletter:news", Channel: "email"})
+	do(t, http.DefaultClient, "POST", u, url.Values{"List-Unsubscribe": {"One-Click"}})
+	used := do(t, browser(t), "GET", link+"?lang=en", nil)
+	if used.status != http.StatusGone || !strings.Contains(used.body, "already been used") || !strings.Contains(used.body, `href="/preferences/`) {
+		t.Errorf("used link after withdrawal: %d\n%s", used.status, used.body)
+	}
+}
+
+// TestPreferenceTimesInLocalTime: times are shown in the person's time
+// zone, else in the brand's (Europe/Berlin), never as UTC.
+func TestPreferenceTimesInLocalTime(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	at := time.Date(2026, 11, 25, 7, 25, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		id, zone, want string
+	}{
+		{"tz-none", "", "25.11.2026, 08:25 Uhr"},
+		{"tz-ny", "America/New_York", "25.11.2026, 02:25 Uhr"},
+	} {
+		r, err := recipient.Parse(tc.id, recipient.Input{Kind: "prospect", Emails: []recipient.EmailInput{{Address: tc.id + "@example.de"}}, TimeZone: tc.zone}, "DE")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := b.store.PutRecipient(t.Context(), r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.store.AppendConsent(t.Context(), r.ID, consent.Event{Kind: consent.Grant, Purpose: "survey", Channel: "email", At: at, Source: consent.Phone, Text: "ja"}); err != nil {
+			t.Fatal(err)
+		}
+		p := do(t, browser(t), "GET", b.srv.URL+"/preferences/"+b.seal(t, token.Token{Purpose: token.Preferences, Recipient: tc.id})+"?lang=de", nil)
+		if !strings.Contains(p.body, "Eingewilligt am "+tc.want) || strings.Contains(p.body, "UTC") {
+			t.Errorf("%s: want %q in local time, no UTC:\n%s", tc.id, tc.want, p.body)
+		}
+	}
+}
+
+// TestPreferenceMatrix: one control per purpose and channel; giving consent
+// shows the full text that is recorded; channels without the purpose have
+// no control.
+func TestPreferenceMatrix(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	cust := b.customer(t, "cust-matrix", "matrix@example.de")
+	p := do(t, browser(t), "GET", b.srv.URL+"/preferences/"+b.seal(t, token.Token{Purpose: token.Preferences, Recipient: string(cust)})+"?lang=de", nil)
+	cells := regexp.MustCompile(`<td data-purpose="([^"]+)" data-channel="([^"]+)" data-active="[a-z]+" data-state="([a-z]+)"(?: colspan="(\d)")?>\s*<details id="c-[^"]+">\s*<summary>`).FindAllStringSubmatch(p.body, -1)
+	got := map[string]string{}
+	for _, m := range cells {
+		got[m[1]+"/"+m[2]] = m[3]
+	}
+	want := map[string]string{
+		"newsletter:news/email": "off", "newsletter:press/email": "off",
+		"advertising/email": "on", "advertising/sms": "off", "advertising/whatsapp": "off", "advertising/rcs": "off",
+		"survey/email": "off", "survey/sms": "off", "usage_data/all": "off",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cells (-want +got):\n%s\n%s", diff, p.body)
+	}
+	// Two newsletters on the three phone channels, surveys on WhatsApp and RCS.
+	if n := strings.Count(p.body, `<td class="na"`); n != 8 {
+		t.Errorf("%d cells without the purpose, want 8: %s", n, p.body)
+	}
+	grant := `Ja, ich willige ein, dass Herold mir über WhatsApp Angebote zu eigenen Produkten und Services schickt. Ich kann diese Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen.`
+	if !strings.Contains(p.body, `<p class="statement small" id="t-advertising-whatsapp-grant">`+grant+`</p>`) {
+		t.Errorf("the cell does not show the full consent text:\n%s", p.body)
+	}
+}

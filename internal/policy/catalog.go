@@ -148,9 +148,13 @@ type TypeSpec struct {
 	Advertising bool
 	Retention   time.Duration // nominal: a year counts 365 days, a month 30
 	Lists       []string      // newsletter lists, the default first
+	// Notice is what the privacy notice says of the type in words; zero
+	// when the catalog has none (see Catalog.NoticeGaps).
+	Notice TypeNotice
 
-	retention string
-	rules     map[message.Channel][]Rule
+	retention       string
+	retentionPeriod period
+	rules           map[message.Channel][]Rule
 }
 
 // Rules returns the legal-basis alternatives for channel ch in catalog order,
@@ -175,6 +179,7 @@ type Catalog struct {
 	quiet       []QuietRule
 	types       []TypeSpec
 	index       map[message.Type]int
+	notice      Notice
 }
 
 // Version returns the catalog's version; every decision records it.
@@ -207,10 +212,12 @@ func (c *Catalog) Type(k message.Type) (TypeSpec, bool) {
 func (c *Catalog) BlockingPeriod() time.Duration { return c.blocking.nominal() }
 
 // BlockedFrom returns the first instant at which a person whose contract
-// ended at end is blocked: end plus the blocking period in calendar terms
-// (time.AddDate). A contract that ended exactly 3 months ago is blocked;
-// one that ended 3 months minus a second ago is not.
-func (c *Catalog) BlockedFrom(end time.Time) time.Time { return c.blocking.addTo(end) }
+// ended at end is blocked: the start of the day after the blocking period
+// ends, counted as §§187(1), 188(2),(3) BGB count it ("drei Monate nach dem
+// jeweiligen Vertragsende"). A contract that ended on 25 August is blocked
+// from 26 November 00:00, one that ended on 30 November from 1 March (the
+// period ends with the last day of February), in end's location.
+func (c *Catalog) BlockedFrom(end time.Time) time.Time { return c.blocking.endAfter(end) }
 
 // FrequencyCap returns the most advertising messages one person may get
 // within window. max 0 means no cap.
@@ -232,6 +239,12 @@ func (c *Catalog) FrequencyCountSince(now time.Time) time.Time {
 	return c.FrequencyWindowStart(now)
 }
 
+// ConfirmBy returns the instant from which a double opt-in signup made at
+// signup can no longer be confirmed: the signup plus the unconfirmed-signup
+// retention in calendar terms. A doi_confirm at or after it creates no
+// consent (Decide: no_consent, evidence confirmed_after_window).
+func (c *Catalog) ConfirmBy(signup time.Time) time.Time { return c.unconfirmed.addTo(signup) }
+
 // UnconfirmedSignupRetention returns how long an unconfirmed double opt-in
 // signup is kept before it must be deleted (nominal duration). The privacy
 // notice promises that unconfirmed signups are deleted automatically.
@@ -248,6 +261,7 @@ type rawCatalog struct {
 	FrequencyCap               *rawCap    `yaml:"frequency_cap"`
 	UnconfirmedSignupRetention string     `yaml:"unconfirmed_signup_retention"`
 	QuietHours                 []rawQuiet `yaml:"quiet_hours"`
+	Notice                     *rawNotice `yaml:"notice"`
 	Types                      []rawType  `yaml:"types"`
 }
 
@@ -267,6 +281,7 @@ type rawType struct {
 	DataCategories []string             `yaml:"data_categories"`
 	Retention      string               `yaml:"retention"`
 	Lists          []string             `yaml:"lists"`
+	Notice         *rawTypeNotice       `yaml:"notice"`
 }
 
 type rawRule struct {
@@ -345,6 +360,7 @@ func ParseCatalog(b []byte) (cat *Catalog, err error) {
 	if len(raw.Types) == 0 {
 		l.add("catalog", "types: none defined")
 	}
+	c.notice = parseNotice(&l, raw.Notice)
 
 	// First pass: keys, so that sms_fallback can name a type defined later.
 	keys := make(map[string]int)
@@ -368,6 +384,7 @@ func ParseCatalog(b []byte) (cat *Catalog, err error) {
 			l.add(where, "key: duplicate type (first defined as type #%d)", keys[rt.Key]+1)
 		}
 		spec := parseType(&l, where, rt, raw.Types, keys)
+		spec.Notice = parseTypeNotice(&l, where, rt.Notice, c.notice)
 		if keyPattern.MatchString(rt.Key) && keys[rt.Key] == i {
 			c.index[spec.Key] = len(c.types)
 			c.types = append(c.types, spec)
@@ -422,6 +439,9 @@ func friendlyYAML(s string) string {
 		"in type policy.rawRule", "in a basis rule",
 		"in type policy.rawCap", "in frequency_cap",
 		"in type policy.rawQuiet", "in quiet_hours",
+		"in type policy.rawNotice", "in notice",
+		"in type policy.rawTypeNotice", "in a type's notice",
+		"in type policy.Text", "in a text (want de and en)",
 	).Replace(s)
 }
 
@@ -457,7 +477,7 @@ func parseType(l *located, where string, rt rawType, all []rawType, keys map[str
 	} else if p, err := parsePeriod(rt.Retention); err != nil {
 		l.add(where, "retention: %v", err)
 	} else {
-		spec.Retention, spec.retention = p.nominal(), p.String()
+		spec.Retention, spec.retention, spec.retentionPeriod = p.nominal(), p.String(), p
 	}
 
 	seenCat := make(map[string]bool)

@@ -77,6 +77,23 @@ types:
     retention: 3 months
 `
 
+// noticeBlock is a catalog-wide notice, put before "types:".
+const noticeBlock = `notice:
+  sections:
+    - key: contract
+      title: {de: Vertrag, en: Contract}
+  withdrawal:
+    de: Widerruf
+    en: How to withdraw
+types:
+`
+
+// typeNotice is a type's notice in section, with retention text ret.
+func typeNotice(section, ret string) string {
+	return "    notice:\n      section: " + section + "\n      title: {de: Titel, en: Title}\n      purpose: {de: Zweck, en: Purpose}\n" +
+		"      retention: {de: \"" + ret + "\", en: \"" + ret + "\"}\n"
+}
+
 func TestParseCatalogValid(t *testing.T) {
 	t.Parallel()
 	cat, err := policy.ParseCatalog([]byte(validCatalog))
@@ -200,6 +217,16 @@ func TestParseCatalogProblems(t *testing.T) {
 		{name: "not YAML", raw: "version: [unclosed\n", want: []string{"catalog: yaml:"}},
 		{name: "two documents", edits: []edit{{"retention: 10 years\n", "retention: 10 years\n---\nversion: again\n"}},
 			want: []string{"catalog: more than one YAML document"}},
+		{name: "notice: a type names an unknown section", edits: []edit{{"types:\n", noticeBlock}, {"    retention: 10 years\n", "    retention: 10 years\n" + typeNotice("billing", "{retention}")}},
+			want: []string{`type invoice: notice: section: "billing" is not one of the catalog's notice sections`}},
+		{name: "notice: a text lacks a language", edits: []edit{{"types:\n", strings.Replace(noticeBlock, "    en: How to withdraw\n", "", 1)}},
+			want: []string{"catalog: notice: withdrawal: en: missing"}},
+		{name: "notice: unknown placeholder", edits: []edit{{"types:\n", noticeBlock}, {"    retention: 10 years\n", "    retention: 10 years\n" + typeNotice("contract", "{retension}")}},
+			want: []string{"type invoice: notice: retention: de: unknown placeholder {retension}"}},
+		{name: "notice: retention without its period", edits: []edit{{"types:\n", noticeBlock}, {"    retention: 10 years\n", "    retention: 10 years\n" + typeNotice("contract", "zehn Jahre")}},
+			want: []string{"type invoice: notice: retention: de: name the period by placeholder"}},
+		{name: "notice: unknown field", edits: []edit{{"types:\n", strings.Replace(noticeBlock, "  withdrawal:", "  widerruf: x\n  withdrawal:", 1)}},
+			want: []string{"catalog: yaml: line"}},
 		{name: "every problem at once", edits: []edit{{`version: "t1"` + "\n", ""}, {"channels: [email, sms]", "channels: [email, sms, fax]"}, {"class: transactional", "class: bulk"}, {"data_categories: [contact, offer]", "data_categories: [contact, gossip]"}},
 			want: []string{"catalog: version: missing", "type promo_offer: channel fax: unknown channel", `type invoice: class: unknown queue class "bulk"`, `type promo_offer: data_categories: unknown data category "gossip"`}},
 	}
@@ -265,7 +292,7 @@ func TestDefaultCatalog(t *testing.T) {
 		Advertising:    true,
 		Retention:      90 * 24 * time.Hour,
 	}
-	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(policy.TypeSpec{})); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(policy.TypeSpec{}), cmpopts.IgnoreFields(policy.TypeSpec{}, "Notice")); diff != "" {
 		t.Errorf("promo_offer (-want +got):\n%s", diff)
 	}
 	wantRules := []policy.Rule{
@@ -282,6 +309,12 @@ func TestDefaultCatalog(t *testing.T) {
 	if diff := cmp.Diff([]string{"news", "press", "prospects"}, nl.Lists); diff != "" {
 		t.Errorf("newsletter lists (-want +got):\n%s", diff)
 	}
+	if gaps := cat.NoticeGaps(); len(gaps) != 0 {
+		t.Errorf("the default catalog cannot render the privacy notice: %v", gaps)
+	}
+	if got.Notice.Section != "advertising" || cat.Expand("promo_offer", "de", got.Notice.Retention.DE) == got.Notice.Retention.DE {
+		t.Errorf("promo_offer notice %+v: want section advertising and a period placeholder", got.Notice)
+	}
 	if _, ok := cat.Type("fax_blast"); ok {
 		t.Error("Type(fax_blast) found")
 	}
@@ -295,10 +328,10 @@ func TestDefaultCatalog(t *testing.T) {
 	if got := cat.UnconfirmedSignupRetention(); got != 30*24*time.Hour {
 		t.Errorf("UnconfirmedSignupRetention() = %v, want 30 days", got)
 	}
-	// Calendar months: 30 November + 3 months has no 30 February, so AddDate
-	// normalises to 2 March.
+	// §188(3) BGB: 30 November + 3 months has no 30 February, so the period
+	// ends with the last day of February and the blocking starts on 1 March.
 	end := time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)
-	if got, want := cat.BlockedFrom(end), time.Date(2027, 3, 2, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
+	if got, want := cat.BlockedFrom(end), time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC); !got.Equal(want) {
 		t.Errorf("BlockedFrom(%v) = %v, want %v", end, got, want)
 	}
 	if got, want := cat.FrequencyWindowStart(now()), now().AddDate(0, 0, -7); !got.Equal(want) {

@@ -15,13 +15,17 @@ import (
 // is a denial with a Reason (deny by default). A nil catalog denies every
 // message as unknown_type.
 //
-// The checks run in the fixed order of Precedence. The recipient-wide ones
-// (suppressed, blocked, no contact point) stop at the first that applies.
-// A channel may list several legal-basis rules (promo_offer by e-mail:
-// legitimate interest, else consent); the first rule that holds decides.
-// When none holds, every rule's most specific failure is compared and the
-// earliest in Precedence is reported, so the answer does not depend on the
-// order of rules in the catalog.
+// The checks run in the fixed order of Precedence. A channel may list
+// several legal-basis rules (promo_offer by e-mail: legitimate interest, else
+// consent); the first rule that holds decides. When none holds, every rule's
+// most specific failure is compared and the earliest in Precedence is
+// reported, so the answer does not depend on the order of rules in the
+// catalog.
+//
+// Suppression and blocking are recipient-wide, but not always final: a
+// ground that arose after them can stand against them (see lifts and the
+// blocked cases in evaluate). When no rule holds, a suppressed or blocked
+// recipient is denied as suppressed or blocked, whatever the rules failed on.
 func Decide(cat *Catalog, f Facts) Decision {
 	d := Decision{Reason: UnknownType, DecidedAt: f.Now, Type: f.Type, Channel: f.Channel}
 	if f.Recipient != nil {
@@ -48,21 +52,16 @@ func Decide(cat *Catalog, f Facts) Decision {
 	}
 	cs := cat.contractOf(r, f.Now)
 	d.Evidence = cs.evidence(r)
-	if r.Suppressed {
-		// Erased person, hard bounce or provider STOP: the contact point is
-		// on the suppression list, whatever the legal basis.
+	if r.Suppressed && len(r.Suppressions) == 0 {
+		// Suppressed without a recorded reason and time: nothing can be
+		// shown to have arisen after it, so nothing lifts it.
 		d.Reason = Suppressed
 		d.Evidence = append(d.Evidence, "suppressed:"+string(f.Channel))
 		return d
 	}
-	if cs.state == contractBlocked {
-		// Sperrung three months after contract end: no purpose without
-		// another ground remains, and the catalog grants none after it.
-		d.Reason = Blocked
-		d.Evidence = append(d.Evidence, "blocked_from:"+stamp(cat.BlockedFrom(r.ContractEnd)))
-		return d
-	}
-	if f.Channel == message.Email && !r.HasEmail || f.Channel.Phone() && !r.HasPhone {
+	blocked := cs.state == contractBlocked
+	noContact := f.Channel == message.Email && !r.HasEmail || f.Channel.Phone() && !r.HasPhone
+	if noContact && !blocked && !r.Suppressed {
 		d.Reason = NoContactPoint
 		return d
 	}
@@ -70,15 +69,125 @@ func Decide(cat *Catalog, f Facts) Decision {
 	var best verdict
 	for _, rule := range rules {
 		v := cat.evaluate(t, rule, f, cs)
-		if v.reason == Allowed {
-			return cat.allow(d, t, rule, v, f)
+		if v.reason == Allowed && r.Suppressed {
+			v = liftSuppression(v, r.Suppressions)
 		}
-		if best.reason == "" || rank(v.reason) < rank(best.reason) {
-			best = v
+		if v.reason != Allowed {
+			if best.reason == "" || rank(v.reason) < rank(best.reason) {
+				best = v
+			}
+			continue
 		}
+		if noContact {
+			// Only a blocked recipient gets here: a new ground, but no
+			// address or number to use it on.
+			d.Reason = NoContactPoint
+			return d
+		}
+		d = cat.allow(d, t, rule, v, f)
+		if blocked && d.Allowed {
+			d = keepBlockedData(d, cat.BlockedFrom(r.ContractEnd), v.ground)
+		}
+		return d
+	}
+	switch {
+	case r.Suppressed:
+		// Erased person, hard bounce or provider STOP, and no ground that
+		// arose after it: the contact point stays on the suppression list.
+		d.Reason = Suppressed
+		d.Evidence = append(d.Evidence, "suppressed:"+string(f.Channel))
+		for _, s := range r.Suppressions {
+			d.Evidence = append(d.Evidence, "suppression:"+s.Reason+"@"+stamp(s.At))
+		}
+		return d
+	case blocked:
+		// Sperrung after the blocking period, "wenn keine weiteren Gründe
+		// dem entgegenstehen": no rule found such a ground.
+		d.Reason = Blocked
+		d.Evidence = append(d.Evidence, "blocked_from:"+stamp(cat.BlockedFrom(r.ContractEnd)))
+		return d
 	}
 	d.Reason, d.Rule = best.reason, best.rule
 	d.Evidence = append(d.Evidence, best.evidence...)
+	return d
+}
+
+// The grounds an allowed rule rests on, named in evidence. Each can stand
+// against a suppression or the blocking only if it arose after it.
+const (
+	groundContract    = "contract_start" // the contract (its start is when it arose)
+	groundOpenRequest = "open_request"   // an open request (no time: the store keeps a flag)
+	groundConsent     = "consent"        // a consent in force (given at Since)
+	groundSignup      = "signup"         // a pending newsletter signup (the confirmation mail)
+)
+
+// Suppression reasons that lifts knows; the store records them.
+const (
+	SuppressionErased       = "erased"        // Art. 17 GDPR erasure
+	SuppressionHardBounce   = "hard_bounce"   // the mailbox or number does not exist
+	SuppressionProviderStop = "provider_stop" // STOP or block reported by the provider
+)
+
+// lifts reports whether the ground of an allowed verdict v stands against
+// suppression s. A suppression exists so that stale data (an old import, a
+// backup, a producer's cached profile) cannot resurrect contact; a ground
+// that demonstrably arose after it is not stale, so:
+//
+//   - erased: a contract started after the erasure (contract messages, and
+//     advertising on legitimate interest, which rests on that contract), a
+//     consent given after it, or a newsletter signup made after it (its
+//     confirmation mail) is a new ground for exactly what it covers. The
+//     erasure removed the old data; it was never a ban on a new relationship.
+//   - provider_stop: the person's own declaration on that channel ("STOP",
+//     a WhatsApp block), like an objection: only a newer declaration of the
+//     person on that very channel lifts it, i.e. a consent for this channel
+//     (not one for "all") given after it. A contract does not: the person
+//     said stop, and the provider keeps blocking the sender until the person
+//     sends START, so a contract message would fail there anyway.
+//   - hard_bounce: a fact about the mailbox or number, not a legal question.
+//     Neither a contract nor a consent shows that the address accepts mail
+//     again, and mailing dead addresses harms delivery for everybody. It is
+//     never lifted here; the way back is a new address (or the operator
+//     removing the entry).
+//   - any other reason, and any ground without a time (an open request):
+//     never lifted (deny by default).
+func lifts(s Suppression, v verdict) bool {
+	if v.since.IsZero() || !v.since.After(s.At) {
+		return false
+	}
+	switch s.Reason {
+	case SuppressionErased:
+		return v.ground == groundContract || v.ground == groundConsent || v.ground == groundSignup
+	case SuppressionProviderStop:
+		return v.ground == groundConsent && v.ownChannel
+	}
+	return false
+}
+
+// liftSuppression keeps an allowed verdict only if its ground lifts every
+// suppression of the contact point, recording each lift as evidence;
+// otherwise the rule is denied as suppressed.
+func liftSuppression(v verdict, sups []Suppression) verdict {
+	for _, s := range sups {
+		if !lifts(s, v) {
+			return verdict{reason: Suppressed, rule: v.rule}
+		}
+	}
+	for _, s := range sups {
+		v.evidence = append(v.evidence, "suppression_lifted:"+s.Reason+"@"+stamp(s.At)+":by:"+v.ground+"@"+stamp(v.since))
+	}
+	return v
+}
+
+// keepBlockedData narrows an allowed decision for a blocked recipient: the
+// new ground (an open request, a consent or signup after the contract
+// ended) covers the message, but the old contract's data stay blocked, so
+// templates get neither contract nor invoice data nor usage and traffic data.
+func keepBlockedData(d Decision, from time.Time, ground string) Decision {
+	d.DataCategories = slices.DeleteFunc(d.DataCategories, func(c string) bool {
+		return c == DataContract || c == DataInvoice || c == DataUsage || c == DataTraffic
+	})
+	d.Evidence = append(d.Evidence, "blocked_from:"+stamp(from), "new_ground:"+ground, "contract_data:blocked")
 	return d
 }
 
@@ -135,6 +244,11 @@ type verdict struct {
 	reason   Reason
 	rule     string
 	evidence []string
+	// What an allowed rule rests on (a ground* constant), since when (zero:
+	// unknown), and whether a consent was given for this very channel.
+	ground     string
+	since      time.Time
+	ownChannel bool
 }
 
 // evaluate checks one rule. Its checks run in Precedence order and it
@@ -145,6 +259,10 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 	result := func(reason Reason, evidence ...string) verdict {
 		v.reason, v.evidence = reason, evidence
 		return v
+	}
+	grant := func(ground string, since time.Time, evidence ...string) verdict {
+		v.ground, v.since = ground, since
+		return result(Allowed, evidence...)
 	}
 
 	// The consent entry the rule relies on, if it is a consent rule.
@@ -190,17 +308,27 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 
 	switch rule.Kind {
 	case RuleContract:
-		if cs.state == contractNone {
+		switch cs.state {
+		case contractNone:
 			return result(NoContract)
+		case contractBlocked:
+			return result(Blocked)
 		}
-		return result(Allowed)
+		return grant(groundContract, r.ContractStart)
 
 	case RuleContractOrOpenRequest:
-		if cs.state != contractNone {
-			return result(Allowed)
+		if cs.state == contractActive || cs.state == contractEnded {
+			return grant(groundContract, r.ContractStart)
 		}
 		if r.OpenRequest {
-			return result(Allowed, "open_request")
+			// Answering a request is a ground of its own (Art. 6(1)(b):
+			// steps at the person's request), and one of the "weiteren
+			// Gründe" that stand against the blocking: a former customer who
+			// calls the hotline gets the answer a stranger would get.
+			return grant(groundOpenRequest, time.Time{}, "open_request")
+		}
+		if cs.state == contractBlocked {
+			return result(Blocked)
 		}
 		return result(NoOpenRequest)
 
@@ -214,8 +342,22 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 		switch cs.state {
 		case contractEnded:
 			return result(ContractEnded)
+		case contractBlocked:
+			return result(Blocked)
 		case contractNone:
+			if rule.Kind == RuleLegitimateInterestExistingCustomer {
+				// §7(3) UWG is an exception for existing customers only:
+				// what a prospect lacks is consent, as does a customer whose
+				// address was not collected in a sale.
+				return result(NoConsent)
+			}
 			return result(NoContract)
+		}
+		if r.ContractStart.IsZero() {
+			// Deny by default: the producer's word "customer" is enough for
+			// contract messages, but advertising without consent needs the
+			// contract it rests on on record, or it would run indefinitely.
+			return result(NoContract, "contract_start:missing")
 		}
 		if rule.Kind == RuleLegitimateInterestExistingCustomer {
 			// §7(3) no. 1 UWG: the address was obtained in connection with a
@@ -224,9 +366,9 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 			if !r.EmailFromSale {
 				return result(NoConsent, "email_from_sale:false")
 			}
-			return result(Allowed, "email_from_sale")
+			return grant(groundContract, r.ContractStart, "email_from_sale")
 		}
-		return result(Allowed)
+		return grant(groundContract, r.ContractStart)
 
 	case RuleConsent:
 		switch ce.Status {
@@ -236,7 +378,14 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 			// Art. 7(3) GDPR: effective from its timestamp, never retroactive.
 			return result(ConsentWithdrawn, ref("withdrawal", ceKey, ce))
 		}
-		if t.Advertising && cs.state == contractEnded {
+		// A consent (or signup) given after the contract ended is a new
+		// decision of the person, not one of the contract's: it neither ends
+		// with that contract nor falls under its blocking (Art. 6(1)(a)).
+		fromContract := !ce.Since.After(cs.end)
+		switch {
+		case cs.state == contractBlocked && fromContract:
+			return result(Blocked)
+		case t.Advertising && cs.state == contractEnded && fromContract:
 			// "Die Zusendung endet ... spätestens mit dem Ende Ihres
 			// Vertrags": even a consent ends with the contract.
 			return result(ContractEnded)
@@ -250,18 +399,32 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 			// A grant without confirmation does not prove that the address
 			// holder signed up (Art. 7(1) GDPR burden of proof).
 			return result(NoConsent, ref("consent", ceKey, ce)+":not_double_opt_in")
+		case rule.DoubleOptIn && !ce.Since.Before(c.ConfirmBy(ce.RequestedAt)):
+			// Confirmed after the signup was due for deletion ("Sofern Sie
+			// Ihre Anmeldung nicht bestätigen, wird Ihre Anmeldung
+			// automatisch gelöscht"): however it got into the ledger, a late
+			// click proves no consent to a signup that no longer exists.
+			return result(NoConsent, ref("consent", ceKey, ce)+":confirmed_after_window")
+		}
+		v.ownChannel = ceKey.Channel == string(f.Channel)
+		ev := []string{ref("consent", ceKey, ce)}
+		if cs.state == contractEnded || cs.state == contractBlocked {
+			ev = append(ev, "consent_after_contract_end")
 		}
 		if rule.VerifiedNumber {
-			return result(Allowed, ref("consent", ceKey, ce), "phone:verified")
+			ev = append(ev, "phone:verified")
 		}
-		return result(Allowed, ref("consent", ceKey, ce))
+		return grant(groundConsent, ce.Since, ev...)
 
 	case RuleDoubleOptInRequest:
 		e, k, ok := c.pendingSignup(t, f)
 		if !ok {
 			return result(NoOpenRequest)
 		}
-		return result(Allowed, ref("doi_request", k, e), "list:"+strings.TrimPrefix(k.Purpose, consent.NewsletterPrefix))
+		if cs.state == contractBlocked && !e.Since.After(cs.end) {
+			return result(Blocked)
+		}
+		return grant(groundSignup, e.Since, ref("doi_request", k, e), "list:"+strings.TrimPrefix(k.Purpose, consent.NewsletterPrefix))
 	}
 	return result(NoConsent) // unreachable for a parsed catalog; deny by default
 }
@@ -271,7 +434,7 @@ func (c *Catalog) evaluate(t *TypeSpec, rule Rule, f Facts, cs contractState) ve
 // unconfirmed-signup retention is due for deletion and no longer counts.
 func (c *Catalog) pendingSignup(t *TypeSpec, f Facts) (consent.Entry, consent.Key, bool) {
 	pending := func(e consent.Entry) bool {
-		return e.Status == consent.DOIPending && f.Now.Before(c.unconfirmed.addTo(e.Since))
+		return e.Status == consent.DOIPending && f.Now.Before(c.ConfirmBy(e.Since))
 	}
 	if f.List != "" {
 		if len(t.Lists) > 0 && !slices.Contains(t.Lists, f.List) {
@@ -348,15 +511,16 @@ type contractState struct {
 }
 
 // contractOf classifies the recipient's contract at now. A contract has
-// ended when its end is at or before now; it is blocked from end plus the
-// blocking period on (calendar months, see BlockedFrom). A customer without
-// recorded contract dates counts as active: the producer vouches for the
-// customer relationship, and contract messages are what such a customer
-// needs.
+// ended when its end is at or before now; it is blocked from the end of the
+// blocking period on (§188 BGB, see BlockedFrom). A customer without
+// recorded contract dates counts as active for contract messages: the
+// producer vouches for the customer relationship, and contract messages are
+// what such a customer needs. Advertising on legitimate interest needs the
+// recorded start (see evaluate).
 func (c *Catalog) contractOf(r *Recipient, now time.Time) contractState {
 	switch {
 	case !r.ContractEnd.IsZero() && !r.ContractEnd.After(now):
-		if !now.Before(c.blocking.addTo(r.ContractEnd)) {
+		if !now.Before(c.BlockedFrom(r.ContractEnd)) {
 			return contractState{state: contractBlocked, end: r.ContractEnd}
 		}
 		return contractState{state: contractEnded, end: r.ContractEnd}

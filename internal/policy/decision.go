@@ -79,6 +79,17 @@ type Recipient struct {
 	PhoneVerifiedAt  time.Time // zero: number not verified
 	Suppressed       bool      // erased person, hard bounce or provider STOP for the contact point of this channel
 	ContractEvidence string    // e.g. "contract:active since 2024-01-01", kept in the decision as proof
+	// Suppressions are the suppression-list entries behind Suppressed, with
+	// reason and time, so that a ground that arose later can lift them (see
+	// Decide). Suppressed with none listed is never lifted.
+	Suppressions []Suppression
+}
+
+// Suppression is one suppression-list entry covering the contact point of
+// the channel decided on.
+type Suppression struct {
+	Reason string    // SuppressionErased, SuppressionHardBounce, SuppressionProviderStop or another code
+	At     time.Time // when it was recorded
 }
 
 // Facts are everything Decide looks at for one message on one channel.

@@ -26,9 +26,18 @@
 //     channel, optionally confirmed by double opt-in, given for that very
 //     channel, with a verified number.
 //   - Advertising types (including surveys, BGH VI ZR 225/17) stop at any
-//     objection (Art. 21 GDPR) and end with the contract, even with consent.
-//   - Blocking (Sperrung): from the contract end plus the blocking period
-//     (calendar months) on, nothing goes out.
+//     objection (Art. 21 GDPR) and end with the contract, even with a
+//     consent given during it; a consent given after the contract ended is a
+//     new decision of the person and counts.
+//   - Blocking (Sperrung): from the end of the blocking period on, counted
+//     as §§187(1), 188(2),(3) BGB count it, nothing rests on the contract any
+//     more. Only a ground of its own stands against it ("wenn keine weiteren
+//     Gründe dem entgegenstehen"): an open request, or a consent or signup
+//     given after the contract ended; the old contract data stay blocked.
+//   - Suppression (erasure, hard bounce, provider STOP): the contact point
+//     is not used, unless a ground that arose after the suppression lifts it
+//     (see lifts: a new contract or consent after an erasure; a new consent
+//     for that channel after a STOP; never a hard bounce).
 //
 // # Precedence
 //

@@ -26,23 +26,23 @@ func ExampleCatalog_WriteTable() {
 	// quiet hours (recipient local time): marketing: 20:00–08:00 on sms, whatsapp, rcs
 	//
 	// TYPE              CLASS          CHANNEL   BASIS                CONDITIONS
-	// service_reply     service        email     contract             contract active or ended less than 3 months ago, or an open request [Art. 6(1)(b) GDPR]
-	// service_reply     service        sms       contract             contract active or ended less than 3 months ago, or an open request [Art. 6(1)(b) GDPR]
+	// service_reply     service        email     contract             contract active or ended less than 3 months ago, or an open request (also after blocking) [Art. 6(1)(b) GDPR]
+	// service_reply     service        sms       contract             contract active or ended less than 3 months ago, or an open request (also after blocking) [Art. 6(1)(b) GDPR]
 	// invoice           transactional  email     contract             contract active or ended less than 3 months ago [Art. 6(1)(b) GDPR]
 	// invoice           transactional  sms       contract             contract active or ended less than 3 months ago [Art. 6(1)(b) GDPR]
 	// contract_info     transactional  email     contract             contract active or ended less than 3 months ago [Art. 6(1)(b) GDPR]
 	// contract_info     transactional  sms       contract             contract active or ended less than 3 months ago [Art. 6(1)(b) GDPR]
-	// customer_tip      marketing      email     legitimate_interest  active contract; no objection; not after contract end; opt-out notice [Art. 6(1)(f) GDPR, treated like §7(3) UWG]
-	// customer_tip      marketing      sms       consent              consent to advertising for this channel or all; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR, §7(2) UWG]
-	// promo_offer       marketing      email     legitimate_interest  active contract; address collected in a sale with the objection notice; no objection; not after contract end; opt-out notice [Art. 6(1)(f) GDPR, §7(3) UWG]
-	// promo_offer       marketing      email     consent              consent to advertising for this channel or all; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR, §7(2) no. 2 UWG]
-	// promo_offer       marketing      sms       consent              consent to advertising for this channel or all; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR, §7(2) no. 2 UWG]
-	// newsletter        marketing      email     consent              consent to the newsletter list (news, press, prospects) for this channel or all; confirmed by double opt-in; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR, Art. 7(1) GDPR (double opt-in)]
+	// customer_tip      marketing      email     legitimate_interest  active contract with a recorded start; no objection; not after contract end; opt-out notice [Art. 6(1)(f) GDPR, treated like §7(3) UWG]
+	// customer_tip      marketing      sms       consent              consent to advertising for this channel or all; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR, §7(2) UWG]
+	// promo_offer       marketing      email     legitimate_interest  active contract with a recorded start; address collected in a sale with the objection notice; no objection; not after contract end; opt-out notice [Art. 6(1)(f) GDPR, §7(3) UWG]
+	// promo_offer       marketing      email     consent              consent to advertising for this channel or all; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR, §7(2) no. 2 UWG]
+	// promo_offer       marketing      sms       consent              consent to advertising for this channel or all; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR, §7(2) no. 2 UWG]
+	// newsletter        marketing      email     consent              consent to the newsletter list (news, press, prospects) for this channel or all; confirmed by double opt-in within 30 days of the signup; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR, Art. 7(1) GDPR (double opt-in)]
 	// doi_confirmation  transactional  email     contract             newsletter signup pending, less than 30 days old [Art. 6(1)(b) GDPR (step at the person's request), Art. 7(1) GDPR]
-	// survey            marketing      email     consent              consent to survey for this channel or all; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR; advertising per BGH VI ZR 225/17]
-	// survey            marketing      sms       consent              consent to survey for this channel or all; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR; advertising per BGH VI ZR 225/17]
-	// messenger_offer   marketing      whatsapp  consent              consent to advertising given for this very channel; verified number; no objection; not after contract end; opt-out notice [Art. 6(1)(a) GDPR (explicit consent)]
-	// messenger_offer   marketing      rcs       consent              consent to advertising given for this very channel; verified number; no objection; not after contract end; sms fallback if promo_offer by sms is allowed; opt-out notice [Art. 6(1)(a) GDPR (explicit consent)]
+	// survey            marketing      email     consent              consent to survey for this channel or all; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR; advertising per BGH VI ZR 225/17]
+	// survey            marketing      sms       consent              consent to survey for this channel or all; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR; advertising per BGH VI ZR 225/17]
+	// messenger_offer   marketing      whatsapp  consent              consent to advertising given for this very channel; verified number; no objection; ends with the contract if given during it; opt-out notice [Art. 6(1)(a) GDPR (explicit consent)]
+	// messenger_offer   marketing      rcs       consent              consent to advertising given for this very channel; verified number; no objection; ends with the contract if given during it; sms fallback if promo_offer by sms is allowed; opt-out notice [Art. 6(1)(a) GDPR (explicit consent)]
 }
 
 // A catalog problem names the type, the field and what is wrong.

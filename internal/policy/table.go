@@ -46,11 +46,11 @@ func (c *Catalog) conditions(t TypeSpec, r Rule) string {
 	case RuleContract:
 		parts = append(parts, "contract active or ended less than "+c.blocking.String()+" ago")
 	case RuleContractOrOpenRequest:
-		parts = append(parts, "contract active or ended less than "+c.blocking.String()+" ago, or an open request")
+		parts = append(parts, "contract active or ended less than "+c.blocking.String()+" ago, or an open request (also after blocking)")
 	case RuleLegitimateInterestExistingCustomer:
-		parts = append(parts, "active contract", "address collected in a sale with the objection notice")
+		parts = append(parts, "active contract with a recorded start", "address collected in a sale with the objection notice")
 	case RuleLegitimateInterestActiveContract:
-		parts = append(parts, "active contract")
+		parts = append(parts, "active contract with a recorded start")
 	case RuleConsent:
 		p := "consent to " + r.Purpose
 		if r.Purpose == purposeNewsletter {
@@ -63,7 +63,7 @@ func (c *Catalog) conditions(t TypeSpec, r Rule) string {
 		}
 		parts = append(parts, p)
 		if r.DoubleOptIn {
-			parts = append(parts, "confirmed by double opt-in")
+			parts = append(parts, "confirmed by double opt-in within "+c.unconfirmed.String()+" of the signup")
 		}
 		if r.VerifiedNumber {
 			parts = append(parts, "verified number")
@@ -72,7 +72,11 @@ func (c *Catalog) conditions(t TypeSpec, r Rule) string {
 		parts = append(parts, "newsletter signup pending, less than "+c.unconfirmed.String()+" old")
 	}
 	if t.Advertising {
-		parts = append(parts, "no objection", "not after contract end")
+		end := "not after contract end"
+		if r.Kind == RuleConsent {
+			end = "ends with the contract if given during it"
+		}
+		parts = append(parts, "no objection", end)
 	}
 	if r.SMSFallback != "" {
 		parts = append(parts, "sms fallback if "+string(r.SMSFallback)+" by sms is allowed")

@@ -49,8 +49,13 @@ func (sn Snapshot) Facts(t message.Type, ch message.Channel, now time.Time, loc 
 		OpenRequest:      r.OpenRequest,
 		HasEmail:         len(r.Emails) > 0,
 		HasPhone:         r.Mobile != nil && r.Mobile.Number != "",
-		Suppressed:       r.SuppressedOn(ch),
 		ContractEvidence: contractEvidence(r.Contract),
+	}
+	// The policy gets each suppression with its reason and time, so it can
+	// tell whether a later contract or consent lifts it.
+	for _, s := range r.SuppressionsOn(ch) {
+		pr.Suppressed = true
+		pr.Suppressions = append(pr.Suppressions, policy.Suppression{Reason: s.Reason, At: s.At})
 	}
 	if pr.ID == "" {
 		pr.ID = r.ID

@@ -105,7 +105,11 @@ func (r Recipient) Address(ch message.Channel) string {
 }
 
 // SuppressedOn reports whether the contact point of ch is suppressed on ch.
-func (r Recipient) SuppressedOn(ch message.Channel) bool {
+func (r Recipient) SuppressedOn(ch message.Channel) bool { return len(r.SuppressionsOn(ch)) > 0 }
+
+// SuppressionsOn lists the suppression entries of the contact point of ch
+// that cover ch (for that channel or every channel).
+func (r Recipient) SuppressionsOn(ch message.Channel) []Suppression {
 	var list []Suppression
 	switch ch.Contact() {
 	case message.EmailAddress:
@@ -117,9 +121,13 @@ func (r Recipient) SuppressedOn(ch message.Channel) bool {
 			list = r.Mobile.Suppressed
 		}
 	}
-	return slices.ContainsFunc(list, func(s Suppression) bool {
-		return s.Channel == consent.AllChannels || s.Channel == string(ch)
-	})
+	var out []Suppression
+	for _, s := range list {
+		if s.Channel == consent.AllChannels || s.Channel == string(ch) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Profile returns the contact category a template may use: salutation and names.
