@@ -209,7 +209,9 @@ func (m *Metrics) Decision(basis string, allowed bool) {
 func (m *Metrics) Suppressed(reason string) { m.suppressions.WithLabelValues(code(reason)).Inc() }
 
 // SuppressionAdded counts a contact point put on the suppression list.
-func (m *Metrics) SuppressionAdded(reason string) { m.listAdditions.WithLabelValues(code(reason)).Inc() }
+func (m *Metrics) SuppressionAdded(reason string) {
+	m.listAdditions.WithLabelValues(code(reason)).Inc()
+}
 
 // ProviderSend records one provider call: its duration and, when errClass
 // is not empty, its error class.
