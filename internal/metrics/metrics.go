@@ -9,6 +9,10 @@
 // kinds) or from the catalog's type keys, and any other value is counted
 // as "other", so neither personal data nor an unbounded number of series
 // can get in. The registry is not the global one: each Metrics is its own.
+//
+// client_golang stays at v1.24 (prometheus/common v0.70): from v1.25 on,
+// prometheus/common's expfmt links github.com/pandatix/go-abnf, which
+// imports package testing, and the shipped binary must link no such package.
 package metrics
 
 import (
