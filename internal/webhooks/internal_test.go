@@ -9,6 +9,12 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/redistest"
 )
 
 func TestSignMatchesTheSpecTestVector(t *testing.T) {
@@ -78,4 +84,52 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// A crash between cutting a delivery and enqueueing its task leaves the
+// delivery in the unsent set; the sweep enqueues it, once.
+func TestSweepEnqueuesDeliveriesLeftUnsent(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := redistest.Client(t)
+	q := redistest.Queue(t, "sweep")
+	t.Cleanup(func() { _ = asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(q, true) })
+	h, err := New(Options{Redis: rdb, Prefix: prefix, Client: asynq.NewClientFromRedisClient(rdb), Config: config.Webhooks{
+		Queue: q, MaxBatch: 10, DefaultRate: 100, MaxRate: 100, MaxEndpoints: 5, AllowPrivate: true,
+		Timeout: time.Second, Refresh: time.Second, Poll: time.Second, LogSize: 10, LogTTL: time.Hour,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, types := "http://127.0.0.1:9/", []string{"*"}
+	ep, _, err := h.Create(t.Context(), EndpointInput{URL: &url, EventTypes: &types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Publish(t.Context(), events.Erased(time.Now(), "c-1")); err != nil {
+		t.Fatal(err)
+	}
+	// The cut as the pump does it, without the enqueue that follows.
+	did := newID("whd_")
+	n, err := cutScript.Run(t.Context(), rdb,
+		[]string{h.endpointsKey(), h.dueKey(), h.outboxKey(ep.ID), h.deliveryKey(did), h.logKey(ep.ID), h.unsentKey()},
+		ep.ID, did, 1, time.Now().UnixMilli(), 3600, 10, "0").Int()
+	if err != nil || n != 1 {
+		t.Fatalf("cut: %d, %v", n, err)
+	}
+	if err := h.sweepUnsent(t.Context(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.sweepUnsent(t.Context(), time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(q, did)
+	if err != nil || info.State != asynq.TaskStatePending {
+		t.Fatalf("task of the swept delivery: %+v, %v", info, err)
+	}
+	if left, _ := rdb.ZCard(t.Context(), h.unsentKey()).Result(); left != 0 {
+		t.Errorf("%d deliveries still unsent", left)
+	}
+	if due, _ := rdb.ZCard(t.Context(), h.dueKey()).Result(); due != 0 {
+		t.Errorf("endpoint still due with an empty outbox")
+	}
 }
