@@ -87,29 +87,13 @@ func (b *Bounces) get(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, bounceViewOf(st))
 }
 
+// writeError maps the bounce package's errors to Problems. Anything else
+// (Redis, the effects) is a 503, so the MTA tries again.
 func (b *Bounces) writeError(r *http.Request, w http.ResponseWriter, err error) {
-	var (
-		prob    *Problem
-		invalid *bounce.InvalidError
-	)
-	switch {
-	case errors.As(err, &prob):
-	case errors.As(err, &invalid):
-		prob = &Problem{Status: http.StatusBadRequest, Code: "invalid_request", Message: "invalid request"}
-		for _, f := range invalid.Fields {
-			prob.Fields = append(prob.Fields, FieldError{Field: f.Field, Message: f.Message})
+	writeProblem(w, r, b.Log, "bounces", err, func(err error) *Problem {
+		if errors.Is(err, bounce.ErrNotFound) {
+			return Errorf(http.StatusNotFound, "not_found", "no such bounce report (or it expired)")
 		}
-	case errors.Is(err, bounce.ErrNotFound):
-		prob = Errorf(http.StatusNotFound, "not_found", "no such bounce report (or it expired)")
-	default:
-		log := b.Log
-		if log == nil {
-			log = slog.Default()
-		}
-		log.ErrorContext(r.Context(), "bounces API", "method", r.Method, "err", err)
-		// Effects or Redis failed: the MTA should try again.
-		WriteError(w, Errorf(http.StatusServiceUnavailable, "unavailable", "report not processed, try again later"))
-		return
-	}
-	WriteError(w, prob)
+		return nil
+	}, Errorf(http.StatusServiceUnavailable, "unavailable", "report not processed, try again later"))
 }

@@ -233,31 +233,15 @@ func (h *Hooks) replay(w http.ResponseWriter, r *http.Request) {
 
 // writeError maps the webhooks package's errors to Problems, in one table.
 func (h *Hooks) writeError(r *http.Request, w http.ResponseWriter, err error) {
-	var (
-		prob    *Problem
-		invalid *webhooks.InvalidError
-	)
-	switch {
-	case errors.As(err, &prob):
-	case errors.As(err, &invalid):
-		prob = &Problem{Status: http.StatusBadRequest, Code: "invalid_request", Message: "invalid request"}
-		for _, f := range invalid.Fields {
-			prob.Fields = append(prob.Fields, FieldError{Field: f.Field, Message: f.Message})
+	writeProblem(w, r, h.Log, "webhooks", err, func(err error) *Problem {
+		switch {
+		case errors.Is(err, webhooks.ErrNotFound):
+			return Errorf(http.StatusNotFound, "not_found", "no such webhook endpoint or delivery")
+		case errors.Is(err, webhooks.ErrLimit):
+			return Errorf(http.StatusConflict, "limit_reached", "%v", err)
+		case errors.Is(err, webhooks.ErrBusy):
+			return Errorf(http.StatusConflict, "delivery_in_progress", "the delivery is still being tried; replay it once it is delivered or failed")
 		}
-	case errors.Is(err, webhooks.ErrNotFound):
-		prob = Errorf(http.StatusNotFound, "not_found", "no such webhook endpoint or delivery")
-	case errors.Is(err, webhooks.ErrLimit):
-		prob = Errorf(http.StatusConflict, "limit_reached", "%v", err)
-	case errors.Is(err, webhooks.ErrBusy):
-		prob = Errorf(http.StatusConflict, "delivery_in_progress", "the delivery is still being tried; replay it once it is delivered or failed")
-	default:
-		log := h.Log
-		if log == nil {
-			log = slog.Default()
-		}
-		log.ErrorContext(r.Context(), "webhooks API", "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, err)
-		return
-	}
-	WriteError(w, prob)
+		return nil
+	}, nil)
 }

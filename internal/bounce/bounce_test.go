@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/heroldhq/herold/internal/bounce"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/redistest"
 )
 
@@ -394,9 +395,9 @@ func TestSubmitByHTTPShape(t *testing.T) {
 		{bounce.Submission{VERP: addr, Kind: "hard", Status: "550"}, "status"},
 		{bounce.Submission{VERP: addr, Kind: "hard", RecipientID: "anna@example.net"}, "recipient_id"},
 	} {
-		var inv *bounce.InvalidError
-		if _, err := b.proc.Submit(t.Context(), c.s); !errors.As(err, &inv) || inv.Fields[0].Field != c.field {
-			t.Errorf("Submit(%+v) = %v, want an InvalidError naming %s", c.s, err, c.field)
+		_, err := b.proc.Submit(t.Context(), c.s)
+		if inv, ok := invalid.As(err); !ok || inv.Fields[0].Name != c.field {
+			t.Errorf("Submit(%+v) = %v, want an invalid.Error naming %s", c.s, err, c.field)
 		}
 	}
 	// A forged address in a submission changes nothing either.

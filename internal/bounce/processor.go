@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/invalid"
 )
 
 // Report is what the delivery core is told about a bounce or complaint.
@@ -161,27 +163,14 @@ type Submission struct {
 	Raw string `json:"raw"`
 }
 
-// FieldError names one bad field of a Submission.
-type FieldError struct{ Field, Message string }
-
-// InvalidError lists every bad field of a Submission. Nothing was stored.
-type InvalidError struct{ Fields []FieldError }
-
-func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return "invalid bounce report: " + strings.Join(parts, "; ")
-}
-
 var recipientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // Submit takes a Submission. The VERP address must verify, as in Process:
-// an API key may report bounces, but only for messages Herold sent.
+// an API key may report bounces, but only for messages Herold sent. Bad
+// fields are an *invalid.Error; nothing is stored then.
 func (p *Processor) Submit(ctx context.Context, s Submission) (Stored, error) {
-	var bad []FieldError
-	add := func(f, m string) { bad = append(bad, FieldError{f, m}) }
+	bad := invalid.New("bounce report")
+	add := func(f, m string) { bad.Add(f, "%s", m) }
 	if s.VERP == "" {
 		add("verp", "required: the address the bounce was sent to")
 	}
@@ -210,14 +199,15 @@ func (p *Processor) Submit(ctx context.Context, s Submission) (Stored, error) {
 		parsed = Parsed{Kind: k, Status: statusRe.FindString(s.Status), Action: strings.ToLower(s.Action),
 			Diagnostic: Sanitize(s.Diagnostic), Format: "submitted"}
 	}
-	if len(bad) > 0 {
-		return Stored{}, &InvalidError{Fields: bad}
+	if err := bad.Err(); err != nil {
+		return Stored{}, err
 	}
 	raw := []byte(s.Raw)
 	if s.Kind == "" {
 		var err error
 		if parsed, err = Parse(raw); err != nil {
-			return Stored{}, &InvalidError{Fields: []FieldError{{"raw", err.Error()}}}
+			add("raw", err.Error())
+			return Stored{}, bad
 		}
 	}
 	canon, _ := json.Marshal(struct {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/invalid"
 )
 
 // AllEvents in an endpoint's event types subscribes it to every type.
@@ -83,24 +84,7 @@ type EndpointInput struct {
 	Secret *string `json:"secret"`
 }
 
-// FieldError names one bad field of an input.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// InvalidError lists every bad field of an input. Nothing was written.
-type InvalidError struct{ Fields []FieldError }
-
-func (e *InvalidError) Error() string {
-	parts := make([]string, len(e.Fields))
-	for i, f := range e.Fields {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return "invalid webhook endpoint: " + strings.Join(parts, "; ")
-}
-
-// Errors besides InvalidError.
+// Errors besides *invalid.Error, which names every bad field of an input.
 var (
 	ErrNotFound = errors.New("not found")
 	// ErrLimit means HEROLD_WEBHOOKS_MAX_ENDPOINTS endpoints exist already.
@@ -112,12 +96,11 @@ var (
 	ErrPrivateAddress = errors.New("address is loopback, private or link-local")
 )
 
-// apply validates in and applies it to e (a new endpoint when create).
+// apply validates in and applies it to e (a new endpoint when create). It
+// returns an *invalid.Error naming every bad field.
 func (h *Hub) apply(e *Endpoint, in EndpointInput, create bool) error {
-	var bad []FieldError
-	add := func(field, format string, args ...any) {
-		bad = append(bad, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-	}
+	bad := invalid.New("webhook endpoint")
+	add := bad.Add
 	switch {
 	case in.URL != nil:
 		if err := checkURL(*in.URL, h.cfg.AllowPrivate); err != nil {
@@ -176,10 +159,7 @@ func (h *Hub) apply(e *Endpoint, in EndpointInput, create bool) error {
 			}
 		}
 	}
-	if len(bad) > 0 {
-		return &InvalidError{Fields: bad}
-	}
-	return nil
+	return bad.Err()
 }
 
 func checkTypes(in []string) ([]string, error) {

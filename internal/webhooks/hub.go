@@ -19,6 +19,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/invalid"
 )
 
 // Observer is told about every webhook call, for metrics. outcome is
@@ -354,7 +355,9 @@ func (h *Hub) RotateSecret(ctx context.Context, id string, overlap *time.Duratio
 	ov := h.cfg.RotationOverlap
 	if overlap != nil {
 		if *overlap < 0 || *overlap > 30*24*time.Hour {
-			return Endpoint{}, "", &InvalidError{Fields: []FieldError{{Field: "overlap", Message: fmt.Sprintf("want 0s..720h, got %s", *overlap)}}}
+			bad := invalid.New("secret rotation")
+			bad.Add("overlap", "want 0s..720h, got %s", *overlap)
+			return Endpoint{}, "", bad
 		}
 		ov = *overlap
 	}
@@ -448,8 +451,7 @@ func (h *Hub) change(ctx context.Context, id string, fn func(cur *Endpoint, coun
 			continue
 		}
 		if err != nil {
-			var inv *InvalidError
-			if errors.As(err, &inv) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLimit) {
+			if _, bad := invalid.As(err); bad || errors.Is(err, ErrNotFound) || errors.Is(err, ErrLimit) {
 				return err
 			}
 			return fmt.Errorf("webhook %s: %w", id, err)

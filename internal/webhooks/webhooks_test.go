@@ -24,6 +24,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/webhooks"
 )
@@ -566,9 +567,8 @@ func TestEndpointValidationNamesTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, _, err := b.hub.Create(t.Context(), c.in)
-		var inv *webhooks.InvalidError
-		if !errors.As(err, &inv) || inv.Fields[0].Field != c.field {
-			t.Errorf("Create(%s) = %v, want an InvalidError naming %s", jsonOf(c.in), err, c.field)
+		if inv, ok := invalid.As(err); !ok || inv.Fields[0].Name != c.field {
+			t.Errorf("Create(%s) = %v, want an invalid.Error naming %s", jsonOf(c.in), err, c.field)
 		}
 	}
 	if eps, _ := b.hub.List(t.Context()); len(eps) != 0 {
