@@ -9,6 +9,8 @@
 //	recipients           manage recipients and their consent ledger
 //	decisions            ask the policy (POST /v1/decisions) without sending
 //	campaigns            create and steer campaigns
+//	webhooks             manage webhook endpoints, their secrets and deliveries
+//	bounces              report bounces and complaints (an MTA's key)
 //	*                    everything
 package apikey
 
@@ -29,6 +31,8 @@ const (
 	ScopeRecipients = "recipients"
 	ScopeDecisions  = "decisions"
 	ScopeCampaigns  = "campaigns"
+	ScopeWebhooks   = "webhooks"
+	ScopeBounces    = "bounces"
 	ScopeSendAll    = "send:*"
 )
 
@@ -104,7 +108,8 @@ func New(keys []Key) (*Ring, error) {
 // ValidateScope rejects scopes that grant nothing, so a typo is caught at start-up.
 func ValidateScope(s string) error {
 	switch {
-	case s == ScopeAll, s == ScopeRecipients, s == ScopeDecisions, s == ScopeCampaigns, s == ScopeSendAll:
+	case s == ScopeAll, s == ScopeRecipients, s == ScopeDecisions, s == ScopeCampaigns, s == ScopeSendAll,
+		s == ScopeWebhooks, s == ScopeBounces:
 		return nil
 	case strings.HasPrefix(s, "send:class:"):
 		switch strings.TrimPrefix(s, "send:class:") {
@@ -114,7 +119,7 @@ func ValidateScope(s string) error {
 	case strings.HasPrefix(s, "send:") && len(s) > len("send:"):
 		return nil
 	}
-	return fmt.Errorf("unknown scope %q (want send:<type>, send:class:<class>, send:*, recipients, decisions, campaigns or *)", s)
+	return fmt.Errorf("unknown scope %q (want send:<type>, send:class:<class>, send:*, recipients, decisions, campaigns, webhooks, bounces or *)", s)
 }
 
 // Authenticate returns the key whose secret is token. It compares against
