@@ -40,7 +40,7 @@ type TB interface {
 // PipelineOptions are what the tests' pipelines differ in.
 type PipelineOptions struct {
 	// Redis and Prefix are the test's own, from redistest.Client.
-	Redis  *redis.Client
+	Redis  redis.UniversalClient
 	Prefix string
 	Salt   string // the store's HMAC salt
 	Secret string // the sealer's key
