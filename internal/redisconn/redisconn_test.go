@@ -2,7 +2,6 @@ package redisconn_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -307,27 +306,9 @@ func checkNoDurabilityAddsNothing(t *testing.T, url string) {
 	if err := d.Sync(ctx, rdb, key); err != nil {
 		t.Fatal(err)
 	}
-	if keys := allKeys(t, rdb, prefix+"*"); len(keys) != 1 || keys[0] != key {
+	if keys := redistest.Keys(t, rdb, prefix+"*"); len(keys) != 1 || keys[0] != key {
 		t.Errorf("keys after the write: %v, want only %s", keys, key)
 	}
-}
-
-// allKeys lists the keys matching pattern on every primary.
-func allKeys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
-	t.Helper()
-	var mu sync.Mutex // ForEachPrimary calls concurrently on a cluster
-	var keys []string
-	err := redisconn.ForEachPrimary(t.Context(), rdb, func(ctx context.Context, node *redis.Client) error {
-		k, err := node.Keys(ctx, pattern).Result()
-		mu.Lock()
-		defer mu.Unlock()
-		keys = append(keys, k...)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }
 
 // Pipelined reports fn's failing command, not a replica count.
@@ -368,7 +349,7 @@ func checkDeleteKeys(t *testing.T, url string) {
 	if err := redisconn.DeleteKeys(ctx, rdb, prefix+"del:*"); err != nil {
 		t.Fatal(err)
 	}
-	if left := allKeys(t, rdb, prefix+"*"); len(left) != 1 || left[0] != keep {
+	if left := redistest.Keys(t, rdb, prefix+"*"); len(left) != 1 || left[0] != keep {
 		t.Errorf("left after DeleteKeys: %d keys (%.5v), want only %s", len(left), left, keep)
 	}
 }

@@ -148,7 +148,7 @@ func TestOnCluster(t *testing.T) {
 		if err := d.Sync(ctx, rdb, keys...); err != nil {
 			t.Fatal(err)
 		}
-		if ack := allKeys(t, rdb, prefix+"ack:*"); len(ack) != 3 {
+		if ack := redistest.Keys(t, rdb, prefix+"ack:*"); len(ack) != 3 {
 			t.Errorf("Sync left %d keys (%v), want one per primary", len(ack), ack)
 		}
 		d = redisconn.NewDurability(config.Redis{MinReplicasAck: 2, AckTimeout: 50 * time.Millisecond, KeyPrefix: prefix})

@@ -25,7 +25,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -119,4 +121,27 @@ func Queue(t testing.TB, name string) string {
 // redisconn.DeleteKeys.
 func DeleteKeys(ctx context.Context, rdb redis.UniversalClient, pattern string) error {
 	return redisconn.DeleteKeys(ctx, rdb, pattern)
+}
+
+// Keys returns every key matching pattern on every primary, sorted. Tests
+// use it instead of rdb.Keys: through a cluster client KEYS and SCAN reach
+// one node only, so they miss the keys on the others.
+func Keys(t testing.TB, rdb redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	var mu sync.Mutex // ForEachPrimary calls fn concurrently on a cluster
+	var keys []string
+	err := redisconn.ForEachPrimary(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
+	})
+	if err != nil {
+		t.Fatalf("redistest: keys %s: %v", pattern, err)
+	}
+	slices.Sort(keys)
+	return keys
 }
