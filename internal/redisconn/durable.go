@@ -49,6 +49,31 @@ func NewDurability(cfg config.Redis) Durability {
 // Replicas is the number of replicas a write waits for; 0 when it waits for none.
 func (d Durability) Replicas() int { return d.replicas }
 
+// Check reports an error naming the first primary that has fewer connected
+// replicas than writes wait for, so that start-up can warn before every
+// acknowledged write fails with NotAckedError. Without replicas required, it
+// reports nothing.
+func (d Durability) Check(ctx context.Context, rdb redis.UniversalClient) error {
+	if d.replicas == 0 {
+		return nil
+	}
+	return ForEachPrimary(ctx, rdb, func(ctx context.Context, node *redis.Client) error {
+		info, err := node.Info(ctx, "replication").Result()
+		if err != nil {
+			return fmt.Errorf("redis %s: info replication: %w", nodeName(node), err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_slaves:"); ok {
+				if n, _ := strconv.Atoi(v); n < d.replicas {
+					return fmt.Errorf("redis %s has %d connected replicas, HEROLD_REDIS_MIN_REPLICAS_ACK wants %d: acknowledged writes will fail", nodeName(node), n, d.replicas)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("redis %s: info replication has no connected_slaves", nodeName(node))
+	})
+}
+
 // NotAckedError reports that fewer replicas than required confirmed a write
 // within HEROLD_REDIS_ACK_TIMEOUT. The write is on the primary, so it may
 // still reach the replicas, or be lost if the primary fails now: callers

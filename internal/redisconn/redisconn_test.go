@@ -268,6 +268,9 @@ func checkDurabilityCountsReplicas(t *testing.T, url string) {
 	if err := d.Sync(ctx, rdb, key); !errors.As(err, &na) {
 		t.Errorf("Sync with %d replicas wanted = %v, want NotAckedError", have+1, err)
 	}
+	if err := d.Check(ctx, rdb); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("has %d connected replicas", have)) {
+		t.Errorf("Check with %d replicas wanted = %v, want an error naming the %d there are", have+1, err, have)
+	}
 	if n := rdb.LLen(ctx, key).Val(); n != 1 {
 		t.Errorf("list has %d entries after the unconfirmed write, want 1: the write happens", n)
 	}
@@ -284,6 +287,9 @@ func checkDurabilityCountsReplicas(t *testing.T, url string) {
 	}
 	if err := d.Sync(ctx, rdb, key, prefix+"m:{m:1}"); err != nil {
 		t.Errorf("Sync with the %d replicas there are: %v", have, err)
+	}
+	if err := d.Check(ctx, rdb); err != nil {
+		t.Errorf("Check with the %d replicas there are: %v", have, err)
 	}
 }
 
