@@ -115,6 +115,9 @@ func (d Durability) Pipelined(ctx context.Context, rdb redis.UniversalClient, ke
 	if wait == nil { // fn failed: nothing was sent
 		return cmds, err
 	}
+	if err != nil {
+		reloadSlots(ctx, rdb)
+	}
 	cmds = cmds[:len(cmds)-1]
 	for _, c := range cmds {
 		if err := c.Err(); err != nil {
@@ -161,16 +164,21 @@ func (d Durability) Sync(ctx context.Context, rdb redis.UniversalClient, keys ..
 			targets = append(targets, target{node, d.prefix + "ack:{" + d.tags.forSlot(Slot(k)) + "}"})
 		}
 	}
-	if len(targets) == 1 {
-		return d.barrier(ctx, targets[0].node, targets[0].key)
-	}
 	errs := make([]error, len(targets))
-	var wg sync.WaitGroup
-	for i, t := range targets {
-		wg.Go(func() { errs[i] = d.barrier(ctx, t.node, t.key) })
+	if len(targets) == 1 {
+		errs[0] = d.barrier(ctx, targets[0].node, targets[0].key)
+	} else {
+		var wg sync.WaitGroup
+		for i, t := range targets {
+			wg.Go(func() { errs[i] = d.barrier(ctx, t.node, t.key) })
+		}
+		wg.Wait()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	if err != nil {
+		reloadSlots(ctx, cc)
+	}
+	return err
 }
 
 // barrier writes key on node and WAITs on the same connection.
@@ -185,6 +193,16 @@ func (d Durability) barrier(ctx context.Context, node *redis.Client, key string)
 		return fmt.Errorf("redis %s: wait for replicas: %w", nodeName(node), err)
 	}
 	return d.check(node, wait)
+}
+
+// reloadSlots makes a cluster client fetch the slot map again (lazily, in
+// the background) after a command sent to one node failed: a node's own
+// client does not follow MOVED or notice a failover, so without this the
+// next write would go to the same dead or demoted node.
+func reloadSlots(ctx context.Context, rdb redis.UniversalClient) {
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		cc.ReloadState(ctx)
+	}
 }
 
 // queueWait adds WAIT to p. Pipeliner has no Wait method; the reply is read
