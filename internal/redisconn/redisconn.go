@@ -15,7 +15,7 @@
 // asynq keeps every key of a queue under the hash tag {queue}, and touches its
 // few global keys (asynq:queues, asynq:servers, asynq:workers,
 // asynq:schedulers) with single-key commands only, so it runs on a cluster,
-// inspector included (TestAsynqOnEveryTopology).
+// inspector included (the Asynq check of TestOnCluster and TestOnSentinel).
 //
 // # Durability
 //
