@@ -14,6 +14,7 @@ import (
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/devredis"
+	"github.com/heroldhq/herold/internal/redisconn"
 )
 
 // role is a process role of Herold (which parts it runs, app.Role) and its help text.
@@ -63,6 +64,9 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 		}
 		r.Scheduler = r.Scheduler && cfg.Worker.Scheduler
 		log := newLogger(inv.stderr, cfg.Core)
+		// go-redis logs through a logger of its own (a global of the
+		// library): route it into this process's JSON log.
+		redisconn.RouteLogs(log)
 		warnUnknownEnv(log, inv.environ, &cfg)
 
 		var dev *devredis.Server
@@ -76,6 +80,7 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 				log.Warn("herold dev ignores HEROLD_REDIS_URL and always uses its embedded in-memory Redis; use `herold serve` for a real one")
 			}
 			cfg.Redis.URL, cfg.Redis.Password = dev.URL(), ""
+			cfg.Redis.MinReplicasAck = 0 // the embedded Redis has no replicas
 		}
 
 		// Listen before anything else connects, so a taken port fails fast.

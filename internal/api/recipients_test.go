@@ -48,7 +48,7 @@ func (c *testClock) Advance(d time.Duration) {
 
 type recipientsBundle struct {
 	srv    *httptest.Server
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	store  *store.Store
 	clock  *testClock

@@ -6,14 +6,13 @@ import (
 	"encoding/base64"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/token"
 )
@@ -79,32 +78,11 @@ func NewRenderer(cfg config.Config, cat *policy.Catalog, sealer *token.Sealer, w
 	return r, nil
 }
 
-// redisPingTimeout bounds the start-up check, so an unreachable Redis stops
-// start-up within seconds instead of hanging.
-const redisPingTimeout = 3 * time.Second
-
-// Connect opens the one go-redis client that Herold and asynq share and
-// checks that Redis answers. The error names the address (never the password).
+// Connect opens the one go-redis client that Herold and asynq share — a
+// single Redis, Sentinel or Cluster, as HEROLD_REDIS_URL says — and checks
+// that it answers. The error names the address, never the password.
 func Connect(ctx context.Context, cfg config.Config) (redis.UniversalClient, error) {
-	opt, err := redis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		return nil, fmt.Errorf("HEROLD_REDIS_URL: %w", err)
-	}
-	if opt.Password == "" && cfg.Redis.Password != "" {
-		opt.Password = cfg.Redis.Password
-	}
-	opt.DialTimeout = 2 * time.Second
-	// Every busy worker and every API request may hold a connection at once.
-	opt.PoolSize = 10*runtime.GOMAXPROCS(0) + cfg.Worker.Concurrency
-	rdb := redis.NewClient(opt)
-
-	pctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
-	defer cancel()
-	if err := rdb.Ping(pctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("redis at %s (HEROLD_REDIS_URL) is not reachable: %w", opt.Addr, err)
-	}
-	return rdb, nil
+	return redisconn.Open(ctx, cfg.Redis, cfg.Worker.Concurrency)
 }
 
 // SharedSecret returns configured when it is set. Otherwise it returns a

@@ -47,22 +47,6 @@ func (h *HTTP) Validate() error {
 	return nil
 }
 
-// Redis configures the one Redis that holds queues, ledger and records.
-type Redis struct {
-	URL       string `env:"HEROLD_REDIS_URL" default:"redis://127.0.0.1:6379/0" help:"Redis URL (redis:// or rediss:// for TLS); the password may be in the URL"`
-	Password  string `env:"HEROLD_REDIS_PASSWORD" secret:"true" help:"Redis password, if not in the URL"`
-	KeyPrefix string `env:"HEROLD_REDIS_PREFIX" default:"herold:" help:"prefix of every key Herold writes (asynq's own keys start with asynq:)"`
-}
-
-// Validate checks the URL's scheme.
-func (r *Redis) Validate() error {
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-		return fmt.Errorf("HEROLD_REDIS_URL: %q is not a redis:// or rediss:// URL", maskURLPassword(r.URL))
-	}
-	return nil
-}
-
 // Core holds the catalog, the API keys, secrets for tokens and general behaviour.
 type Core struct {
 	Catalog       string        `env:"HEROLD_CATALOG" help:"message catalog YAML file (default: the embedded catalog)"`

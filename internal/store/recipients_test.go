@@ -31,7 +31,7 @@ var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
 
 type recipientBundle struct {
 	s      *store.Store
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 }
 

@@ -141,7 +141,7 @@ func (r *receiver) wait(t *testing.T, n int) []call {
 
 type bundle struct {
 	hub    *webhooks.Hub
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	prefix string
 	cfg    config.Webhooks
 }
