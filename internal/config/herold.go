@@ -21,6 +21,7 @@ type Config struct {
 	Pages     Pages
 	Campaigns Campaigns
 	Dispatch  Dispatch
+	Events    Events
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.
