@@ -70,6 +70,8 @@ func sectionTitle(name string) string {
 		return "Campaigns"
 	case "Dispatch":
 		return "Dispatch: accepting and delivering messages"
+	case "Events":
+		return "Events: webhooks to producers, bounces, metrics"
 	}
 	return name
 }
