@@ -87,7 +87,7 @@ func setupRecipientsAPI(t *testing.T) *recipientsBundle {
 	logs, logMu := &bytes.Buffer{}, &sync.Mutex{}
 	log := slog.New(slog.NewJSONHandler(lockedWriter{logMu, logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := http.NewServeMux()
-	(&api.Recipients{Store: st, Rights: privacy.New(st), Log: log, Region: "DE", Now: clock.Now, Catalog: cat}).Routes(mux)
+	(&api.Recipients{Store: st, Rights: privacy.New(st, nil), Log: log, Region: "DE", Now: clock.Now, Catalog: cat}).Routes(mux)
 	(&api.Decisions{Store: st, Catalog: cat, Log: log, Now: clock.Now}).Routes(mux)
 	srv := httptest.NewServer(api.Authenticate(ring, mux))
 	t.Cleanup(srv.Close)

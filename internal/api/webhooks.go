@@ -13,6 +13,7 @@ import (
 	twclient "github.com/twilio/twilio-go/client"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/store"
@@ -22,7 +23,7 @@ import (
 // knows as providerID (store.Store implements it). An unknown id is an error
 // wrapping store.ErrNotFound.
 type StatusUpdater interface {
-	UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error
+	UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) (store.MessageRecord, error)
 }
 
 // OptOutRecorder records an opt-out that came from a number
@@ -69,8 +70,10 @@ type Webhooks struct {
 	PublicURL string // e.g. "https://herold.example", as Twilio calls it
 	Statuses  StatusUpdater
 	OptOuts   OptOutRecorder
-	Log       *slog.Logger
-	Now       func() time.Time // default time.Now
+	// Events hears message.read and message.undelivered; nil: nobody.
+	Events events.Publisher
+	Log    *slog.Logger
+	Now    func() time.Time // default time.Now
 }
 
 // Routes registers the webhook handlers on mux. They need no API key.
@@ -125,7 +128,7 @@ func (h *Webhooks) status(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	err := h.Statuses.UpdateProviderStatus(r.Context(), sid, status, code)
+	rec, err := h.Statuses.UpdateProviderStatus(r.Context(), sid, status, code)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		// Expired record, or a message not sent by Herold: a retry would not help.
@@ -136,8 +139,39 @@ func (h *Webhooks) status(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 		h.Log.DebugContext(r.Context(), "provider status recorded", "provider_id", sid, "status", status, "error_code", code)
+		h.tell(r, rec, status, code)
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// tell publishes what a status callback changed: read, or undelivered
+// (failed after the provider accepted it), once per message and status.
+func (h *Webhooks) tell(r *http.Request, rec store.MessageRecord, status string, code int) {
+	if h.Events == nil {
+		return
+	}
+	m := events.Message{ID: rec.ID, RecipientID: string(rec.RecipientID), Type: string(rec.Type),
+		Channel: string(rec.Channel), CampaignID: rec.CampaignID}
+	var ev events.Event
+	switch rec.Status {
+	case store.StatusRead:
+		if status != "read" {
+			return // a late delivered after read changes nothing
+		}
+		ev = events.Read(time.Now().UTC(), m)
+	case store.StatusUndelivered:
+		class := ""
+		if code != 0 {
+			class = "twilio_" + strconv.Itoa(code)
+		}
+		ev = events.Undelivered(time.Now().UTC(), m, class)
+	default:
+		return
+	}
+	ev.ID = events.DerivedID(ev.Type, rec.ID)
+	if err := h.Events.Publish(context.WithoutCancel(r.Context()), ev); err != nil {
+		h.Log.WarnContext(r.Context(), "publish provider status event", "message_id", rec.ID, "err", err)
+	}
 }
 
 // inbound handles an incoming message: From, Body.

@@ -24,12 +24,15 @@ import (
 	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apikey"
+	"github.com/heroldhq/herold/internal/bounce"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/dispatch"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/metrics"
 	"github.com/heroldhq/herold/internal/pages"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/privacy"
@@ -38,6 +41,7 @@ import (
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
+	"github.com/heroldhq/herold/internal/webhooks"
 )
 
 // Role says which parts of Herold a process runs.
@@ -100,6 +104,13 @@ type App struct {
 	Dispatcher *dispatch.Dispatcher // delivers them (worker)
 	Campaigns  *campaign.Engine
 	Pages      *pages.Pages
+	// Events hears everything that happens (the webhook hub); Metrics
+	// counts it; Bounces takes bounce and complaint reports (nil when
+	// HEROLD_BOUNCE_DOMAIN is not set).
+	Events  events.Publisher
+	Hub     *webhooks.Hub
+	Metrics *metrics.Metrics
+	Bounces *bounce.Processor
 
 	// Tasks routes the message worker's tasks; tests may add handlers to it
 	// before Run.
@@ -169,13 +180,28 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if generated && !o.Role.Dev {
 		log.Warn("HEROLD_HASH_SALT is not set: using a salt generated and kept in Redis; set it for production, or erased people's suppression entries stop matching if Redis loses its data")
 	}
-	// The store keys suppression entries and the e-mail/phone indexes by
-	// HMAC(salt, address), so it is made once the salt is known.
-	a.Store = store.New(a.Redis, cfg.Redis.KeyPrefix, store.WithSalt(salt))
-
 	// ---- Queue
 	a.Queues = queue.Queues{Suffix: cfg.Dispatch.QueueSuffix}
 	a.Client = asynq.NewClientFromRedisClient(a.Redis)
+
+	// ---- Events: metrics, and the webhook hub that everything tells what
+	// happened (it costs nothing while no endpoint listens).
+	types := make([]message.Type, 0, len(a.Catalog.Types()))
+	for _, t := range a.Catalog.Types() {
+		types = append(types, t.Key)
+	}
+	a.Metrics = metrics.New(metrics.Options{Types: types, Providers: []string{"smtp", "twilio", "outbox"}})
+	hcfg := cfg.Events.Webhooks
+	hcfg.Queue += a.Queues.Suffix
+	if a.Hub, err = webhooks.New(webhooks.Options{Redis: a.Redis, Prefix: cfg.Redis.KeyPrefix, Client: a.Client,
+		Config: hcfg, Log: log.With("component", "webhooks"), Observer: a.Metrics, Now: o.Now}); err != nil {
+		return nil, err
+	}
+	a.Events = a.Hub
+
+	// The store keys suppression entries and the e-mail/phone indexes by
+	// HMAC(salt, address), so it is made once the salt is known.
+	a.Store = store.New(a.Redis, cfg.Redis.KeyPrefix, store.WithSalt(salt), store.WithEvents(a.Events))
 	a.Inspector = asynq.NewInspectorFromRedisClient(a.Redis)
 	a.Tasks = asynq.NewServeMux()
 	a.scheduler = asynq.NewSchedulerFromRedisClient(a.Redis, &asynq.SchedulerOpts{
@@ -209,9 +235,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, fmt.Errorf("HEROLD_DEFAULT_TIME_ZONE: %w", err)
 	}
 	zones := recipient.NewZones(zone)
-	a.Feedback = feedback.New(a.Store, log.With("component", "feedback"))
+	a.Feedback = feedback.New(a.Store, log.With("component", "feedback")).WithBounces(a.Events,
+		feedback.SoftBounces{Limit: cfg.Events.Bounce.SoftLimit, Window: cfg.Events.Bounce.SoftWindow}, cfg.Core.RecordTTL)
 	if a.Delivery, err = delivery.New(delivery.Options{
 		Catalog: a.Catalog, Renderer: a.Renderer, Senders: senders, Feedback: a.Feedback, Zones: zones,
+		Events: a.Events, Metrics: a.Metrics,
 		SendTimeout: cfg.Dispatch.SendTimeout, Log: log.With("component", "delivery"), Now: o.Now,
 	}); err != nil {
 		return nil, err
@@ -223,6 +251,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Store: a.Store, Catalog: a.Catalog, Client: a.Client, Inspector: a.Inspector,
 		Queues: a.Queues, Settings: cfg.Dispatch, MaxRetry: cfg.Worker.MaxRetry,
 		RecordTTL: cfg.Core.RecordTTL, Region: cfg.Core.DefaultRegion, Locales: a.Renderer.Locales(), Log: dlog, Now: o.Now,
+		Events: a.Events,
 	}); err != nil {
 		return nil, err
 	}
@@ -239,7 +268,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	clog := log.With("component", "campaigns")
 	if a.Campaigns, err = campaign.New(campaign.Options{
 		Log: clog, Store: a.Store, Delivery: a.Delivery, Client: a.Client, Inspector: a.Inspector,
-		Config: ccfg, Priority: prio,
+		Config: ccfg, Priority: prio, Events: a.Events, Metrics: a.Metrics,
 	}); err != nil {
 		return nil, err
 	}
@@ -257,7 +286,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, a.apiMux))
-	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store), Catalog: a.Catalog, Log: log.With("component", "recipients"),
+	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store, a.Events), Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
@@ -266,11 +295,65 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
-		Statuses: a.Store, OptOuts: a.Feedback, Log: log.With("component", "webhooks"), Now: o.Now}).Routes(a.mux)
+		Statuses: a.Store, OptOuts: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
+	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiMux)
+	if err := a.wireBounces(tokenSecret, log.With("component", "bounces")); err != nil {
+		return nil, err
+	}
+	if err := a.wireMetrics(log.With("component", "metrics")); err != nil {
+		return nil, err
+	}
 	if err := a.wirePages(tokenSecret, log.With("component", "pages")); err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// wireBounces makes the bounce processor when a bounce domain is set: the
+// VERP Return-Path (signed with HEROLD_BOUNCE_SECRET, else a key derived from
+// the token secret), POST /v1/bounces for an MTA that forwards reports, and
+// (Run, with HEROLD_BOUNCE_SMTP_ADDR) the SMTP listener. Its effects are the
+// feedback rules every other road uses.
+func (a *App) wireBounces(tokenSecret string, log *slog.Logger) error {
+	b := a.Config.Events.Bounce
+	if b.Domain == "" {
+		return nil
+	}
+	key := bounce.DeriveKey(tokenSecret)
+	if b.Secret != "" {
+		key = []byte(b.Secret)
+	}
+	verp, err := bounce.NewVERP(key, b.Local, b.Domain)
+	if err != nil {
+		return fmt.Errorf("HEROLD_BOUNCE_DOMAIN: %w", err)
+	}
+	if a.Bounces, err = bounce.NewProcessor(bounce.Options{Redis: a.Redis, Prefix: a.Config.Redis.KeyPrefix, VERP: verp,
+		Effects: a.Feedback, Observer: a.Metrics, ReportTTL: b.ReportTTL, MaxSize: b.MaxSize, Log: log, Now: a.opts.Now}); err != nil {
+		return err
+	}
+	(&api.Bounces{Processor: a.Bounces, Log: log}).Routes(a.apiMux)
+	return nil
+}
+
+// wireMetrics serves GET /metrics (Prometheus) on the HTTP listener, or on
+// HEROLD_METRICS_ADDR when set (Run), behind HEROLD_METRICS_TOKEN if set, and
+// adds the asynq queues' sizes and latency to it.
+func (a *App) wireMetrics(log *slog.Logger) error {
+	m := a.Config.Events.Metrics
+	if !m.Enabled {
+		return nil
+	}
+	qs := []string{a.Config.Campaigns.Queue + a.Queues.Suffix, a.Config.Events.Webhooks.Queue + a.Queues.Suffix}
+	for _, c := range message.Classes() {
+		qs = append(qs, a.Queues.Name(c))
+	}
+	if err := a.Metrics.RegisterQueues(a.Inspector, qs, log); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if m.Addr == "" {
+		a.mux.Handle("GET /metrics", a.Metrics.Handler(m.Token, log))
+	}
+	return nil
 }
 
 // wirePages serves the people's pages (sign-up with double opt-in,
@@ -331,7 +414,7 @@ func (a *App) Handler() http.Handler {
 // campaign) and the campaign worker on its own queue with
 // HEROLD_CAMPAIGN_WORKERS slots, so chunk tasks (seconds each) never occupy
 // the slots that invoices need.
-func (a *App) workers() (msg, camp *asynq.Server) {
+func (a *App) workers() (msg, camp, hooks *asynq.Server) {
 	cfg := queue.ServerConfig(a.Queues, a.Config.Worker.Concurrency, a.Config.Worker.TaskCheckInterval, a.opts.RetryDelay, a.Log)
 	cfg.DelayedTaskCheckInterval = a.opts.DelayedTaskCheck
 	cfg.ShutdownTimeout = a.Config.HTTP.ShutdownGrace
@@ -344,7 +427,10 @@ func (a *App) workers() (msg, camp *asynq.Server) {
 	ccfg := a.Campaigns.ServerConfig(queue.NewLogger(a.Log))
 	ccfg.LogLevel = queue.LogLevel(a.Config.Core.LogLevel)
 	ccfg.DelayedTaskCheckInterval = a.opts.DelayedTaskCheck
-	return asynq.NewServerFromRedisClient(a.Redis, cfg), asynq.NewServerFromRedisClient(a.Redis, ccfg)
+	hcfg := a.Hub.ServerConfig(queue.NewLogger(a.Log))
+	hcfg.LogLevel = queue.LogLevel(a.Config.Core.LogLevel)
+	return asynq.NewServerFromRedisClient(a.Redis, cfg), asynq.NewServerFromRedisClient(a.Redis, ccfg),
+		asynq.NewServerFromRedisClient(a.Redis, hcfg)
 }
 
 // Run serves until ctx is done or a server fails, then shuts down
@@ -367,35 +453,78 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		}
 	}()
 
+	// The webhook hub's pump and endpoint refresh run in every role: every
+	// process publishes.
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan struct{})
+	go func() { defer close(hubDone); _ = a.Hub.Run(hubCtx) }()
 	var started []*asynq.Server
+	var closers []func(context.Context)
 	stopWorkers := func() {
 		var wg sync.WaitGroup
 		for _, s := range started {
 			wg.Go(s.Shutdown) // waits for running tasks up to ShutdownTimeout
 		}
 		wg.Wait()
+		stopHub()
+		<-hubDone
+	}
+	fail := func(err error) error {
+		srv.Close()
+		stopWorkers()
+		for _, c := range closers {
+			c(context.Background())
+		}
+		return err
 	}
 	if a.Role.Worker {
-		msg, camp := a.workers()
-		if err := msg.Start(a.Tasks); err != nil {
-			srv.Close()
-			return fmt.Errorf("start worker: %w", err)
+		msg, camp, hooks := a.workers()
+		for _, w := range []struct {
+			name string
+			srv  *asynq.Server
+			mux  func(*asynq.ServeMux)
+		}{
+			{"worker", msg, nil},
+			{"campaign worker", camp, a.Campaigns.Register},
+			{"webhook worker", hooks, a.Hub.Register},
+		} {
+			mux := a.Tasks
+			if w.mux != nil {
+				mux = asynq.NewServeMux()
+				w.mux(mux)
+			}
+			if err := w.srv.Start(mux); err != nil {
+				return fail(fmt.Errorf("start %s: %w", w.name, err))
+			}
+			started = append(started, w.srv)
 		}
-		started = append(started, msg)
-		cmux := asynq.NewServeMux()
-		a.Campaigns.Register(cmux)
-		if err := camp.Start(cmux); err != nil {
-			srv.Close()
-			stopWorkers()
-			return fmt.Errorf("start campaign worker: %w", err)
+		if addr := a.Config.Events.Bounce.SMTPAddr; addr != "" && a.Bounces != nil {
+			bs := bounce.NewSMTPServer(addr, a.Bounces, a.Log.With("component", "bounces"))
+			bln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fail(fmt.Errorf("HEROLD_BOUNCE_SMTP_ADDR: %w", err))
+			}
+			go func() { _ = bs.Serve(bln) }()
+			closers = append(closers, func(ctx context.Context) { _ = bs.Shutdown(ctx) })
+			a.Log.Info("bounce listener ready", "addr", bln.Addr().String())
 		}
-		started = append(started, camp)
+	}
+	if m := a.Config.Events.Metrics; m.Enabled && m.Addr != "" {
+		mln, err := net.Listen("tcp", m.Addr)
+		if err != nil {
+			return fail(fmt.Errorf("HEROLD_METRICS_ADDR: %w", err))
+		}
+		mctx, stopMetrics := context.WithCancel(context.WithoutCancel(ctx))
+		mdone := make(chan struct{})
+		go func() {
+			defer close(mdone)
+			_ = a.Metrics.Serve(mctx, mln, m.Token, a.Log.With("component", "metrics"))
+		}()
+		closers = append(closers, func(context.Context) { stopMetrics(); <-mdone })
 	}
 	if a.Role.Scheduler {
 		if err := a.scheduler.Start(); err != nil {
-			srv.Close()
-			stopWorkers()
-			return fmt.Errorf("start scheduler: %w", err)
+			return fail(fmt.Errorf("start scheduler: %w", err))
 		}
 	}
 	addr := ln.Addr().String()
@@ -421,6 +550,9 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		}
 	})
 	wg.Go(stopWorkers)
+	for _, c := range closers {
+		wg.Go(func() { c(sctx) })
+	}
 	if a.Role.Scheduler {
 		wg.Go(a.scheduler.Shutdown)
 	}

@@ -58,6 +58,10 @@ type Parsed struct {
 	// candidates are addresses that may be the VERP address: the DSN's own
 	// recipients, ARF's Original-Mail-From, the original's Return-Path.
 	candidates []string
+	// recipient is the address the bounced or reported message went to (the
+	// DSN's Final-Recipient, the reported original's To): in memory only,
+	// for finding the person of a campaign message.
+	recipient string
 }
 
 var (
@@ -138,6 +142,9 @@ func Parse(raw []byte) (Parsed, error) {
 			blocks := headerBlocks(io.LimitReader(part.Body, 256<<10))
 			if len(blocks) > 0 {
 				p.candidates = append(p.candidates, headerAddresses(blocks[0].Get("Return-Path"))...)
+				if p.recipient == "" {
+					p.recipient = firstAddress(blocks[0].Get("To"))
+				}
 			}
 		case "text/plain", "":
 			if len(path) <= 1 && text.Len() < 64<<10 {
@@ -195,6 +202,11 @@ func classifyDSN(p *Parsed, blocks []textproto.MIMEHeader) {
 		k := kindOf(status, action)
 		if rank[k] > rank[p.Kind] || p.Status == "" && k == p.Kind {
 			p.Kind, p.Status, p.Action = k, status, action
+			if a := firstAddress(b.Get("Final-Recipient")); a != "" {
+				p.recipient = a
+			} else if a := firstAddress(b.Get("Original-Recipient")); a != "" {
+				p.recipient = a
+			}
 			if _, d, ok := strings.Cut(diag, ";"); ok {
 				diag = d
 			}

@@ -28,6 +28,10 @@ type Report struct {
 	Action      string `json:"action,omitempty"`
 	Diagnostic  string `json:"diagnostic,omitempty"` // sanitised
 	ReceivedAt  time.Time
+	// Address is the address the message went to, as the report names it:
+	// personal data, never stored or logged; only for finding the person of
+	// a campaign message (whose id does not name them).
+	Address string `json:"-"`
 }
 
 // Effects applies a report to the ledger, the suppression list and the
@@ -267,7 +271,7 @@ func (p *Processor) handle(ctx context.Context, source string, addrs []string, p
 		log.InfoContext(ctx, "bounce: report names no message by a valid VERP address; no effect")
 	case st.Kind == Hard || st.Kind == Soft || st.Kind == Complaint:
 		r := Report{ReportID: st.ID, MessageID: st.MessageID, RecipientID: recipientID, Kind: st.Kind, Status: st.Status,
-			Action: st.Action, Diagnostic: st.Diagnostic, ReceivedAt: st.ReceivedAt}
+			Action: st.Action, Diagnostic: st.Diagnostic, ReceivedAt: st.ReceivedAt, Address: parsed.recipient}
 		if err := p.o.Effects.Bounced(ctx, r); err != nil {
 			// Keep the stored report for inspection, but let the copy the
 			// sender retries with be processed again.

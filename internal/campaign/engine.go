@@ -15,7 +15,9 @@ import (
 
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/delivery"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/metrics"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
@@ -54,6 +56,12 @@ type Options struct {
 	// Priority, if set, holds campaign sends while transactional tasks of
 	// the same process run (see Priority).
 	Priority *Priority
+	// Events hears the campaign's recipients' outcomes (in batches) and its
+	// state changes; nil: none.
+	Events events.Publisher
+	// Metrics counts the recipients that reach a state, per written batch;
+	// nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Engine creates and steers campaigns (the API side) and runs their tasks
@@ -69,6 +77,8 @@ type Engine struct {
 	cfg     config.Campaigns
 	limiter *redis_rate.Limiter
 	prio    *Priority
+	events  events.Publisher
+	metrics *metrics.Metrics
 
 	mu    sync.Mutex
 	plans map[string]*plan
@@ -79,10 +89,14 @@ func New(o Options) (*Engine, error) {
 	if o.Log == nil || o.Store == nil || o.Delivery == nil || o.Client == nil {
 		return nil, errors.New("campaign: Log, Store, Delivery and Client are required")
 	}
+	if o.Events == nil {
+		o.Events = events.Nop{}
+	}
 	return &Engine{
 		log: o.Log, st: o.Store, core: o.Delivery, cat: o.Delivery.Catalog(), zones: o.Delivery.Zones(),
 		client: o.Client, insp: o.Inspector, cfg: o.Config,
 		limiter: redis_rate.NewLimiter(o.Store.Redis()), plans: map[string]*plan{}, prio: o.Priority,
+		events: o.Events, metrics: o.Metrics,
 	}, nil
 }
 
@@ -138,7 +152,7 @@ func (e *Engine) plan(ctx context.Context, id string) (*plan, store.CampaignStat
 		return nil, "", err
 	}
 	p = &plan{c: c, throttle: c.Throttle}
-	p.spec = delivery.Spec{Type: c.Type, Class: c.Class, Channels: c.Channels, Data: c.Data, Locale: c.Locale}
+	p.spec = delivery.Spec{Type: c.Type, Class: c.Class, Channels: c.Channels, Data: c.Data, Locale: c.Locale, CampaignID: c.ID}
 	if c.QuietStart != "" || c.QuietEnd != "" {
 		// The campaign's own quiet hours hold its phone messages on top of
 		// the catalog's (which the policy applies to every message).
@@ -275,6 +289,7 @@ func (e *Engine) handleStart(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	e.log.InfoContext(ctx, "campaign started", "campaign_id", p.Campaign, "chunks", len(names))
+	e.tell(ctx, events.CampaignStarted, p.Campaign, nil)
 	return e.checkDone(ctx, p.Campaign, -1)
 }
 
@@ -402,7 +417,36 @@ func (e *Engine) checkDone(ctx context.Context, id string, index int64) error {
 	}
 	e.forget(id)
 	e.log.InfoContext(ctx, "campaign done", "campaign_id", id)
+	var counts *events.CampaignCounts
+	if st, err := e.st.CampaignStatus(ctx, id); err == nil {
+		c := st.Counters
+		counts = &events.CampaignCounts{Audience: c.Audience, Delivered: c.Delivered, Suppressed: total(c.Suppressed),
+			Failed: total(c.Failed)}
+	}
+	e.tell(ctx, events.CampaignDone, id, counts)
 	return e.st.ReleaseCampaign(ctx, id, e.cfg.RecordTTL)
+}
+
+// tell publishes a campaign's state change, with an id derived from the
+// campaign, so a task run again tells receivers once.
+func (e *Engine) tell(ctx context.Context, t events.Type, id string, counts *events.CampaignCounts) {
+	typ := ""
+	if c, _, err := e.st.Campaign(ctx, id); err == nil {
+		typ = string(c.Type)
+	}
+	ev := events.CampaignEvent(t, e.now(), id, typ, counts)
+	ev.ID = events.DerivedID(t, id)
+	if err := e.events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		e.log.WarnContext(ctx, "publish campaign event", "campaign_id", id, "type", t, "err", err)
+	}
+}
+
+func total(m map[string]int64) int64 {
+	var n int64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }
 
 // ---- one batch of recipients
@@ -426,7 +470,7 @@ type result struct {
 // pending for the next run.
 func (e *Engine) process(ctx context.Context, p *plan, owner store.Owner, ids []message.RecipientID) (result, error) {
 	jobs := make(chan job, batchSize)
-	outs := make(chan store.Finished, batchSize)
+	outs := make(chan outcome, batchSize)
 	var werr error
 	wdone := make(chan struct{})
 	go func() {
@@ -582,10 +626,14 @@ const (
 // writeOutcomes writes outcomes in batches: up to flushBatch at a time, and
 // none older than flushEvery. Outcomes of messages already sent are written
 // even if ctx ends (shutdown): otherwise a restart would send them again.
-func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-chan store.Finished) error {
+//
+// The events of the outcomes go out after their batch is written, in one
+// call, so a campaign of a million makes a call per batch, not per recipient.
+func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-chan outcome) error {
 	wctx := context.WithoutCancel(ctx)
 	var errs []error
 	buf := make([]store.Finished, 0, flushBatch)
+	var evs []events.Event
 	flush := func() {
 		if len(buf) == 0 {
 			return
@@ -594,18 +642,39 @@ func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-cha
 		defer cancel()
 		if err := e.st.WriteOutcomes(fctx, c, buf); err != nil {
 			errs = append(errs, err)
+			buf, evs = buf[:0], evs[:0]
+			return
 		}
-		buf = buf[:0]
+		if e.metrics != nil {
+			var n [256]int
+			for _, f := range buf {
+				if f.Due.IsZero() {
+					n[f.Outcome.Status]++
+				} else {
+					n[store.OutcomeWaiting]++
+				}
+			}
+			for _, s := range []store.OutcomeStatus{store.OutcomeDelivered, store.OutcomeSuppressed, store.OutcomeFailed, store.OutcomeWaiting} {
+				e.metrics.CampaignRecipients(s.String(), n[s])
+			}
+		}
+		if len(evs) > 0 {
+			if err := e.events.Publish(fctx, evs...); err != nil {
+				e.log.WarnContext(fctx, "publish campaign delivery events", "campaign_id", c.ID, "events", len(evs), "err", err)
+			}
+		}
+		buf, evs = buf[:0], evs[:0]
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		select {
-		case f, ok := <-outs:
+		case o, ok := <-outs:
 			if !ok {
 				flush()
 				return errors.Join(errs...)
 			}
+			f := o.f
 			if f.Outcome.Status == 0 && f.Due.IsZero() {
 				continue // left pending for the next run
 			}
@@ -613,6 +682,7 @@ func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-cha
 				timer.Reset(flushEvery)
 			}
 			buf = append(buf, f)
+			evs = append(evs, o.events...)
 			if len(buf) == flushBatch {
 				timer.Stop()
 				flush()
@@ -628,27 +698,51 @@ func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-cha
 // deliver makes the attempt for one recipient of the campaign (after its
 // local send time, if the campaign has one) and hands its outcome to the
 // outcome writer: the campaign's way of recording, compact and in batches.
-func (e *Engine) deliver(ctx context.Context, p *plan, j job, outs chan<- store.Finished) {
+func (e *Engine) deliver(ctx context.Context, p *plan, j job, outs chan<- outcome) {
 	base := store.Outcome{Recipient: j.claim.Recipient, Origin: j.claim.Origin, Attempts: j.claim.Attempts, Catalog: e.cat.Version()}
 	// A local send time not reached yet in the recipient's zone.
 	if p.sendAt.Local {
 		if due := p.sendAt.DueIn(e.zones.Of(j.snap.Recipient), p.c.CreatedAt); due.After(e.now()) {
-			outs <- store.Finished{Outcome: base, Due: due}
+			outs <- outcome{f: store.Finished{Outcome: base, Due: due}}
 			return
 		}
 	}
 	spec := p.spec
 	spec.MessageID = store.CampaignMessageID(p.c.ID, j.claim.Recipient)
-	_, _ = e.core.Run(ctx, spec, j.snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
-		outs <- e.finished(ctx, p, base, res)
-		return nil
-	}))
+	spec.LastTry = base.Attempts+1 >= e.cfg.MaxAttempts
+	rec := &outcomeRecorder{e: e, p: p, base: base}
+	_, _ = e.core.Run(ctx, spec, j.snap, rec)
+	outs <- rec.out
 }
+
+// outcome is one recipient's compact outcome (or delay) with the events to
+// tell once it is written.
+type outcome struct {
+	f      store.Finished
+	events []events.Event
+}
+
+// outcomeRecorder is the campaign's way of recording an attempt: it keeps
+// the compact outcome and its event for the batched writer.
+type outcomeRecorder struct {
+	e    *Engine
+	p    *plan
+	base store.Outcome
+	out  outcome
+}
+
+func (r *outcomeRecorder) Record(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
+	r.out.f = r.e.finished(ctx, r.p, r.base, res)
+	return nil
+}
+
+func (r *outcomeRecorder) Events(evs ...events.Event) { r.out.events = append(r.out.events, evs...) }
 
 // finished turns an attempt's result into the recipient's compact outcome or
 // delay. A zero Finished (Status 0, no Due) means "leave it pending": the
 // task is being stopped and the next run will take it. Retryable errors wait
-// in the later set on their own until the attempts run out.
+// in the later set on their own; the attempt that has no retry left fails
+// (delivery.Spec.LastTry).
 func (e *Engine) finished(ctx context.Context, p *plan, base store.Outcome, res delivery.Result) store.Finished {
 	wait := func(due time.Time, retry bool) store.Finished {
 		return store.Finished{Outcome: base, Due: due, Retry: retry}
@@ -682,10 +776,6 @@ func (e *Engine) finished(ctx context.Context, p *plan, base store.Outcome, res 
 		return store.Finished{Outcome: o}
 	case delivery.Retry:
 		attempts := base.Attempts + 1
-		if attempts >= e.cfg.MaxAttempts {
-			o.Status, o.ErrorClass = store.OutcomeFailed, delivery.ClassRetriesExhausted
-			return store.Finished{Outcome: o}
-		}
 		delay := e.cfg.RetryBase << min(attempts-1, 10)
 		delay = max(delay, res.RetryAfter)
 		e.log.InfoContext(ctx, "campaign send will be retried", "campaign_id", p.c.ID, "recipient_id", base.Recipient,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
@@ -88,6 +89,9 @@ func (e *Engine) Pause(ctx context.Context, id string) (store.CampaignState, err
 		return cur, fmt.Errorf("pause campaign %s (%s): %w", id, cur, ErrState)
 	}
 	e.log.InfoContext(ctx, "campaign paused", "campaign_id", id)
+	if ok {
+		e.tell(ctx, events.CampaignPaused, id, nil)
+	}
 	return store.CampaignPaused, nil
 }
 

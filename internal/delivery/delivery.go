@@ -33,8 +33,10 @@ import (
 
 	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/metrics"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/render"
@@ -58,6 +60,13 @@ type Spec struct {
 	// Quiet are windows the message adds to the catalog's quiet hours (a
 	// campaign's own quiet_hours); they can only hold it longer.
 	Quiet []policy.QuietRule
+	// CampaignID names the campaign the message belongs to, if any.
+	CampaignID string
+	// LastTry: no try comes after this one, so a retryable error fails the
+	// message with ClassRetriesExhausted. The caller knows its retry budget
+	// (asynq's for single messages, the campaign's for its recipients); what
+	// running out means is decided here, once.
+	LastTry bool
 }
 
 // Status is what an attempt came to.
@@ -124,13 +133,20 @@ type Result struct {
 	Decision  policy.Decision
 	Decisions []policy.Decision // every channel considered, in order
 	Receipt   channels.Receipt  // Delivered
-	// Err is the error of a Failed, Retry or Interrupted attempt; Class its code.
+	// Err is the error of a Failed, Retry or Interrupted attempt; Class the
+	// message's error class; TryClass this try's (they differ when a last
+	// try's retryable error fails the message as retries_exhausted).
 	Err        error
 	Class      string
+	TryClass   string
 	RetryAfter time.Duration // Retry: the provider's Retry-After, if it gave one
 	NotBefore  time.Time     // Held
 	At         time.Time     // when it was decided
 	DoneAt     time.Time     // when the provider answered (or the decision, without a send)
+	// Provider and SendTime: who was called and how long the call took
+	// (zero without a call).
+	Provider string
+	SendTime time.Duration
 	// Advertising: a delivered advertising message, which counts toward the
 	// frequency cap.
 	Advertising bool
@@ -143,6 +159,11 @@ type Options struct {
 	Senders  map[message.Channel]channels.Sender
 	Feedback *feedback.Feedback // applies STOPs and hard bounces
 	Zones    *recipient.Zones   // recipients' time zones; nil: UTC for all
+	// Events hears the final outcome of every attempt (message.delivered,
+	// .suppressed, .failed); nil: none.
+	Events events.Publisher
+	// Metrics counts decisions, outcomes and provider calls; nil: none.
+	Metrics *metrics.Metrics
 	// SendTimeout limits one provider call (HEROLD_SEND_TIMEOUT; default 30s).
 	SendTimeout time.Duration
 	Log         *slog.Logger
@@ -167,6 +188,9 @@ func New(o Options) (*Deliverer, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Events == nil {
+		o.Events = events.Nop{}
 	}
 	return &Deliverer{o: o}, nil
 }
@@ -193,10 +217,73 @@ func (f RecorderFunc) Record(ctx context.Context, spec Spec, res Result) error {
 	return f(ctx, spec, res)
 }
 
-// Run makes one attempt and records its outcome with rec.
+// EventSink is implemented by a Recorder that hands on the events of its
+// outcomes itself, after it wrote them (the campaign's, in batches).
+// Without it Run publishes them right after Record.
+type EventSink interface {
+	Events(evs ...events.Event)
+}
+
+// Run makes one attempt, records its outcome with rec and then, once it is
+// recorded, counts it and tells the outcome's event: every road reports
+// the same way.
 func (d *Deliverer) Run(ctx context.Context, spec Spec, snap recipient.Snapshot, rec Recorder) (Result, error) {
 	res := d.Attempt(ctx, spec, snap)
-	return res, rec.Record(ctx, spec, res)
+	if err := rec.Record(ctx, spec, res); err != nil {
+		return res, err
+	}
+	d.count(spec, res)
+	if ev, ok := d.EventOf(spec, snap.ID, res); ok {
+		if sink, ok := rec.(EventSink); ok {
+			sink.Events(ev)
+		} else if err := d.o.Events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+			d.o.Log.WarnContext(ctx, "publish delivery event", "message_id", spec.MessageID, "err", err)
+		}
+	}
+	return res, nil
+}
+
+// EventOf is the event of a recorded final outcome: message.delivered,
+// .suppressed or .failed, with an id derived from the message, so a task run
+// again after a crash tells receivers the same event once. Held, retried and
+// interrupted attempts have none.
+func (d *Deliverer) EventOf(spec Spec, rid message.RecipientID, res Result) (events.Event, bool) {
+	m := events.Message{ID: spec.MessageID, RecipientID: string(rid), Type: string(spec.Type),
+		Channel: string(res.Channel), CampaignID: spec.CampaignID}
+	var ev events.Event
+	switch res.Status {
+	case Delivered:
+		ev = events.Delivered(res.DoneAt, m, string(res.Decision.Basis))
+	case Suppressed:
+		ev = events.Suppressed(res.DoneAt, m, string(res.Decision.Reason))
+	case Failed:
+		ev = events.Failed(res.DoneAt, m, res.Class)
+	default:
+		return events.Event{}, false
+	}
+	ev.ID = events.DerivedID(ev.Type, spec.MessageID)
+	return ev, true
+}
+
+// count adds the attempt to the metrics.
+func (d *Deliverer) count(spec Spec, res Result) {
+	m := d.o.Metrics
+	if m == nil {
+		return
+	}
+	m.Decision(string(res.Decision.Basis), res.Decision.Allowed)
+	switch res.Status {
+	case Delivered:
+		m.Message(spec.Type, res.Channel, "delivered")
+	case Suppressed:
+		m.Message(spec.Type, res.Channel, "suppressed")
+		m.Suppressed(string(res.Decision.Reason))
+	case Failed:
+		m.Message(spec.Type, res.Channel, "failed")
+	}
+	if res.Provider != "" {
+		m.ProviderSend(res.Channel, res.Provider, res.SendTime, res.TryClass)
+	}
 }
 
 // Decide decides spec for snap on every channel in order at now and returns
@@ -255,7 +342,7 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 	}
 
 	fail := func(class string, err error) Result {
-		res.Status, res.Class, res.Err, res.DoneAt = Failed, class, err, d.Now()
+		res.Status, res.Class, res.TryClass, res.Err, res.DoneAt = Failed, class, class, err, d.Now()
 		return res
 	}
 	sender := d.o.Senders[ch]
@@ -272,6 +359,7 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 		return fail(ClassRender, channels.Permanent(fmt.Errorf("render: %w", err)))
 	}
 	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
+	sendStart := d.Now()
 	receipt, err := sender.Send(sctx, channels.Outbound{
 		MessageID: spec.MessageID, Type: string(spec.Type), Class: string(spec.Class), Locale: content.Locale,
 		To: r.Address(ch), Subject: content.Subject, Text: content.Text, HTML: content.HTML,
@@ -281,6 +369,7 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
 	res.DoneAt = d.Now()
+	res.SendTime, res.Provider = res.DoneAt.Sub(sendStart), providerOf(receipt, err, ch)
 	if err == nil {
 		res.Status, res.Receipt = Delivered, receipt
 		if t, ok := d.o.Catalog.Type(spec.Type); ok && t.Advertising {
@@ -296,6 +385,7 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 		return res
 	case channels.IsPermanent(err):
 		res.Status, res.Class = Failed, d.afterPermanent(ctx, snap.ID, ch, spec.MessageID, err, res.DoneAt)
+		res.TryClass = res.Class
 		return res
 	}
 	res.Status = Retry
@@ -312,7 +402,24 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 	default:
 		res.Class = ClassTransport
 	}
+	res.TryClass = res.Class
+	if spec.LastTry {
+		res.Status, res.Class, res.RetryAfter = Failed, ClassRetriesExhausted, 0
+	}
 	return res
+}
+
+// providerOf names who took the call: the receipt's provider, else the
+// provider of the error, else the channel.
+func providerOf(r channels.Receipt, err error, ch message.Channel) string {
+	if r.Provider != "" {
+		return r.Provider
+	}
+	var pe *channels.ProviderError
+	if errors.As(err, &pe) && pe.Provider != "" {
+		return pe.Provider
+	}
+	return string(ch)
 }
 
 // afterPermanent acts on what a permanent provider error says about the

@@ -118,7 +118,9 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 		return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, err)
 	}
 	var out Outcome
-	res, err := d.o.Delivery.Run(ctx, specOf(rec), snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
+	spec := specOf(rec)
+	spec.LastTry = lastTry(ctx)
+	res, err := d.o.Delivery.Run(ctx, spec, snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
 		var rerr error
 		out, rerr = d.record(ctx, rec, res)
 		return rerr
@@ -129,13 +131,22 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 // specOf is what the record asks to deliver.
 func specOf(rec store.MessageRecord) delivery.Spec {
 	return delivery.Spec{MessageID: rec.ID, Type: rec.Type, Class: rec.Class, Channels: rec.Channels,
-		Data: rec.Data, Locale: rec.Locale}
+		Data: rec.Data, Locale: rec.Locale, CampaignID: rec.CampaignID}
+}
+
+// lastTry reports whether the running task has no retry left (asynq's
+// retry count has reached its maximum). Outside asynq every try may be
+// retried.
+func lastTry(ctx context.Context) bool {
+	n, ok1 := asynq.GetRetryCount(ctx)
+	max, ok2 := asynq.GetMaxRetry(ctx)
+	return ok1 && ok2 && n >= max
 }
 
 // record writes the attempt's outcome into the message record: the full
 // record with every decision and attempt.
 func (d *Dispatcher) record(ctx context.Context, rec store.MessageRecord, res delivery.Result) (Outcome, error) {
-	attempt := store.Attempt{At: res.At, Channel: res.Channel, Retry: retryCount(ctx, rec), Error: delivery.SafeError(res.Err), Class: res.Class}
+	attempt := store.Attempt{At: res.At, Channel: res.Channel, Retry: retryCount(ctx, rec), Error: delivery.SafeError(res.Err), Class: res.TryClass}
 	var pe *channels.ProviderError
 	if errors.As(res.Err, &pe) {
 		attempt.Provider = pe
@@ -154,7 +165,9 @@ func (d *Dispatcher) record(ctx context.Context, rec store.MessageRecord, res de
 			r.Attempts = append(r.Attempts, attempt)
 			r.Provider, r.ProviderID, r.DeliveredAt = res.Receipt.Provider, res.Receipt.ProviderID, res.DoneAt
 		case delivery.Failed:
-			attempt.Permanent = true
+			// A last try's retryable error fails the message, but the
+			// try itself was not refused for good.
+			attempt.Permanent = channels.IsPermanent(res.Err)
 			r.Status, r.Channel, r.ErrorClass = store.StatusFailed, res.Channel, res.Class
 			r.Attempts = append(r.Attempts, attempt)
 		default: // Retry, Interrupted: waits for the retry

@@ -677,7 +677,7 @@ func TestErasedRecipientsQueuedMessageIsNotSent(t *testing.T) {
 	b.putCustomer(t, customer{id: "c-960", email: "erase@example.com"})
 	due := time.Now().Add(3 * time.Second)
 	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-960", "data": invoiceData(), "send_at": due.UTC().Format(time.RFC3339Nano)})
-	if err := privacy.New(b.store).Erase(t.Context(), "c-960"); err != nil {
+	if err := privacy.New(b.store, nil).Erase(t.Context(), "c-960"); err != nil {
 		t.Fatal(err)
 	}
 	if r := b.do(t, http.MethodGet, "/v1/messages/"+a.ID, keyAdmin, nil); r.Status != http.StatusNotFound {

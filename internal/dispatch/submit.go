@@ -20,6 +20,7 @@ import (
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/delivery"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
@@ -109,6 +110,8 @@ type ServiceOptions struct {
 	Locales   []string      // the locales Herold has templates for (render.Renderer.Locales)
 	Log       *slog.Logger
 	Now       func() time.Time // default time.Now
+	// Events hears message.queued for every accepted message; nil: none.
+	Events events.Publisher
 }
 
 // Service accepts messages: it validates, checks scopes and idempotency,
@@ -135,6 +138,9 @@ func NewService(o ServiceOptions) (*Service, error) {
 	}
 	if o.Region == "" {
 		o.Region = "DE"
+	}
+	if o.Events == nil {
+		o.Events = events.Nop{}
 	}
 	return &Service{o: o}, nil
 }
@@ -262,6 +268,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 	}
 	s.o.Log.InfoContext(ctx, "message accepted", "message_id", id, "type", spec.Key,
 		"recipient_id", rid, "status", status, "api_key", keyName(sub.Key))
+	ev := events.Queued(now, events.Message{ID: id, RecipientID: string(rid), Type: string(spec.Key), CampaignID: sub.CampaignID})
+	ev.ID = events.DerivedID(ev.Type, id)
+	if err := s.o.Events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		s.o.Log.WarnContext(ctx, "publish message.queued", "message_id", id, "err", err)
+	}
 	return Accepted{ID: id, Status: status, SendAt: sendAt}, nil
 }
 

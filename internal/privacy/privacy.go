@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
@@ -35,11 +36,17 @@ type Export struct {
 
 // Rights exports and erases people. It is safe for concurrent use.
 type Rights struct {
-	st *store.Store
+	st     *store.Store
+	events events.Publisher
 }
 
-// New returns Rights over st.
-func New(st *store.Store) *Rights { return &Rights{st: st} }
+// New returns Rights over st; pub hears recipient.erased (nil: nobody).
+func New(st *store.Store, pub events.Publisher) *Rights {
+	if pub == nil {
+		pub = events.Nop{}
+	}
+	return &Rights{st: st, events: pub}
+}
 
 // Export gathers everything held on id at now. Unknown recipient:
 // store.ErrNotFound.
@@ -107,6 +114,11 @@ func (r *Rights) Erase(ctx context.Context, id message.RecipientID) error {
 		if err := step(); err != nil {
 			return fmt.Errorf("erase recipient %s: %w", id, err)
 		}
+	}
+	ev := events.Erased(time.Now().UTC(), string(id))
+	ev.ID = events.DerivedID(events.RecipientErased, string(id))
+	if err := r.events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		return fmt.Errorf("erased recipient %s, but telling it failed: %w", id, err)
 	}
 	return nil
 }

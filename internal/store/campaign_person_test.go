@@ -106,7 +106,7 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 	writeOutcomes(t, b.s, "cmp_b", waiting("c-1", store.ChunkOwner(0)))
 	campaignWith(t, b.s, "cmp_c", [][]message.RecipientID{{"c-2"}})
 
-	exp, err := privacy.New(b.s).Export(ctx, "c-1", campaignAt)
+	exp, err := privacy.New(b.s, nil).Export(ctx, "c-1", campaignAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 	}
 
 	// c-2's export has its own outcomes and its place in c's audience, none of c-1's.
-	exp, err = privacy.New(b.s).Export(ctx, "c-2", campaignAt)
+	exp, err = privacy.New(b.s, nil).Export(ctx, "c-2", campaignAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestExportHoldsCampaignMessages(t *testing.T) {
 
 	// Someone in no campaign: an empty array, not null.
 	putCustomers(t, b.s, "c-9")
-	exp, err = privacy.New(b.s).Export(ctx, "c-9", campaignAt)
+	exp, err = privacy.New(b.s, nil).Export(ctx, "c-9", campaignAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestDeleteRecipientErasesCampaignEntries(t *testing.T) {
 		before[id] = o
 	}
 
-	if err := privacy.New(b.s).Erase(ctx, "c-1"); err != nil {
+	if err := privacy.New(b.s, nil).Erase(ctx, "c-1"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -285,7 +285,7 @@ func TestCampaignIndexDropsExpiredCampaigns(t *testing.T) {
 	if err := b.rdb.Del(ctx, b.prefix+"{c:cmp_gone}:meta", b.prefix+"{c:cmp_gone}:aud").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := privacy.New(b.s).Export(ctx, "c-1", campaignAt); err != nil {
+	if _, err := privacy.New(b.s, nil).Export(ctx, "c-1", campaignAt); err != nil {
 		t.Fatal(err)
 	}
 	if ids, err := b.s.CampaignIDs(ctx); err != nil || !slices.Equal(ids, []string{"cmp_a"}) {

@@ -27,7 +27,7 @@ func TestFactsCarrySuppressionForLift(t *testing.T) {
 	if _, _, err := b.s.PutRecipient(ctx, customer(t, "c-1")); err != nil {
 		t.Fatal(err)
 	}
-	if err := privacy.New(b.s).Erase(ctx, "c-1"); err != nil {
+	if err := privacy.New(b.s, nil).Erase(ctx, "c-1"); err != nil {
 		t.Fatal(err)
 	}
 	erasedBy := time.Now()

@@ -3,8 +3,9 @@ package store
 import (
 	"context"
 
-	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/redisconn"
 )
 
 // DeleteKeys deletes every key matching pattern, on every primary of a

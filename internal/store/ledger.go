@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 )
 
@@ -34,17 +35,17 @@ func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey
 // from it on every read, so there is no cache that could disagree with the
 // events, whatever the number of concurrent writers. Unknown recipient:
 // ErrNotFound, and nothing is written.
-func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, events ...consent.Event) ([]consent.Event, error) {
-	if len(events) == 0 {
+func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ...consent.Event) ([]consent.Event, error) {
+	if len(in) == 0 {
 		return nil, fmt.Errorf("append consent %s: no events", id)
 	}
-	if len(events) > maxAppend {
-		return nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(events), maxAppend)
+	if len(in) > maxAppend {
+		return nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(in), maxAppend)
 	}
-	out := make([]consent.Event, len(events))
-	args := make([]any, len(events))
+	out := make([]consent.Event, len(in))
+	args := make([]any, len(in))
 	now := s.now().UTC()
-	for i, e := range events {
+	for i, e := range in {
 		if e.ID == "" {
 			u, err := uuid.NewV7()
 			if err != nil {
@@ -72,6 +73,15 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, event
 	if n < 0 {
 		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
 	}
+	evs := make([]events.Event, len(out))
+	for i, e := range out {
+		evs[i] = events.ConsentEvent(string(id), e.Channel, events.Consent{EventID: e.ID, Kind: string(e.Kind),
+			Purpose: e.Purpose, Source: string(e.Source), At: e.At, TextVersion: e.TextVersion,
+			TextSHA256: events.TextHash(e.Text), RecordedBy: e.RecordedBy})
+		evs[i].ID = events.DerivedID(events.ConsentRecorded, e.ID)
+	}
+	// The consent is recorded; a webhook that cannot be told now does not undo it.
+	_ = s.tell(ctx, evs...)
 	return out, nil
 }
 

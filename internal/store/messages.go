@@ -45,6 +45,7 @@ const (
 	StatusCanceled    MessageStatus = "canceled"    // canceled before it was sent
 	StatusRead        MessageStatus = "read"        // the provider reports it was read
 	StatusUndelivered MessageStatus = "undelivered" // the provider accepted it but could not deliver it
+	StatusBounced     MessageStatus = "bounced"     // accepted, then the mailbox provider returned it for good (a hard bounce)
 )
 
 // Pending reports whether the message has not been handed to a worker's
@@ -55,7 +56,7 @@ func (s MessageStatus) Pending() bool { return s == StatusScheduled || s == Stat
 // callbacks may still move delivered to read or undelivered.
 func (s MessageStatus) Final() bool {
 	switch s {
-	case StatusDelivered, StatusSuppressed, StatusFailed, StatusCanceled, StatusRead, StatusUndelivered:
+	case StatusDelivered, StatusSuppressed, StatusFailed, StatusCanceled, StatusRead, StatusUndelivered, StatusBounced:
 		return true
 	}
 	return false
@@ -71,6 +72,14 @@ type Attempt struct {
 	Class     string                  `json:"error_class,omitempty"` // delivery.Class… code
 	Provider  *channels.ProviderError `json:"provider_error,omitempty"`
 	Permanent bool                    `json:"permanent,omitempty"`
+}
+
+// ReportRef links a bounce or complaint report to the message it is about.
+type ReportRef struct {
+	ID     string    `json:"id"`
+	Kind   string    `json:"kind"`             // hard, soft, complaint
+	Status string    `json:"status,omitempty"` // RFC 3463, e.g. "5.1.1"
+	At     time.Time `json:"at"`
 }
 
 // MessageRecord is everything Herold knows about one message: what was asked,
@@ -110,6 +119,9 @@ type MessageRecord struct {
 	ProviderID        string    `json:"provider_message_id,omitempty"`
 	ProviderStatus    string    `json:"provider_status,omitempty"`
 	ProviderErrorCode int       `json:"provider_error_code,omitempty"`
+	// Reports are the bounce and complaint reports that came back for the
+	// message, kept raw for HEROLD_BOUNCE_REPORT_TTL (GET /v1/bounces/{id}).
+	Reports []ReportRef `json:"reports,omitempty"`
 
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
@@ -247,6 +259,7 @@ func (s *Store) updateMessage(ctx context.Context, id string, first *MessageReco
 // sees its own earlier changes.
 func cloneMessage(r MessageRecord) MessageRecord {
 	r.Attempts = slices.Clone(r.Attempts)
+	r.Reports = slices.Clone(r.Reports)
 	r.Decisions = slices.Clone(r.Decisions)
 	r.Channels = slices.Clone(r.Channels)
 	return r
@@ -425,32 +438,33 @@ func providerStatusRank(s MessageStatus) int {
 // sending, sent, delivered, undelivered, failed, read; SMTP DSNs: delivered,
 // failed). delivered, read, undelivered and failed move the message's status,
 // never backwards; the others are kept as provider_status only. errorCode is
-// the provider's error code (0: none). Unknown provider ids are ErrNotFound.
+// the provider's error code (0: none). It returns the record as updated.
+// Unknown provider ids are ErrNotFound.
 // The record keeps its time to live from the last change (HEROLD_RECORD_TTL
 // applies through the TTL the worker set; callbacks keep the current one).
-func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) error {
+func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) (MessageRecord, error) {
 	id, err := s.MessageByProviderID(ctx, providerID)
 	if errors.Is(err, ErrNotFound) {
 		// A provider may call back before the worker recorded the provider id
 		// it got a moment earlier: look once more after that moment.
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("update provider status: %w", ctx.Err())
+			return MessageRecord{}, fmt.Errorf("update provider status: %w", ctx.Err())
 		case <-time.After(providerIndexGrace):
 		}
 		id, err = s.MessageByProviderID(ctx, providerID)
 	}
 	if err != nil {
-		return fmt.Errorf("update provider status: %w", err)
+		return MessageRecord{}, fmt.Errorf("update provider status: %w", err)
 	}
 	ttl, err := s.rdb.PTTL(ctx, s.messageKey(id)).Result()
 	if err != nil {
-		return fmt.Errorf("update provider status %s: %w", id, err)
+		return MessageRecord{}, fmt.Errorf("update provider status %s: %w", id, err)
 	}
 	if ttl <= 0 {
-		return fmt.Errorf("update provider status %s: %w", id, ErrNotFound)
+		return MessageRecord{}, fmt.Errorf("update provider status %s: %w", id, ErrNotFound)
 	}
-	_, err = s.UpdateMessage(ctx, id, ttl, func(rec *MessageRecord) error {
+	rec, err := s.UpdateMessage(ctx, id, ttl, func(rec *MessageRecord) error {
 		next := rec.Status
 		switch status {
 		case "delivered":
@@ -473,9 +487,9 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("update provider status: %w", err)
+		return MessageRecord{}, fmt.Errorf("update provider status: %w", err)
 	}
-	return nil
+	return rec, nil
 }
 
 // RecordAdvertising counts a delivered advertising message to recipient id
@@ -492,4 +506,20 @@ func (s *Store) RecordAdvertising(ctx context.Context, id message.RecipientID, m
 		return fmt.Errorf("record advertising for %s: %w", id, err)
 	}
 	return nil
+}
+
+// CountSoftBounce notes a soft bounce (report id) of recipient id at at and
+// returns how many the recipient had within window before at, this one
+// included. The log expires with the window.
+func (s *Store) CountSoftBounce(ctx context.Context, id message.RecipientID, report string, at time.Time, window time.Duration) (int, error) {
+	k := s.recipientKey(string(id), "softbounce")
+	pipe := s.rdb.TxPipeline()
+	pipe.ZAdd(ctx, k, redis.Z{Score: float64(at.UnixMilli()), Member: report})
+	pipe.ZRemRangeByScore(ctx, k, "-inf", strconv.FormatInt(at.Add(-window).UnixMilli(), 10))
+	n := pipe.ZCard(ctx, k)
+	pipe.PExpire(ctx, k, window)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, fmt.Errorf("count soft bounce of %s: %w", id, err)
+	}
+	return int(n.Val()), nil
 }

@@ -50,17 +50,17 @@ func TestMessageRecordLifecycle(t *testing.T) {
 	if got.Data != nil {
 		t.Errorf("final record still holds template data: %v", got.Data)
 	}
-	if err := s.UpdateProviderStatus(ctx, "SM123", "read", 0); err != nil {
+	if _, err := s.UpdateProviderStatus(ctx, "SM123", "read", 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.UpdateProviderStatus(ctx, "SM123", "delivered", 0); err != nil {
+	if _, err := s.UpdateProviderStatus(ctx, "SM123", "delivered", 0); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.GetMessage(ctx, "msg_a")
 	if got.Status != store.StatusRead || got.ProviderStatus != "delivered" {
 		t.Errorf("after callbacks: status %s provider status %s, want read/delivered", got.Status, got.ProviderStatus)
 	}
-	if err := s.UpdateProviderStatus(ctx, "SMnope", "read", 0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateProviderStatus(ctx, "SMnope", "read", 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown provider id: %v", err)
 	}
 	list, err := s.RecipientMessages(ctx, "c-1")
@@ -161,7 +161,7 @@ func TestProviderCallbackBeforeRecordWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.UpdateProviderStatus(ctx, "SMearly", "delivered", 0) }()
+	go func() { _, err := s.UpdateProviderStatus(ctx, "SMearly", "delivered", 0); done <- err }()
 	time.Sleep(50 * time.Millisecond)
 	if _, err := s.UpdateMessage(ctx, "m", time.Hour, func(r *store.MessageRecord) error {
 		r.Status, r.ProviderID = store.StatusDelivered, "SMearly"

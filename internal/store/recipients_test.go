@@ -346,10 +346,10 @@ func TestEraseKeepsOnlySuppressionHashes(t *testing.T) {
 	if _, err := b.s.AppendConsent(ctx, "c-1", grant(consent.Advertising, "sms", time.Now().Add(-time.Hour))); err != nil {
 		t.Fatal(err)
 	}
-	if err := privacy.New(b.s).Erase(ctx, "c-1"); err != nil {
+	if err := privacy.New(b.s, nil).Erase(ctx, "c-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := privacy.New(b.s).Erase(ctx, "c-1"); !errors.Is(err, store.ErrNotFound) {
+	if err := privacy.New(b.s, nil).Erase(ctx, "c-1"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("second erase: %v", err)
 	}
 	if got, want := b.keys(t), []string{b.prefix + "suppression"}; !slices.Equal(got, want) {

@@ -13,10 +13,13 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/heroldhq/herold/internal/events"
 )
 
 // ErrNotFound means the recipient, message or campaign does not exist.
@@ -31,6 +34,7 @@ type Store struct {
 	prefix string
 	salt   []byte           // HMAC key of suppression and index hashes (HEROLD_HASH_SALT)
 	now    func() time.Time // clock for created_at, updated_at and suppression times
+	events events.Publisher // hears consent.recorded and suppression.added
 }
 
 // Option configures a Store.
@@ -44,9 +48,15 @@ func WithSalt(salt string) Option { return func(s *Store) { s.salt = []byte(salt
 // WithClock sets the clock the Store stamps records with (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
+// WithEvents tells p of every consent event appended (consent.recorded) and
+// every contact point put on the suppression list (suppression.added):
+// whichever road writes them (API, pages, provider feedback, erasure), the
+// event is told once, here.
+func WithEvents(p events.Publisher) Option { return func(s *Store) { s.events = p } }
+
 // New returns a Store over rdb with every key under prefix.
 func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
-	s := &Store{rdb: rdb, prefix: prefix, now: time.Now}
+	s := &Store{rdb: rdb, prefix: prefix, now: time.Now, events: events.Nop{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -55,6 +65,12 @@ func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
 
 // Redis returns the client, for components (asynq, the rate limiter) that share it.
 func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// tell publishes evs; an event is never a reason to fail a write that
+// happened, so a failure is only logged by the publisher's caller chain.
+func (s *Store) tell(ctx context.Context, evs ...events.Event) error {
+	return s.events.Publish(context.WithoutCancel(ctx), evs...)
+}
 
 // Prefix returns the key prefix.
 func (s *Store) Prefix() string { return s.prefix }

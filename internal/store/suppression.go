@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/recipient"
 )
@@ -303,11 +304,17 @@ func (s *Store) SuppressAddress(ctx context.Context, id message.RecipientID, ch 
 		return fmt.Errorf("suppress address %s: %w", id, err)
 	}
 	// The list first, then the profile: see writeProfile.
-	if err := s.rdb.HSetNX(ctx, s.suppressionKey(), h+":"+string(ch), entry).Err(); err != nil {
+	added, err := s.rdb.HSetNX(ctx, s.suppressionKey(), h+":"+string(ch), entry).Result()
+	if err != nil {
 		return fmt.Errorf("suppress address %s: %w", id, err)
 	}
 	if _, err := s.refreshSuppressions(ctx, id); err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("suppress address %s: %w", id, err)
+	}
+	if added {
+		ev := events.SuppressionEvent(events.SuppressionAdded, s.now().UTC(), string(id), string(ch), reason)
+		ev.ID = events.DerivedID(events.SuppressionAdded, string(id), string(ch), reason)
+		_ = s.tell(ctx, ev) // the suppression holds; telling it is a courtesy
 	}
 	return nil
 }
@@ -347,6 +354,9 @@ func (s *Store) SuppressErased(ctx context.Context, r recipient.Recipient) error
 	if err != nil {
 		return fmt.Errorf("suppress erased %s: %w", r.ID, err)
 	}
+	ev := events.SuppressionEvent(events.SuppressionAdded, s.now().UTC(), string(r.ID), consent.AllChannels, ReasonErased)
+	ev.ID = events.DerivedID(events.SuppressionAdded, string(r.ID), consent.AllChannels, ReasonErased)
+	_ = s.tell(ctx, ev) // the suppression holds; telling it is a courtesy
 	return nil
 }
 
@@ -371,5 +381,5 @@ func (s *Store) DeleteRecipientKeys(ctx context.Context, id message.RecipientID)
 // the message log: profile, ledger and the frequency-cap log of advertising
 // deliveries.
 func (s *Store) recipientKeys(id message.RecipientID) []string {
-	return []string{s.profileKey(id), s.ledgerKey(id), s.advKey(id)}
+	return []string{s.profileKey(id), s.ledgerKey(id), s.advKey(id), s.recipientKey(string(id), "softbounce")}
 }
