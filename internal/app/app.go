@@ -285,7 +285,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.apiMux = http.NewServeMux()
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.Handle("/v1/", api.Authenticate(a.Keys, a.apiMux))
+	a.mux.Handle("/v1/", api.Authenticate(a.Keys, api.Fallback(a.apiMux)))
 	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store, a.Events), Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
@@ -401,12 +401,12 @@ func (a *App) wirePages(secret string, log *slog.Logger) error {
 // whole HTTP side, or only /healthz and /readyz for a worker.
 func (a *App) Handler() http.Handler {
 	if a.Role.HTTP {
-		return a.mux
+		return api.Fallback(a.mux)
 	}
 	health := http.NewServeMux()
 	health.HandleFunc("GET /healthz", a.healthz)
 	health.HandleFunc("GET /readyz", a.readyz)
-	return health
+	return api.Fallback(health)
 }
 
 // workers makes the asynq servers of a worker role: the message worker
