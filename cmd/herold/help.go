@@ -62,8 +62,10 @@ func sectionTitle(name string) string {
 		return "SMTP: e-mail delivery"
 	case "Twilio":
 		return "Twilio: SMS, WhatsApp and RCS delivery"
+	case "Brand":
+		return "Brand: name, colours and imprint of every message and page"
 	case "Templates":
-		return "Templates: locales, links, brand in messages"
+		return "Templates: locales, links and opt-out notices of messages"
 	case "Pages":
 		return "Pages: preference centre, double opt-in, unsubscribe"
 	case "Campaigns":

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/heroldhq/herold/internal/config"
 )
 
 // readmeBlock is one ```sh block of README.md that calls curl.
@@ -118,4 +120,26 @@ func rewriteBlock(text, key, base string) string {
 		out = append(out, line)
 	}
 	return strings.Join(out, "\n")
+}
+
+// The README's configuration table is what `herold config` prints: a new or
+// renamed setting that is not pasted in (make readme-config) fails here.
+func TestReadmeConfigTableIsCurrent(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "<!-- BEGIN CONFIG TABLE")
+	if !ok {
+		t.Fatal("README.md has no BEGIN CONFIG TABLE marker")
+	}
+	_, rest, _ = strings.Cut(rest, "-->\n")
+	table, _, ok := strings.Cut(rest, "<!-- END CONFIG TABLE")
+	if !ok {
+		t.Fatal("README.md has no END CONFIG TABLE marker")
+	}
+	if want := config.Table(&config.Config{}); strings.TrimSpace(table) != strings.TrimSpace(want) {
+		t.Errorf("README.md's configuration table is out of date: run make readme-config")
+	}
 }

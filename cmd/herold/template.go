@@ -24,6 +24,7 @@ import (
 type templateSettings struct {
 	HTTP      config.HTTP
 	Core      config.Core
+	Brand     config.Brand
 	Templates config.Templates
 }
 
@@ -51,7 +52,7 @@ func loadTemplateTool(inv *invocation, s *templateSettings, fs *flag.FlagSet, wa
 	if err != nil {
 		return nil, nil, fmt.Errorf("HEROLD_TOKEN_SECRET: %w", err)
 	}
-	r, err := app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, warn)
+	r, err := app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Brand: s.Brand, Templates: s.Templates}, cat, sealer, warn)
 	return r, cat, err
 }
 
@@ -68,7 +69,7 @@ func checkTemplates(inv *invocation, cat *policy.Catalog) error {
 		return err
 	}
 	n := 0
-	_, err = app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Templates: s.Templates}, cat, sealer, func(w string) {
+	_, err = app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Brand: s.Brand, Templates: s.Templates}, cat, sealer, func(w string) {
 		n++
 		fmt.Fprintln(inv.stdout, "warning: template", w)
 	})
@@ -92,6 +93,7 @@ func templateCommand(_ context.Context, inv *invocation, args []string) error {
 	data := fs.String("data", "", `JSON file {"profile": {...}, "data": {"<category>": {...}}} (default: the type's sample data)`)
 	htmlOut := fs.String("html", "", "write the HTML part of an e-mail to this file")
 	var settings templateSettings
+	config.RegisterFlags(&settings.Brand, fs)
 	config.RegisterFlags(&settings.Templates, fs)
 	about := "Renders a message type on one channel exactly as Herold would send it, with the\n" +
 		"opt-out notice the catalog requires, and prints subject, text, headers and SMS\n" +

@@ -12,7 +12,8 @@ import (
 func clientEnv() []string { return []string{"HEROLD_URL", "HEROLD_API_KEY"} }
 
 // warnUnknownEnv logs a warning for every HEROLD_* variable in environ that
-// is no setting of cfg, naming the closest known one: a typo such as
+// is no setting of cfg, naming the closest known one, and for every former
+// name of a setting: a typo such as
 // HEROLD_SMTP_HOTS would otherwise change nothing and say nothing. Values are
 // never logged, since they may be secrets.
 func warnUnknownEnv(log *slog.Logger, environ []string, cfg *config.Config) {
@@ -22,5 +23,8 @@ func warnUnknownEnv(log *slog.Logger, environ []string, cfg *config.Config) {
 			attrs = append(attrs, "closest", u.Closest)
 		}
 		log.Warn("ignoring HEROLD_ variable: "+u.String(), attrs...)
+	}
+	for _, d := range config.DeprecatedEnv(environ, config.Settings(cfg)) {
+		log.Warn("deprecated HEROLD_ variable: "+d.String(), "variable", d.Name, "use", d.Use)
 	}
 }

@@ -10,11 +10,12 @@ import (
 func TestStartWarnsAboutUnknownSettings(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{
-		"HEROLD_HTTP_ADDR":      "127.0.0.1:0",
-		"HEROLD_OUTBOX_DIR":     t.TempDir(),
-		"HEROLD_SMTP_HOTS":      "mail.example.com",
-		"HEROLD_TEST_REDIS_URL": "redis://127.0.0.1:1/0",      // the tests' own: no warning
-		"HEROLD_API_KEY":        "for-herold-campaign-status", // a client command's: no warning
+		"HEROLD_HTTP_ADDR":        "127.0.0.1:0",
+		"HEROLD_OUTBOX_DIR":       t.TempDir(),
+		"HEROLD_SMTP_HOTS":        "mail.example.com",
+		"HEROLD_PAGES_BRAND_NAME": "Nordlicht",                  // a former name: deprecated, still read
+		"HEROLD_TEST_REDIS_URL":   "redis://127.0.0.1:1/0",      // the tests' own: no warning
+		"HEROLD_API_KEY":          "for-herold-campaign-status", // a client command's: no warning
 	}
 	var environ []string
 	for k, v := range env {
@@ -44,8 +45,11 @@ func TestStartWarnsAboutUnknownSettings(t *testing.T) {
 			warnings = append(warnings, l)
 		}
 	}
-	if len(warnings) != 1 {
-		t.Fatalf("want one warning, about HEROLD_SMTP_HOTS; got %v\n%s", warnings, stderr)
+	if len(warnings) != 2 {
+		t.Fatalf("want two warnings, about HEROLD_SMTP_HOTS and then HEROLD_PAGES_BRAND_NAME; got %v\n%s", warnings, stderr)
+	}
+	if d := warnings[1]; d["level"] != "WARN" || d["variable"] != "HEROLD_PAGES_BRAND_NAME" || d["use"] != "HEROLD_BRAND_NAME" {
+		t.Errorf("deprecation warning = %v", d)
 	}
 	w := warnings[0]
 	if w["level"] != "WARN" || w["variable"] != "HEROLD_SMTP_HOTS" || w["closest"] != "HEROLD_SMTP_HOST" ||

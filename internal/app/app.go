@@ -366,7 +366,7 @@ func (a *App) wirePages(secret string, log *slog.Logger) error {
 	// secret; they derive keys of their own from it, so none equals the
 	// sealing key.
 	pg, err := pages.New(pages.Options{
-		Config: a.Config.Pages, PublicURL: a.Config.HTTP.PublicURL, Secret: secret, Sealer: a.Tokens,
+		Config: a.Config.Pages, Brand: a.Config.Brand, PublicURL: a.Config.HTTP.PublicURL, Secret: secret, Sealer: a.Tokens,
 		Store: a.Store, Submitter: a.Messages, Redis: a.Redis, Prefix: a.Config.Redis.KeyPrefix, Log: log,
 		Catalog: a.Catalog,
 	})

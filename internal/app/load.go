@@ -62,7 +62,7 @@ func (e *CatalogError) Unwrap() error { return e.Err }
 // every type of the catalog has its templates; warnings (long SMS, missing
 // ContentSid) go to warn.
 func NewRenderer(cfg config.Config, cat *policy.Catalog, sealer *token.Sealer, warn func(string)) (*render.Renderer, error) {
-	opts := render.OptionsFromConfig(cfg.Templates)
+	opts := render.OptionsFromConfig(cfg.Templates, cfg.Brand)
 	opts.Catalog, opts.Sealer, opts.PublicURL = cat, sealer, cfg.HTTP.PublicURL
 	r, err := render.New(opts)
 	if err != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 
 	// ---- e-mail
 	compose := email.ComposeConfig{
-		From: cfg.SMTP.From, FromName: cfg.SMTP.FromName, UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto,
+		From: cfg.SMTP.From, FromName: cmp.Or(cfg.SMTP.FromName, cfg.Brand.Name), UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto,
 		DKIMSelector: cfg.SMTP.DKIMSelector, DKIMDomain: cfg.SMTP.DKIMDomain,
 	}
 	if cfg.SMTP.DKIMKeyFile != "" {

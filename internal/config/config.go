@@ -6,7 +6,9 @@
 //
 //	Addr string `env:"HEROLD_HTTP_ADDR" default:"127.0.0.1:8080" help:"..."`
 //
-// A field tagged secret:"true" also reads <ENV>_FILE (which wins over <ENV>),
+// A field tagged was:"HEROLD_OLD_NAME" still reads its former name while the
+// new one is unset (DeprecatedEnv says so at start-up). A field tagged
+// secret:"true" also reads <ENV>_FILE (which wins over <ENV>),
 // and is masked wherever the configuration is printed or logged. The same tags
 // produce the flags (HEROLD_HTTP_ADDR → --http-addr) and the README table
 // (`herold config`), so the three never drift apart.
@@ -31,7 +33,10 @@ type Setting struct {
 	Default string
 	Help    string
 	Secret  bool
-	field   reflect.Value
+	// Was is the variable's former name, still read (with a deprecation
+	// warning, see DeprecatedEnv) while the current one is unset.
+	Was   string
+	field reflect.Value
 }
 
 // Validator is implemented by sections that check more than each value's syntax.
@@ -64,6 +69,7 @@ func walk(v reflect.Value, out *[]Setting) {
 			Default: f.Tag.Get("default"),
 			Help:    f.Tag.Get("help"),
 			Secret:  f.Tag.Get("secret") == "true",
+			Was:     f.Tag.Get("was"),
 			field:   fv,
 		})
 	}
@@ -82,6 +88,8 @@ func Load(ptr any, getenv func(string) string, fs *flag.FlagSet) error {
 		raw, from := s.Default, "default"
 		if v := getenv(s.Env); v != "" {
 			raw, from = v, s.Env
+		} else if v := getenv(s.Was); s.Was != "" && v != "" {
+			raw, from = v, s.Was
 		}
 		if s.Secret {
 			if path := getenv(s.Env + "_FILE"); path != "" {
@@ -240,7 +248,11 @@ func Table(ptr any) string {
 		if def != "" {
 			def = "`" + def + "`"
 		}
-		fmt.Fprintf(&b, "| %s | `--%s` | %s | %s |\n", env, s.Flag, def, s.Help)
+		help := s.Help
+		if s.Was != "" {
+			help += " (formerly `" + s.Was + "`, still read with a warning)"
+		}
+		fmt.Fprintf(&b, "| %s | `--%s` | %s | %s |\n", env, s.Flag, def, help)
 	}
 	return b.String()
 }

@@ -17,6 +17,7 @@ type Config struct {
 	Worker    Worker
 	SMTP      SMTP
 	Twilio    Twilio
+	Brand     Brand
 	Templates Templates
 	Pages     Pages
 	Campaigns Campaigns

@@ -16,11 +16,6 @@ import (
 // Pages configures the people's pages: newsletter sign-up with double opt-in,
 // the preference centre and one-click unsubscribe.
 type Pages struct {
-	BrandName      string        `env:"HEROLD_PAGES_BRAND_NAME" default:"Herold" help:"name shown in the header and title of every page"`
-	LogoURL        string        `env:"HEROLD_PAGES_LOGO_URL" help:"logo image URL (https, or a path on Herold's host); its origin is added to the pages' CSP img-src"`
-	ColorPrimary   string        `env:"HEROLD_PAGES_COLOR_PRIMARY" default:"#0b5394" help:"brand colour of buttons and links (#rgb or #rrggbb); button text is black or white, whichever contrasts more"`
-	ColorText      string        `env:"HEROLD_PAGES_COLOR_TEXT" default:"#1a1a1a" help:"body text colour (#rgb or #rrggbb)"`
-	ColorBack      string        `env:"HEROLD_PAGES_COLOR_BACKGROUND" default:"#ffffff" help:"page background colour (#rgb or #rrggbb); must contrast 4.5:1 with the text colour"`
 	ImprintURL     string        `env:"HEROLD_PAGES_IMPRINT_URL" help:"imprint (Impressum) link in the footer of every page"`
 	PrivacyURL     string        `env:"HEROLD_PAGES_PRIVACY_URL" help:"privacy notice link in the footer of every page and next to each consent text"`
 	DefaultLocale  string        `env:"HEROLD_PAGES_DEFAULT_LOCALE" default:"de" help:"page language when the browser asks for neither de nor en"`
@@ -123,26 +118,11 @@ func ParseNewsletterLists(b []byte) ([]NewsletterList, error) {
 	return doc.Lists, nil
 }
 
-// Validate checks colours, links, durations and limits, and loads the
+// Validate checks links, durations and limits, and loads the
 // newsletter lists (from HEROLD_PAGES_LISTS_FILE or the default).
 func (p *Pages) Validate() error {
 	var probs []string
-	for _, c := range []struct{ env, v string }{
-		{"HEROLD_PAGES_COLOR_PRIMARY", p.ColorPrimary},
-		{"HEROLD_PAGES_COLOR_TEXT", p.ColorText},
-		{"HEROLD_PAGES_COLOR_BACKGROUND", p.ColorBack},
-	} {
-		if !hexColor.MatchString(c.v) {
-			probs = append(probs, fmt.Sprintf("%s: %q is not a #rgb or #rrggbb colour", c.env, c.v))
-		}
-	}
-	if len(probs) == 0 {
-		if r := ContrastRatio(p.ColorText, p.ColorBack); r < 4.5 {
-			probs = append(probs, fmt.Sprintf("HEROLD_PAGES_COLOR_TEXT on HEROLD_PAGES_COLOR_BACKGROUND: contrast %.1f:1 is below WCAG AA 4.5:1", r))
-		}
-	}
 	for _, l := range []struct{ env, v string }{
-		{"HEROLD_PAGES_LOGO_URL", p.LogoURL},
 		{"HEROLD_PAGES_IMPRINT_URL", p.ImprintURL},
 		{"HEROLD_PAGES_PRIVACY_URL", p.PrivacyURL},
 	} {

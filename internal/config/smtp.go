@@ -16,7 +16,7 @@ type SMTP struct {
 	Password          string        `env:"HEROLD_SMTP_PASSWORD" secret:"true" help:"SMTP AUTH password"`
 	Auth              string        `env:"HEROLD_SMTP_AUTH" default:"plain" help:"SMTP AUTH mechanism: plain or login (only sent over TLS)"`
 	From              string        `env:"HEROLD_SMTP_FROM" default:"herold@localhost" help:"sender address of every e-mail"`
-	FromName          string        `env:"HEROLD_SMTP_FROM_NAME" default:"Herold" help:"sender display name (umlauts are fine)"`
+	FromName          string        `env:"HEROLD_SMTP_FROM_NAME" help:"sender display name (umlauts are fine); empty: HEROLD_BRAND_NAME"`
 	PoolSize          int           `env:"HEROLD_SMTP_POOL_SIZE" default:"4" help:"open SMTP connections per worker process, reused across messages"`
 	Timeout           time.Duration `env:"HEROLD_SMTP_TIMEOUT" default:"30s" help:"SMTP dial and command timeout"`
 	IdleTimeout       time.Duration `env:"HEROLD_SMTP_IDLE_TIMEOUT" default:"30s" help:"an idle pooled connection older than this is replaced before use"`

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"net/mail"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -11,8 +10,8 @@ import (
 )
 
 // Templates configures rendering: where templates come from, the locales they
-// must cover, the brand shown in every header and footer, and the opt-out
-// links the renderer adds to advertising.
+// must cover, and the opt-out links the renderer adds to advertising (the
+// brand in every header and footer is the Brand section).
 type Templates struct {
 	Dir               string        `env:"HEROLD_TEMPLATES_DIR" help:"folder whose templates override or add to the embedded ones (same layout as templates/)"`
 	DefaultLocale     string        `env:"HEROLD_DEFAULT_LOCALE" default:"de" help:"locale used when neither the message nor the recipient names one that has templates"`
@@ -23,23 +22,14 @@ type Templates struct {
 	LinkTTL           time.Duration `env:"HEROLD_LINK_TTL" default:"8760h" help:"how long unsubscribe and preference links in messages stay valid"`
 	UnsubscribeMailto string        `env:"HEROLD_UNSUBSCRIBE_MAILTO" help:"address for the mailto: List-Unsubscribe header (RFC 2369); empty: https one-click only"`
 	WhatsAppContent   []string      `env:"HEROLD_WHATSAPP_CONTENT_SIDS" help:"approved WhatsApp templates as type=HX… or type:locale=HX…, comma-separated"`
-
-	BrandName       string `env:"HEROLD_BRAND_NAME" default:"Herold Mobil" help:"brand named in headers, signatures and SMS"`
-	BrandURL        string `env:"HEROLD_BRAND_URL" default:"https://www.example.com" help:"brand web site linked in e-mail footers"`
-	BrandServiceURL string `env:"HEROLD_BRAND_SERVICE_URL" default:"https://service.example.com" help:"customer portal linked in messages"`
-	BrandSupport    string `env:"HEROLD_BRAND_SUPPORT" default:"0800 000 0000" help:"customer service phone shown in signatures"`
-	BrandAddress    string `env:"HEROLD_BRAND_ADDRESS" default:"Herold Mobil GmbH · Musterstraße 1 · 10115 Berlin" help:"company name and postal address in every e-mail footer"`
-	BrandImprint    string `env:"HEROLD_BRAND_IMPRINT" default:"Sitz Berlin · Amtsgericht Charlottenburg HRB 000000 B · Geschäftsführung: Erika Mustermann" help:"register and management line in every e-mail footer"`
-	BrandColor      string `env:"HEROLD_BRAND_COLOR" default:"#0b5394" help:"header colour of HTML e-mails (#rrggbb)"`
 }
 
 var (
 	localePattern = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
-	colorPattern  = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 	sidPattern    = regexp.MustCompile(`^[a-z0-9_-]+(:[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?=HX[0-9a-fA-F]{32}$`)
 )
 
-// Validate checks locales, limits, URLs, the colour and the WhatsApp content map.
+// Validate checks locales, limits and the WhatsApp content map.
 func (t *Templates) Validate() error {
 	var probs []string
 	if !localePattern.MatchString(t.DefaultLocale) {
@@ -63,17 +53,6 @@ func (t *Templates) Validate() error {
 		if a, err := mail.ParseAddress(t.UnsubscribeMailto); err != nil || a.Name != "" {
 			probs = append(probs, fmt.Sprintf("HEROLD_UNSUBSCRIBE_MAILTO: %q is not a bare e-mail address", t.UnsubscribeMailto))
 		}
-	}
-	for env, v := range map[string]string{"HEROLD_BRAND_URL": t.BrandURL, "HEROLD_BRAND_SERVICE_URL": t.BrandServiceURL} {
-		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			probs = append(probs, fmt.Sprintf("%s: %q is not an absolute http(s) URL", env, v))
-		}
-	}
-	if strings.TrimSpace(t.BrandName) == "" {
-		probs = append(probs, "HEROLD_BRAND_NAME: must not be empty")
-	}
-	if !colorPattern.MatchString(t.BrandColor) {
-		probs = append(probs, fmt.Sprintf("HEROLD_BRAND_COLOR: %q is not a #rrggbb colour", t.BrandColor))
 	}
 	for _, s := range t.WhatsAppContent {
 		if !sidPattern.MatchString(s) {

@@ -16,7 +16,7 @@ func TestTemplatesSettings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("defaults: %v", err)
 	}
-	if c.DefaultLocale != "de" || strings.Join(c.Locales, ",") != "de,en" || c.SMSMaxSegments != 3 || !c.SMSOptOutLink || c.BrandName == "" {
+	if c.DefaultLocale != "de" || strings.Join(c.Locales, ",") != "de,en" || c.SMSMaxSegments != 3 || !c.SMSOptOutLink {
 		t.Errorf("defaults = %+v", c)
 	}
 	c, err = load(map[string]string{"HEROLD_DEFAULT_LOCALE": "fr", "HEROLD_LOCALES": "de, en",
@@ -31,10 +31,9 @@ func TestTemplatesSettings(t *testing.T) {
 		t.Errorf("content sids = %v", sids)
 	}
 	_, err = load(map[string]string{"HEROLD_DEFAULT_LOCALE": "German", "HEROLD_SMS_MAX_SEGMENTS": "0",
-		"HEROLD_BRAND_COLOR": "blue;background:url(x)", "HEROLD_BRAND_URL": "javascript:alert(1)", "HEROLD_UNSUBSCRIBE_MAILTO": "Abmelden <a@b.example>",
+		"HEROLD_UNSUBSCRIBE_MAILTO":    "Abmelden <a@b.example>",
 		"HEROLD_WHATSAPP_CONTENT_SIDS": "messenger_offer=HX12", "HEROLD_LINK_TTL": "1m"})
-	for _, want := range []string{"HEROLD_DEFAULT_LOCALE", "HEROLD_SMS_MAX_SEGMENTS", "HEROLD_BRAND_COLOR", "HEROLD_BRAND_URL",
-		"HEROLD_UNSUBSCRIBE_MAILTO", "HEROLD_WHATSAPP_CONTENT_SIDS", "HEROLD_LINK_TTL"} {
+	for _, want := range []string{"HEROLD_DEFAULT_LOCALE", "HEROLD_SMS_MAX_SEGMENTS", "HEROLD_UNSUBSCRIBE_MAILTO", "HEROLD_WHATSAPP_CONTENT_SIDS", "HEROLD_LINK_TTL"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}

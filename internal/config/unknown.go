@@ -44,6 +44,9 @@ func UnknownEnv(environ []string, settings []Setting, extra ...string) []Unknown
 	plain := map[string]bool{} // settings without a _FILE variant
 	for _, s := range settings {
 		known[s.Env] = true
+		if s.Was != "" {
+			known[s.Was] = true // DeprecatedEnv's business
+		}
 		if s.Secret {
 			known[s.Env+"_FILE"] = true
 		} else {
@@ -74,6 +77,41 @@ func UnknownEnv(environ []string, settings []Setting, extra ...string) []Unknown
 		out = append(out, Unknown{Name: name, Closest: closest(name, candidates)})
 	}
 	slices.SortFunc(out, func(a, b Unknown) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Deprecated is a setting's former name found in the environment.
+type Deprecated struct {
+	Name string // the former name, e.g. HEROLD_PAGES_BRAND_NAME
+	Use  string // the setting's name now, e.g. HEROLD_BRAND_NAME
+	// Ignored is set when Use is set too, which then wins.
+	Ignored bool
+}
+
+// String says what to do, for a log line or a terminal.
+func (d Deprecated) String() string {
+	if d.Ignored {
+		return d.Name + " is deprecated and ignored: " + d.Use + " is set"
+	}
+	return d.Name + " is deprecated: rename it to " + d.Use
+}
+
+// DeprecatedEnv returns, sorted by name, every former setting name set in
+// environ: it is read while the new name is unset, ignored when both are.
+func DeprecatedEnv(environ []string, settings []Setting) []Deprecated {
+	set := map[string]bool{}
+	for _, kv := range environ {
+		if name, v, _ := strings.Cut(kv, "="); v != "" {
+			set[name] = true
+		}
+	}
+	var out []Deprecated
+	for _, s := range settings {
+		if s.Was != "" && set[s.Was] {
+			out = append(out, Deprecated{Name: s.Was, Use: s.Env, Ignored: set[s.Env]})
+		}
+	}
+	slices.SortFunc(out, func(a, b Deprecated) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

@@ -309,7 +309,7 @@ func TestBrowserDoubleOptInToWithdrawal(t *testing.T) {
 	)
 	fits("open cell", `(() => { const r = document.querySelector("`+strings.ReplaceAll(wa, `"`, `\"`)+` .panel").getBoundingClientRect(); return r.left >= 0 && r.right <= 390 && document.documentElement.scrollWidth <= 390 })()`)
 	shown := text("#t-advertising-whatsapp-grant")
-	if !strings.HasPrefix(shown, "Ja, ich willige ein, dass Herold mir über WhatsApp Angebote") || !strings.HasSuffix(shown, "mit Wirkung für die Zukunft widerrufen.") {
+	if !strings.HasPrefix(shown, "Ja, ich willige ein, dass Herold Mobil mir über WhatsApp Angebote") || !strings.HasSuffix(shown, "mit Wirkung für die Zukunft widerrufen.") {
 		t.Fatalf("the cell shows %q, want the whole consent text", shown)
 	}
 	do("give consent on a phone",

@@ -104,6 +104,7 @@ type Submitter interface {
 // Options are the dependencies of New.
 type Options struct {
 	Config    config.Pages
+	Brand     config.Brand  // name, logo and colours of every page
 	PublicURL string        // HEROLD_PUBLIC_URL, without trailing slash
 	Secret    string        // HEROLD_TOKEN_SECRET: keys the CSRF tokens and the address hashes
 	Sealer    *token.Sealer // seals and opens link tokens
@@ -123,6 +124,7 @@ type Options struct {
 // Pages serves the people's pages. Build it with New.
 type Pages struct {
 	cfg           config.Pages
+	brand         config.Brand
 	public        string
 	sealer        *token.Sealer
 	store         Store
@@ -164,6 +166,9 @@ func New(opts Options) (*Pages, error) {
 	if opts.Log == nil {
 		missing = append(missing, "Log")
 	}
+	if opts.Brand.Name == "" || opts.Brand.Color == "" || opts.Brand.TextColor == "" || opts.Brand.Background == "" {
+		missing = append(missing, "Brand (load it with config.Load)")
+	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("pages: missing %s", strings.Join(missing, ", "))
 	}
@@ -187,6 +192,7 @@ func New(opts Options) (*Pages, error) {
 	}
 	p := &Pages{
 		cfg:           cfg,
+		brand:         opts.Brand,
 		public:        strings.TrimRight(opts.PublicURL, "/"),
 		sealer:        opts.Sealer,
 		store:         opts.Store,
@@ -211,8 +217,8 @@ func New(opts Options) (*Pages, error) {
 	for _, l := range cfg.Lists {
 		p.lists[l.Key] = l
 	}
-	if cfg.LogoURL != "" {
-		if u, err := url.Parse(cfg.LogoURL); err == nil && u.Host != "" {
+	if opts.Brand.LogoURL != "" {
+		if u, err := url.Parse(opts.Brand.LogoURL); err == nil && u.Host != "" {
 			p.logoOrigin = u.Scheme + "://" + u.Host
 		}
 	}
@@ -328,18 +334,18 @@ func (p *Pages) parseTemplates() error {
 	}
 	var b strings.Builder
 	fg := "#ffffff"
-	if config.ContrastRatio("#000000", p.cfg.ColorPrimary) > config.ContrastRatio("#ffffff", p.cfg.ColorPrimary) {
+	if config.ContrastRatio("#000000", p.brand.Color) > config.ContrastRatio("#ffffff", p.brand.Color) {
 		fg = "#000000"
 	}
 	// Colours are checked here again (config.Pages.Validate did it for
 	// loaded configs), since text/template does not escape CSS.
-	for _, c := range []string{p.cfg.ColorPrimary, p.cfg.ColorText, p.cfg.ColorBack} {
+	for _, c := range []string{p.brand.Color, p.brand.TextColor, p.brand.Background} {
 		if config.RelativeLuminance(c) == 0 && strings.Trim(strings.ToLower(c), "#0") != "" {
 			return fmt.Errorf("pages: colour %q is not #rgb or #rrggbb", c)
 		}
 	}
 	if err := css.Execute(&b, map[string]string{
-		"Primary": p.cfg.ColorPrimary, "OnPrimary": fg, "Text": p.cfg.ColorText, "Back": p.cfg.ColorBack,
+		"Primary": p.brand.Color, "OnPrimary": fg, "Text": p.brand.TextColor, "Back": p.brand.Background,
 	}); err != nil {
 		return fmt.Errorf("pages: style.css: %w", err)
 	}
@@ -361,7 +367,7 @@ func (p *Pages) newView(w http.ResponseWriter, r *http.Request, page string) *vi
 		http.SetCookie(w, &http.Cookie{Name: langCookie, Value: q, Path: "/", MaxAge: 365 * 24 * 3600,
 			HttpOnly: true, Secure: p.secureCookies, SameSite: http.SameSiteLaxMode})
 	}
-	v := &view{L: l, Brand: brand{Name: p.cfg.BrandName, LogoURL: p.cfg.LogoURL}, page: page, Page: page, status: http.StatusOK}
+	v := &view{L: l, Brand: brand{Name: p.brand.Name, LogoURL: p.brand.LogoURL}, page: page, Page: page, status: http.StatusOK}
 	for _, tag := range []string{de, en} {
 		v.Langs = append(v.Langs, langLink{Tag: tag, Name: Locale{Tag: tag}.T("lang.name"),
 			URL: r.URL.Path + "?lang=" + tag, Current: tag == l.Tag})
@@ -444,7 +450,7 @@ func textVersion(text string) string {
 func (p *Pages) listTitle(list string, l Locale) string {
 	if nl, ok := p.lists[list]; ok {
 		if t := nl.Title[l.Tag]; t != "" {
-			return strings.ReplaceAll(t, "{brand}", p.cfg.BrandName)
+			return strings.ReplaceAll(t, "{brand}", p.brand.Name)
 		}
 	}
 	return list
@@ -452,7 +458,7 @@ func (p *Pages) listTitle(list string, l Locale) string {
 
 // consentText is the exact consent text of list in l, with the brand filled in.
 func (p *Pages) consentText(nl config.NewsletterList, l Locale) string {
-	return strings.ReplaceAll(nl.Consent[l.Tag], "{brand}", p.cfg.BrandName)
+	return strings.ReplaceAll(nl.Consent[l.Tag], "{brand}", p.brand.Name)
 }
 
 // key builds a Redis key under the prefix.

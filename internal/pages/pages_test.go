@@ -118,7 +118,7 @@ func setup(t *testing.T, env map[string]string) *testBundle {
 		t.Fatal(err)
 	}
 	p, err := pages.New(pages.Options{
-		Config: cfg, PublicURL: srv.URL, Secret: secret, Sealer: sealer, Store: st, Submitter: out,
+		Config: cfg, Brand: loadBrand(t, env), PublicURL: srv.URL, Secret: secret, Sealer: sealer, Store: st, Submitter: out,
 		Redis: rdb, Prefix: prefix, Log: slog.New(slog.NewJSONHandler(io.MultiWriter(logs, tlog{t}), nil)), Now: clk.Now,
 		Catalog: cat,
 	})
@@ -562,7 +562,7 @@ func TestCSRF(t *testing.T) {
 
 func TestSecurityHeadersAndLocale(t *testing.T) {
 	t.Parallel()
-	b := setup(t, map[string]string{"HEROLD_PAGES_LOGO_URL": "https://cdn.example.com/logo.svg", "HEROLD_PAGES_IMPRINT_URL": "https://example.com/impressum"})
+	b := setup(t, map[string]string{"HEROLD_BRAND_LOGO_URL": "https://cdn.example.com/logo.svg", "HEROLD_PAGES_IMPRINT_URL": "https://example.com/impressum"})
 	c := browser(t)
 	p := do(t, c, "GET", b.srv.URL+"/subscribe/news", nil, "Accept-Language", "en-GB,en;q=0.9,de;q=0.5")
 	csp := p.header.Get("Content-Security-Policy")
@@ -616,4 +616,14 @@ func TestPrivacyCommunicationPage(t *testing.T) {
 	if !strings.Contains(sub.body, `href="`+pages.NoticePath+`?lang=de">So kontaktieren wir Sie</a>`) {
 		t.Errorf("pages do not link the notice:\n%s", sub.body)
 	}
+}
+
+// loadBrand is the Brand section as Herold loads it from env.
+func loadBrand(t *testing.T, env map[string]string) config.Brand {
+	t.Helper()
+	var c struct{ Brand config.Brand }
+	if err := config.Load(&c, func(k string) string { return env[k] }, nil); err != nil {
+		t.Fatalf("brand config: %v", err)
+	}
+	return c.Brand
 }

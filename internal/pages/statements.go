@@ -73,7 +73,7 @@ func via(l Locale, ch string) string {
 // statement is the exact text recorded when a person takes action kind on
 // purpose and channel (a message.Channel or "all").
 func (p *Pages) statement(l Locale, kind statementKind, purpose, channel string) string {
-	brand := p.cfg.BrandName
+	brand := p.brand.Name
 	ch := via(l, channel)
 	if list, ok := strings.CutPrefix(purpose, consent.NewsletterPrefix); ok {
 		title := p.listTitle(list, l)
@@ -133,7 +133,7 @@ func objectKey(key, channel string) string {
 
 // allAdsStatement is the objection to all advertising at once.
 func (p *Pages) allAdsStatement(l Locale) string {
-	return fmt.Sprintf(clause(l, "all_ads"), p.cfg.BrandName)
+	return fmt.Sprintf(clause(l, "all_ads"), p.brand.Name)
 }
 
 // confirmStatement is the double opt-in confirmation of list.

@@ -68,7 +68,7 @@ func shippedPages(t *testing.T) *pages.Pages {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := pages.New(pages.Options{Config: cfg, PublicURL: "https://herold.example.com", Secret: secret, Sealer: sealer,
+	p, err := pages.New(pages.Options{Config: cfg, Brand: loadBrand(t, nil), PublicURL: "https://herold.example.com", Secret: secret, Sealer: sealer,
 		Store: nilStore{}, Submitter: &outbox{}, Redis: rdb, Prefix: prefix, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Catalog: cat})
 	if err != nil {
 		t.Fatal(err)

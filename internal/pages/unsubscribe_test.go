@@ -576,7 +576,7 @@ func TestPreferenceMatrix(t *testing.T) {
 	if n := strings.Count(p.body, `<td class="na"`); n != 8 {
 		t.Errorf("%d cells without the purpose, want 8: %s", n, p.body)
 	}
-	grant := `Ja, ich willige ein, dass Herold mir über WhatsApp Angebote zu eigenen Produkten und Services schickt. Ich kann diese Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen.`
+	grant := `Ja, ich willige ein, dass Herold Mobil mir über WhatsApp Angebote zu eigenen Produkten und Services schickt. Ich kann diese Einwilligung jederzeit mit Wirkung für die Zukunft widerrufen.`
 	if !strings.Contains(p.body, `<p class="statement small" id="t-advertising-whatsapp-grant">`+grant+`</p>`) {
 		t.Errorf("the cell does not show the full consent text:\n%s", p.body)
 	}

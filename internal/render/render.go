@@ -89,9 +89,9 @@ type Options struct {
 	Now               func() time.Time // default time.Now
 }
 
-// OptionsFromConfig fills the Options that come from the Templates settings;
-// the caller adds Catalog, Sealer and PublicURL.
-func OptionsFromConfig(c config.Templates) Options {
+// OptionsFromConfig fills the Options that come from the Templates and Brand
+// settings; the caller adds Catalog, Sealer and PublicURL.
+func OptionsFromConfig(c config.Templates, b config.Brand) Options {
 	return Options{
 		OverrideDir:       c.Dir,
 		DefaultLocale:     c.DefaultLocale,
@@ -102,8 +102,8 @@ func OptionsFromConfig(c config.Templates) Options {
 		SMSStopNumber:     c.SMSStopNumber,
 		SMSOmitLink:       !c.SMSOptOutLink,
 		ContentSIDs:       c.ContentSIDs(),
-		Brand: Brand{Name: c.BrandName, URL: c.BrandURL, ServiceURL: c.BrandServiceURL, Support: c.BrandSupport,
-			Address: c.BrandAddress, Imprint: c.BrandImprint, Color: c.BrandColor},
+		Brand: Brand{Name: b.Name, URL: b.URL, ServiceURL: b.ServiceURL, Support: b.Support,
+			Address: b.Address, Imprint: b.Imprint, Color: b.Color},
 	}
 }
 
