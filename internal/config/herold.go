@@ -22,6 +22,7 @@ type Config struct {
 	Campaigns Campaigns
 	Dispatch  Dispatch
 	Events    Events
+	Console   Console
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.
