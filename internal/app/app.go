@@ -26,6 +26,7 @@ import (
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/console"
 	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/feedback"
@@ -268,6 +269,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
 		Statuses: a.Store, OptOuts: a.Feedback, Log: log.With("component", "webhooks"), Now: o.Now}).Routes(a.mux)
 	if err := a.wirePages(tokenSecret, log.With("component", "pages")); err != nil {
+		return nil, err
+	}
+	// ---- Operator console at /console/ (off without HEROLD_CONSOLE_USERS_FILE).
+	if err := console.Mount(a.mux, console.Options{Config: cfg.Console, PublicURL: cfg.HTTP.PublicURL, Secret: tokenSecret,
+		Redis: a.Redis, Prefix: cfg.Redis.KeyPrefix, Log: log.With("component", "console"), Now: o.Now, Store: a.Store,
+		Campaigns: a.Campaigns, CampaignForm: &api.Campaigns{Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales()},
+		Delivery: a.Delivery, Rights: privacy.New(a.Store), Inspector: a.Inspector, Region: cfg.Core.DefaultRegion,
+		Queues: a.Queues, CampaignQueue: ccfg.Queue}); err != nil {
 		return nil, err
 	}
 	return a, nil

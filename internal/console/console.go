@@ -49,7 +49,9 @@ import (
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/delivery"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/privacy"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -71,12 +73,13 @@ type Options struct {
 	Store     *store.Store
 	Campaigns *campaign.Engine
 	// CampaignForm validates a new campaign exactly as POST /v1/campaigns does.
-	CampaignForm *api.Campaigns
-	Delivery     *delivery.Deliverer // the policy matrix decides through it
-	Rights       *privacy.Rights
-	Inspector    *asynq.Inspector
-	Queues       []string // the asynq queues the overview shows
-	Region       string   // HEROLD_DEFAULT_REGION: national phone numbers in the search
+	CampaignForm  *api.Campaigns
+	Delivery      *delivery.Deliverer // the policy matrix decides through it
+	Rights        *privacy.Rights
+	Inspector     *asynq.Inspector
+	Queues        queue.Queues // the message queues the overview shows, one per class
+	CampaignQueue string       // and the campaign queue (with its suffix)
+	Region        string       // HEROLD_DEFAULT_REGION: national phone numbers in the search
 
 	// Users, if set, replaces the users file (tests and tools).
 	Users map[string]User
@@ -136,7 +139,13 @@ func New(o Options) (*Console, error) {
 		cfg: o.Config, rdb: o.Redis, prefix: o.Prefix, log: o.Log, now: o.Now, users: users,
 		keyKey: deriveKey(o.Secret, "console keys"), secure: pub.Scheme == "https",
 		cop: http.NewCrossOriginProtection(), st: o.Store, camps: o.Campaigns, form: o.CampaignForm,
-		core: o.Delivery, rights: o.Rights, insp: o.Inspector, queues: o.Queues, region: o.Region, plugins: o.Plugins,
+		core: o.Delivery, rights: o.Rights, insp: o.Inspector, region: o.Region, plugins: o.Plugins,
+	}
+	for _, cl := range message.Classes() {
+		c.queues = append(c.queues, o.Queues.Name(cl))
+	}
+	if o.CampaignQueue != "" {
+		c.queues = append(c.queues, o.CampaignQueue)
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
