@@ -290,21 +290,8 @@ func (c *Console) guard(perm Permission, stream bool, h handler) http.HandlerFun
 			return
 		}
 		rq.User, rq.Session = u, s
-		multipart := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/")
-		switch {
-		case safe:
-		case stream != multipart:
-			c.fail(w, r, rq, http.StatusBadRequest, "error.form")
-			return
-		case stream:
-			// The handler checks the token in the stream; the origin here.
+		if !safe {
 			if err := c.cop.Check(r); err != nil {
-				c.fail(w, r, rq, http.StatusForbidden, "error.csrf")
-				return
-			}
-		default:
-			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
-			if !c.checkCSRF(r, s) {
 				c.fail(w, r, rq, http.StatusForbidden, "error.csrf")
 				return
 			}
@@ -317,6 +304,21 @@ func (c *Console) guard(perm Permission, stream bool, h handler) http.HandlerFun
 			}
 			c.fail(w, r, rq, http.StatusForbidden, "error.forbidden")
 			return
+		}
+		multipart := strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/")
+		switch {
+		case safe:
+		case stream != multipart:
+			c.fail(w, r, rq, http.StatusBadRequest, "error.form")
+			return
+		case stream:
+			// The handler checks the token in the stream.
+		default:
+			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+			if !c.checkCSRF(r, s) {
+				c.fail(w, r, rq, http.StatusForbidden, "error.csrf")
+				return
+			}
 		}
 		h(w, r, rq)
 	}

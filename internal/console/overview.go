@@ -3,7 +3,6 @@ package console
 import (
 	"cmp"
 	"context"
-	"errors"
 	"html/template"
 	"maps"
 	"net/http"
@@ -43,21 +42,28 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rq *request) 
 	var d overviewData
 	var days []string
 	var processed, failed []series
+	var known []string
+	if c.insp != nil {
+		var err error
+		// Asking asynq about a queue it never saw is an error, so ask
+		// only about the ones it knows.
+		if known, err = c.insp.Queues(); err != nil {
+			c.internal(w, r, rq, err)
+			return
+		}
+	}
 	for _, q := range c.queues {
 		row := queueRow{Name: q}
-		if c.insp != nil {
+		if slices.Contains(known, q) {
 			info, err := c.insp.GetQueueInfo(q)
-			switch {
-			case errors.Is(err, asynq.ErrQueueNotFound):
-			case err != nil:
+			if err != nil {
 				c.internal(w, r, rq, err)
 				return
-			default:
-				row = queueRow{Name: q, Size: info.Size, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled,
-					Retry: info.Retry, Archived: info.Archived, ProcessedToday: info.Processed, FailedToday: info.Failed, Latency: info.Latency}
 			}
+			row = queueRow{Name: q, Size: info.Size, Pending: info.Pending, Active: info.Active, Scheduled: info.Scheduled,
+				Retry: info.Retry, Archived: info.Archived, ProcessedToday: info.Processed, FailedToday: info.Failed, Latency: info.Latency}
 			hist, err := c.insp.History(q, 7)
-			if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			if err != nil {
 				c.internal(w, r, rq, err)
 				return
 			}
