@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Role is what a console user may do.
@@ -87,4 +88,22 @@ func (r Role) Can(p Permission) bool {
 		}
 	}
 	return false
+}
+
+// RolesTable is the roles table of docs/console.md, in Markdown.
+func RolesTable() string {
+	var b strings.Builder
+	b.WriteString("| may … | viewer | marketing | compliance | admin |\n|---|---|---|---|---|\n")
+	for _, g := range grants {
+		b.WriteString("| " + g.What)
+		for _, r := range Roles() {
+			if r.Can(g.Permission) {
+				b.WriteString(" | ✓")
+			} else {
+				b.WriteString(" | –")
+			}
+		}
+		b.WriteString(" |\n")
+	}
+	return b.String()
 }
