@@ -12,8 +12,8 @@ import (
 
 	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/campaign"
-	"github.com/heroldhq/herold/internal/console"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/console"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/store"
@@ -46,7 +46,6 @@ func renderBench(b *testing.B, h *apptest.Herold, path, want string) {
 	}
 	b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/page")
 }
-
 
 // BenchmarkPersonPage renders the page of a person with 1,000 consent
 // events and 1,000 messages (profile, policy matrix of every type and
@@ -121,6 +120,8 @@ func BenchmarkCampaignPage(b *testing.B) {
 		}
 	}
 	b.Run("campaign", func(b *testing.B) { renderBench(b, h, "/console/campaigns/cmp_bench", "1000000") })
-	b.Run("outcomes", func(b *testing.B) { renderBench(b, h, "/console/campaigns/cmp_bench/recipients", "data-status=\"delivered\"") })
+	b.Run("outcomes", func(b *testing.B) {
+		renderBench(b, h, "/console/campaigns/cmp_bench/recipients", "data-status=\"delivered\"")
+	})
 	b.Run("list", func(b *testing.B) { renderBench(b, h, "/console/campaigns", "cmp_bench") })
 }
