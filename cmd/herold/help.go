@@ -74,6 +74,8 @@ func sectionTitle(name string) string {
 		return "Dispatch: accepting and delivering messages"
 	case "Events":
 		return "Events: webhooks to producers, bounces, metrics"
+	case "Console":
+		return "Console: operator console users, sessions, sign-in back-off"
 	}
 	return name
 }

@@ -86,6 +86,7 @@ func commands() []command {
 		{"dev", "try Herold: everything of serve on an in-memory Redis; nothing survives a restart", roleCommand(roleDev())},
 		{"catalog", "catalog check [FILE]: validate a message catalog and print its table", catalogCommand},
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
+		{"console", "console user add NAME ROLE: make an operator console user's entry for HEROLD_CONSOLE_USERS_FILE", consoleCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
 		{"version", "print the version", versionCommand},
 		{"health", "health [URL|PATH]: ask a running Herold whether it is ready (container health checks)", healthCommand},

@@ -56,13 +56,15 @@ func (c *Campaigns) now() time.Time {
 	return time.Now()
 }
 
-type quietHoursJSON struct {
+// QuietHours is a campaign's own quiet hours (HH:MM, recipient local time).
+type QuietHours struct {
 	Start string `json:"start"`
 	End   string `json:"end"`
 }
 
-// campaignRequest is the body of POST /v1/campaigns.
-type campaignRequest struct {
+// CampaignRequest is the body of POST /v1/campaigns; the operator console
+// fills it from its form, so both are validated by Validate.
+type CampaignRequest struct {
 	Name       string                    `json:"name"`
 	Type       string                    `json:"type"`
 	Channels   []string                  `json:"channels"`
@@ -70,7 +72,7 @@ type campaignRequest struct {
 	Locale     string                    `json:"locale"`
 	SendAt     string                    `json:"send_at"`
 	Throttle   *int                      `json:"throttle_per_minute"`
-	QuietHours *quietHoursJSON           `json:"quiet_hours"`
+	QuietHours *QuietHours               `json:"quiet_hours"`
 	Audience   []string                  `json:"audience"`
 }
 
@@ -85,7 +87,7 @@ type campaignView struct {
 	SendAt      string                 `json:"send_at,omitempty"`
 	StartAt     time.Time              `json:"start_at"`
 	Throttle    int                    `json:"throttle_per_minute,omitempty"`
-	QuietHours  *quietHoursJSON        `json:"quiet_hours,omitempty"` // the campaign's own, on top of the catalog's
+	QuietHours  *QuietHours            `json:"quiet_hours,omitempty"` // the campaign's own, on top of the catalog's
 	State       store.CampaignState    `json:"state"`
 	Counters    store.CampaignCounters `json:"counters"`
 	Progress    float64                `json:"progress"` // share of the audience with a final outcome, 0..1
@@ -105,7 +107,7 @@ func campaignViewOf(st store.CampaignStatus) campaignView {
 		StatusURL: "/v1/campaigns/" + st.ID, AudienceURL: "/v1/campaigns/" + st.ID + "/audience",
 	}
 	if st.QuietStart != "" {
-		v.QuietHours = &quietHoursJSON{st.QuietStart, st.QuietEnd}
+		v.QuietHours = &QuietHours{st.QuietStart, st.QuietEnd}
 	}
 	if a := st.Counters.Audience; a > 0 {
 		v.Progress = float64(a-st.Counters.Queued-st.Counters.Canceled) / float64(a)
@@ -170,13 +172,13 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	var req campaignRequest
+	var req CampaignRequest
 	if err := DecodeJSON(w, r, c.MaxBody, &req); err != nil {
 		WriteError(w, err)
 		return
 	}
 	now := c.now().UTC()
-	camp, audience, err := c.validate(req, now)
+	camp, audience, err := c.Validate(req, now)
 	if err != nil {
 		WriteError(w, err)
 		return
@@ -205,10 +207,11 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusCreated, campaignViewOf(st))
 }
 
-// validate checks every field of a create request and reports all problems
-// at once. Type, channels, data and locale follow the rules every delivery
-// shares (delivery.Intake), with the same words as for single messages.
-func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign, []message.RecipientID, error) {
+// Validate checks every field of a create request and reports all problems
+// at once, as an *invalid.Error naming each field by its JSON name. Type,
+// channels, data and locale follow the rules every delivery shares
+// (delivery.Intake), with the same words as for single messages.
+func (c *Campaigns) Validate(req CampaignRequest, now time.Time) (store.Campaign, []message.RecipientID, error) {
 	var bad invalid.List
 	in := delivery.Intake{Catalog: c.Catalog, Locales: c.Locales}
 	camp := store.Campaign{Name: strings.TrimSpace(req.Name), Type: message.Type(req.Type), Locale: req.Locale,

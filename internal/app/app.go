@@ -27,6 +27,7 @@ import (
 	"github.com/heroldhq/herold/internal/bounce"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/console"
 	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/events"
@@ -104,6 +105,7 @@ type App struct {
 	Dispatcher *dispatch.Dispatcher // delivers them (worker)
 	Campaigns  *campaign.Engine
 	Pages      *pages.Pages
+	Rights     *privacy.Rights // export and erasure, for the API and the console
 	// Events hears everything that happens (the webhook hub); Metrics
 	// counts it; Bounces takes bounce and complaint reports (nil when
 	// HEROLD_BOUNCE_DOMAIN is not set).
@@ -286,7 +288,8 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, api.Fallback(a.apiMux)))
-	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store, a.Events), Catalog: a.Catalog, Log: log.With("component", "recipients"),
+	a.Rights = privacy.New(a.Store, a.Events)
+	(&api.Recipients{Store: a.Store, Rights: a.Rights, Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
@@ -304,6 +307,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, err
 	}
 	if err := a.wirePages(tokenSecret, log.With("component", "pages")); err != nil {
+		return nil, err
+	}
+	// ---- Operator console at /console/ (off without HEROLD_CONSOLE_USERS_FILE).
+	if err := console.Mount(a.mux, console.Options{Config: cfg.Console, PublicURL: cfg.HTTP.PublicURL, Secret: tokenSecret,
+		Redis: a.Redis, Prefix: cfg.Redis.KeyPrefix, Log: log.With("component", "console"), Now: o.Now, Store: a.Store,
+		Campaigns: a.Campaigns, CampaignForm: &api.Campaigns{Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales()},
+		Delivery: a.Delivery, Rights: a.Rights, Inspector: a.Inspector, Region: cfg.Core.DefaultRegion,
+		Queues: a.Queues, CampaignQueue: ccfg.Queue, Plugins: console.Plugins{Webhooks: a.Hub}}); err != nil {
 		return nil, err
 	}
 	return a, nil

@@ -23,6 +23,7 @@ type Config struct {
 	Campaigns Campaigns
 	Dispatch  Dispatch
 	Events    Events
+	Console   Console
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.
