@@ -22,6 +22,7 @@ type Templates struct {
 	SMSOptOutLink     bool          `env:"HEROLD_SMS_OPTOUT_LINK" default:"true" help:"add the unsubscribe link to the SMS opt-out notice (always added when no STOP number is set)"`
 	LinkTTL           time.Duration `env:"HEROLD_LINK_TTL" default:"8760h" help:"how long unsubscribe and preference links in messages stay valid"`
 	UnsubscribeMailto string        `env:"HEROLD_UNSUBSCRIBE_MAILTO" help:"address for the mailto: List-Unsubscribe header (RFC 2369); empty: https one-click only"`
+	ListIDDomain      string        `env:"HEROLD_LIST_ID_DOMAIN" help:"domain of the List-Id header of advertising and newsletters, e.g. lists.example.com (default: the public URL's host, unless that is an IP address)"`
 	WhatsAppContent   []string      `env:"HEROLD_WHATSAPP_CONTENT_SIDS" help:"approved WhatsApp templates as type=HX… or type:locale=HX…, comma-separated"`
 
 	BrandName       string `env:"HEROLD_BRAND_NAME" default:"Herold Mobil" help:"brand named in headers, signatures and SMS"`
@@ -36,6 +37,7 @@ type Templates struct {
 var (
 	localePattern = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$`)
 	colorPattern  = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
+	domainPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	sidPattern    = regexp.MustCompile(`^[a-z0-9_-]+(:[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?=HX[0-9a-fA-F]{32}$`)
 )
 
@@ -63,6 +65,9 @@ func (t *Templates) Validate() error {
 		if a, err := mail.ParseAddress(t.UnsubscribeMailto); err != nil || a.Name != "" {
 			probs = append(probs, fmt.Sprintf("HEROLD_UNSUBSCRIBE_MAILTO: %q is not a bare e-mail address", t.UnsubscribeMailto))
 		}
+	}
+	if t.ListIDDomain != "" && (len(t.ListIDDomain) > 253 || !domainPattern.MatchString(strings.ToLower(t.ListIDDomain))) {
+		probs = append(probs, fmt.Sprintf("HEROLD_LIST_ID_DOMAIN: %q is not a domain name such as lists.example.com", t.ListIDDomain))
 	}
 	for env, v := range map[string]string{"HEROLD_BRAND_URL": t.BrandURL, "HEROLD_BRAND_SERVICE_URL": t.BrandServiceURL} {
 		if u, err := url.Parse(v); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
