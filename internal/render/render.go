@@ -256,6 +256,14 @@ func defaultBrand() Brand {
 		Color:   "#0b5394"}
 }
 
+// UnsubscribeHTTPS reports whether the unsubscribe links in messages are
+// https: Gmail and Yahoo honour one-click unsubscribe (RFC 8058) only then.
+func (r *Renderer) UnsubscribeHTTPS() bool { return strings.HasPrefix(r.publicURL, "https://") }
+
+// ListIDDomain returns the domain List-Ids end in, or "" when e-mail
+// carries no List-Id (see Options.ListIDDomain).
+func (r *Renderer) ListIDDomain() string { return r.listDomain }
+
 // Locales returns the locales that have templates, sorted.
 func (r *Renderer) Locales() []string { return slices.Clone(r.available) }
 
