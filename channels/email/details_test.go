@@ -196,18 +196,10 @@ func TestSenderPerClassAndType(t *testing.T) {
 // and so breaks when any of them is added in transit.
 func TestDKIMOversigns(t *testing.T) {
 	t.Parallel()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, pubTXT := dkimKey(t)
 	ts := newTestServer(t, serverOpts{startTLS: true, auth: true})
 	cfg := config(ts)
-	cfg.DKIMKey = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	cfg.DKIMSelector = "herold2026"
+	cfg.DKIMKey, cfg.DKIMSelector = key, "herold2026"
 	cfg.Types = map[string]email.Identity{"promo_offer": {From: "angebote@angebote.herold.example", ReplyTo: "service@herold.example"}}
 	s := newSender(t, cfg)
 	m := msg("dkim-1", "anna@example.org")
@@ -222,7 +214,7 @@ func TestDKIMOversigns(t *testing.T) {
 		if domain != "herold2026._domainkey.angebote.herold.example" {
 			return nil, fmt.Errorf("unexpected lookup %q", domain)
 		}
-		return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
+		return []string{pubTXT}, nil
 	}
 	v := verify(t, data, lookup)
 	if v.Err != nil {
@@ -256,15 +248,29 @@ func TestDKIMOversigns(t *testing.T) {
 		t.Fatal(err)
 	}
 	inv := ts.Messages()[1].Data
-	lookupBase := func(domain string) ([]string, error) {
-		return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
-	}
+	lookupBase := func(string) ([]string, error) { return []string{pubTXT}, nil }
 	if v := verify(t, inv, lookupBase); v.Err != nil || v.Domain != "herold.example" {
 		t.Fatalf("invoice: %v, d=%s", v.Err, v.Domain)
 	}
 	if v := verify(t, append([]byte("List-Unsubscribe: <https://evil.example/>\r\n"), inv...), lookupBase); v.Err == nil {
 		t.Error("a List-Unsubscribe added to a transactional mail keeps the signature valid")
 	}
+}
+
+// dkimKey makes an Ed25519 key: the PEM for ComposeConfig.DKIMKey and the
+// DNS TXT record that publishes it.
+func dkimKey(t *testing.T) (key []byte, txt string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}),
+		"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)
 }
 
 func verify(t *testing.T, data []byte, lookup func(string) ([]string, error)) *dkim.Verification {

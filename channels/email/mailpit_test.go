@@ -1,10 +1,7 @@
 package email_test
 
 import (
-	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -96,14 +93,7 @@ func TestMailpit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, pubTXT := dkimKey(t)
 	s := newSender(t, email.Config{Host: "127.0.0.1", Port: mp.smtpPort, TLS: email.TLSMandatory, RootCAs: mp.roots,
 		Username: "herold", Password: "geheim", Timeout: 10 * time.Second,
 		ComposeConfig: email.ComposeConfig{
@@ -113,7 +103,7 @@ func TestMailpit(t *testing.T) {
 				"invoice":     {From: "rechnung@herold.example", FromName: "Herold Mobil Rechnung"},
 				"promo_offer": {From: "angebote@herold.example", FromName: "Herold Mobil Angebote"},
 			},
-			DKIMKey: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), DKIMSelector: "herold2026",
+			DKIMKey: key, DKIMSelector: "herold2026",
 		}})
 	if err := s.Check(t.Context()); err != nil {
 		t.Fatalf("Check against Mailpit: %v", err)
@@ -124,9 +114,7 @@ func TestMailpit(t *testing.T) {
 		}
 	}
 
-	lookup := func(domain string) ([]string, error) {
-		return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
-	}
+	lookup := func(string) ([]string, error) { return []string{pubTXT}, nil }
 	for _, tt := range []struct {
 		id, from, name, replyTo string
 		list                    bool
