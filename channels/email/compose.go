@@ -297,7 +297,8 @@ type Message struct {
 // Errors are permanent (the same Outbound fails the same way every time) and
 // never contain the address.
 func (c *Composer) Compose(buf []byte, m channels.Outbound) (Message, error) {
-	if _, err := mail.ParseAddress(m.To); err != nil || strings.ContainsAny(m.To, "\r\n<>,") {
+	to, err := mail.ParseAddress(m.To)
+	if err != nil || to.Name != "" || strings.ContainsAny(m.To, "\r\n<>,") {
 		// net/mail's and go-mail's errors quote the address: keep them out.
 		return Message{}, channels.Permanent(fmt.Errorf("email: recipient: %w", channels.ErrInvalidAddress))
 	}
@@ -340,7 +341,7 @@ func (c *Composer) Compose(buf []byte, m channels.Outbound) (Message, error) {
 	b := buf
 	b = append(b, snd.header...)
 	b = append(b, "To: "...)
-	b = append(b, (&mail.Address{Address: m.To}).String()...)
+	b = append(b, to.String()...)
 	b = append(b, "\r\n"...)
 	b = append(b, subject...)
 	b = append(b, "Date: "...)
@@ -387,7 +388,7 @@ func (c *Composer) Compose(buf []byte, m channels.Outbound) (Message, error) {
 			return Message{}, fmt.Errorf("email: DKIM: %w", err)
 		}
 	}
-	return Message{From: snd.envelope, To: m.To, MessageID: id, Data: b[start:]}, nil
+	return Message{From: snd.envelope, To: to.Address, MessageID: id, Data: b[start:]}, nil
 }
 
 // partHeader is the header of a body part, as go-mail writes it.

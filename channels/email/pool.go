@@ -31,7 +31,6 @@ type conn struct {
 	lastUsed   time.Time
 	pipelining bool // the server offers PIPELINING (RFC 2920)
 	smtputf8   bool
-	buf        []byte // the composed message, reused from message to message
 }
 
 // dialer opens SMTP sessions: connect, greeting, EHLO, STARTTLS, AUTH.
