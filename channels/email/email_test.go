@@ -3,11 +3,6 @@ package email_test
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -21,8 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-msgauth/dkim"
 
 	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/channels/channeltest"
@@ -69,40 +62,77 @@ func msg(id, to string) channels.Outbound {
 	}
 }
 
+// TestContract runs the channel contract with MAIL, RCPT and DATA pipelined
+// (go-smtp offers PIPELINING) and one at a time.
 func TestContract(t *testing.T) {
 	t.Parallel()
-	channeltest.Run(t, func(t *testing.T) channeltest.Harness {
-		ts := newTestServer(t, serverOpts{startTLS: true, auth: true})
-		s := newSender(t, config(ts))
-		down := config(ts)
-		down.Port = closedPort(t)
-		wrongPassword := config(ts)
-		wrongPassword.Password = "wrong"
-		return channeltest.Harness{
-			Sender: s,
-			OK:     channeltest.Case{Msg: msg("m-ok", "anna.schmidt@example.org")},
-			Permanent: []channeltest.Case{
-				{Msg: msg("m-bounce", "bounce.lena.vogel@example.org"), Is: channels.ErrHardBounce},
-				{Msg: msg("m-junk", "junk.lena.vogel@example.org")},
-				{Msg: msg("m-bad", "not an address"), Is: channels.ErrInvalidAddress},
-			},
-			Retryable: []channeltest.Case{
-				{Msg: msg("m-later", "later.lena.vogel@example.org")},
-				{Sender: newSender(t, down), Msg: msg("m-down", "anna.schmidt@example.org")},
-				{Sender: newSender(t, wrongPassword), Msg: msg("m-auth", "anna.schmidt@example.org")},
-			},
-			Stall: channeltest.Case{Msg: msg("m-stall", "stall.lena.vogel@example.org")},
-			Receipt: func(t *testing.T, r channels.Receipt) {
-				if r.Provider != "smtp" || r.ProviderID != "m-ok@herold.example" {
-					t.Errorf("receipt = %+v, want smtp m-ok@herold.example", r)
+	for _, noPipelining := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-pipelining=%v", noPipelining), func(t *testing.T) {
+			t.Parallel()
+			channeltest.Run(t, func(t *testing.T) channeltest.Harness {
+				ts := newTestServer(t, serverOpts{startTLS: true, auth: true})
+				cfg := config(ts)
+				cfg.NoPipelining = noPipelining
+				s := newSender(t, cfg)
+				down := cfg
+				down.Port = closedPort(t)
+				wrongPassword := cfg
+				wrongPassword.Password = "wrong"
+				return channeltest.Harness{
+					Sender: s,
+					OK:     channeltest.Case{Msg: msg("m-ok", "anna.schmidt@example.org")},
+					Permanent: []channeltest.Case{
+						{Msg: msg("m-bounce", "bounce.lena.vogel@example.org"), Is: channels.ErrHardBounce},
+						{Msg: msg("m-junk", "junk.lena.vogel@example.org")},
+						{Msg: msg("m-bad", "not an address"), Is: channels.ErrInvalidAddress},
+					},
+					Retryable: []channeltest.Case{
+						{Msg: msg("m-later", "later.lena.vogel@example.org")},
+						{Sender: newSender(t, down), Msg: msg("m-down", "anna.schmidt@example.org")},
+						{Sender: newSender(t, wrongPassword), Msg: msg("m-auth", "anna.schmidt@example.org")},
+					},
+					Stall: channeltest.Case{Msg: msg("m-stall", "stall.lena.vogel@example.org")},
+					Receipt: func(t *testing.T, r channels.Receipt) {
+						if r.Provider != "smtp" || r.ProviderID != "m-ok@herold.example" {
+							t.Errorf("receipt = %+v, want smtp m-ok@herold.example", r)
+						}
+						got := ts.Messages()
+						if len(got) != 1 || !got[0].TLS || got[0].Authed != ts.User {
+							t.Errorf("server got %d messages (tls, auth = %v, %q), want 1 over TLS with AUTH", len(got), len(got) > 0 && got[0].TLS, ts.User)
+						}
+					},
 				}
-				got := ts.Messages()
-				if len(got) != 1 || !got[0].TLS || got[0].Authed != ts.User {
-					t.Errorf("server got %d messages (tls, auth = %v, %q), want 1 over TLS with AUTH", len(got), len(got) > 0 && got[0].TLS, ts.User)
+			})
+		})
+	}
+}
+
+// TestRejectionsKeepTheSession: after each kind of rejection the next
+// message goes out on the same connection, pipelined or not.
+func TestRejectionsKeepTheSession(t *testing.T) {
+	t.Parallel()
+	for _, noPipelining := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-pipelining=%v", noPipelining), func(t *testing.T) {
+			t.Parallel()
+			ts := newTestServer(t, serverOpts{startTLS: true, auth: true})
+			cfg := config(ts)
+			cfg.PoolSize, cfg.NoPipelining = 1, noPipelining
+			s := newSender(t, cfg)
+			for i, to := range []string{"anna@example.org", "bounce.x@example.org", "lena@example.org", "later.x@example.org",
+				"junk.x@example.org", "paul@example.org"} {
+				_, err := s.Send(t.Context(), msg(fmt.Sprint("k-", i), to))
+				if wantErr := strings.Contains(to, "."+"x@"); wantErr != (err != nil) {
+					t.Errorf("send to %s: %v", to, err)
 				}
-			},
-		}
-	})
+			}
+			if n := len(ts.Messages()); n != 3 {
+				t.Errorf("server got %d messages, want 3", n)
+			}
+			if d := s.Dials(); d != 1 {
+				t.Errorf("dials = %d, want 1", d)
+			}
+		})
+	}
 }
 
 func TestHardBounceKeepsCode(t *testing.T) {
@@ -321,27 +351,6 @@ func TestImplicitTLS(t *testing.T) {
 	}
 }
 
-func TestMandatoryTLSRefusesPlainServer(t *testing.T) {
-	t.Parallel()
-	ts := newTestServer(t, serverOpts{})
-	cfg := config(ts)
-	cfg.Username, cfg.Password = "", ""
-	s := newSender(t, cfg)
-	_, err := s.Send(t.Context(), msg("p-1", "anna@example.org"))
-	if err == nil || channels.IsPermanent(err) {
-		t.Fatalf("err = %v, want a retryable connect error", err)
-	}
-	if n := len(ts.Messages()); n != 0 {
-		t.Errorf("server got %d messages without TLS", n)
-	}
-
-	cfg.TLS = email.TLSOpportunistic
-	s = newSender(t, cfg)
-	if _, err := s.Send(t.Context(), msg("p-2", "anna@example.org")); err != nil {
-		t.Fatalf("opportunistic TLS to a plain server: %v", err)
-	}
-}
-
 // TestCancelWhileConnecting: a server that accepts but never greets holds
 // the dial; cancelling the context ends Send long before the 30s timeout.
 func TestCancelWhileConnecting(t *testing.T) {
@@ -386,57 +395,6 @@ func TestClose(t *testing.T) {
 	s.Close()
 	if _, err := s.Send(t.Context(), msg("c-2", "anna@example.org")); err == nil {
 		t.Fatal("Send after Close succeeded")
-	}
-}
-
-// TestDKIM verifies the signature with an independent implementation
-// (go-msgauth) and checks that the one-click headers are signed.
-func TestDKIM(t *testing.T) {
-	t.Parallel()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := newTestServer(t, serverOpts{startTLS: true, auth: true})
-	cfg := config(ts)
-	cfg.DKIMKey = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	cfg.DKIMSelector = "herold2026"
-	s := newSender(t, cfg)
-	m := msg("dkim-1", "anna@example.org")
-	m.Subject = "Unser Angebot für Sie"
-	m.UnsubscribeURL = "https://herold.example/unsubscribe/abc"
-	m.ListID = "angebote.herold.example"
-	if _, err := s.Send(t.Context(), m); err != nil {
-		t.Fatal(err)
-	}
-	data := ts.Messages()[0].Data
-	verifications, err := dkim.VerifyWithOptions(bytes.NewReader(data), &dkim.VerifyOptions{
-		LookupTXT: func(domain string) ([]string, error) {
-			if domain != "herold2026._domainkey.herold.example" {
-				return nil, fmt.Errorf("unexpected lookup %q", domain)
-			}
-			return []string{"v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub)}, nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(verifications) != 1 || verifications[0].Err != nil {
-		t.Fatalf("verifications = %d, err %v, want one valid signature\n%s", len(verifications), verifications[0].Err, data)
-	}
-	v := verifications[0]
-	if v.Domain != "herold.example" {
-		t.Errorf("d= %q", v.Domain)
-	}
-	signed := strings.ToLower(strings.Join(v.HeaderKeys, ":"))
-	for _, h := range []string{"from", "subject", "message-id", "list-unsubscribe", "list-unsubscribe-post", "list-id"} {
-		if !strings.Contains(":"+signed+":", ":"+h+":") {
-			t.Errorf("signed headers %q lack %s", signed, h)
-		}
 	}
 }
 

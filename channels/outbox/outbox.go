@@ -103,12 +103,12 @@ func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receip
 		write func(io.Writer) error
 	)
 	if s.channel == message.Email {
-		msg, err := s.composer.Message(m)
+		msg, err := s.composer.Compose(nil, m)
 		if err != nil {
 			return channels.Receipt{}, err
 		}
 		ext = ".eml"
-		write = func(w io.Writer) error { _, err := msg.WriteTo(w); return err }
+		write = func(w io.Writer) error { _, err := w.Write(msg.Data); return err }
 	} else {
 		if !twilio.ValidE164(m.To) {
 			return channels.Receipt{}, twilio.InvalidNumber()

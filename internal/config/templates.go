@@ -21,6 +21,7 @@ type Templates struct {
 	SMSOptOutLink     bool          `env:"HEROLD_SMS_OPTOUT_LINK" default:"true" help:"add the unsubscribe link to the SMS opt-out notice (always added when no STOP number is set)"`
 	LinkTTL           time.Duration `env:"HEROLD_LINK_TTL" default:"8760h" help:"how long unsubscribe and preference links in messages stay valid"`
 	UnsubscribeMailto string        `env:"HEROLD_UNSUBSCRIBE_MAILTO" help:"address for the mailto: List-Unsubscribe header (RFC 2369); empty: https one-click only"`
+	ListIDDomain      string        `env:"HEROLD_LIST_ID_DOMAIN" help:"domain of the List-Id header of advertising and newsletters, e.g. lists.example.com (default: the public URL's host, unless that is an IP address)"`
 	WhatsAppContent   []string      `env:"HEROLD_WHATSAPP_CONTENT_SIDS" help:"approved WhatsApp templates as type=HX… or type:locale=HX…, comma-separated"`
 }
 
@@ -53,6 +54,9 @@ func (t *Templates) Validate() error {
 		if a, err := mail.ParseAddress(t.UnsubscribeMailto); err != nil || a.Name != "" {
 			probs = append(probs, fmt.Sprintf("HEROLD_UNSUBSCRIBE_MAILTO: %q is not a bare e-mail address", t.UnsubscribeMailto))
 		}
+	}
+	if t.ListIDDomain != "" && (len(t.ListIDDomain) > 253 || !domainPattern.MatchString(strings.ToLower(t.ListIDDomain))) {
+		probs = append(probs, fmt.Sprintf("HEROLD_LIST_ID_DOMAIN: %q is not a domain name such as lists.example.com", t.ListIDDomain))
 	}
 	for _, s := range t.WhatsAppContent {
 		if !sidPattern.MatchString(s) {

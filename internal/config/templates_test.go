@@ -19,10 +19,13 @@ func TestTemplatesSettings(t *testing.T) {
 	if c.DefaultLocale != "de" || strings.Join(c.Locales, ",") != "de,en" || c.SMSMaxSegments != 3 || !c.SMSOptOutLink {
 		t.Errorf("defaults = %+v", c)
 	}
-	c, err = load(map[string]string{"HEROLD_DEFAULT_LOCALE": "fr", "HEROLD_LOCALES": "de, en",
+	c, err = load(map[string]string{"HEROLD_DEFAULT_LOCALE": "fr", "HEROLD_LOCALES": "de, en", "HEROLD_LIST_ID_DOMAIN": "lists.example.com",
 		"HEROLD_WHATSAPP_CONTENT_SIDS": "messenger_offer=HX0123456789abcdef0123456789abcdef,messenger_offer:en=HXfedcba9876543210fedcba9876543210"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c.ListIDDomain != "lists.example.com" {
+		t.Errorf("list id domain = %q", c.ListIDDomain)
 	}
 	if strings.Join(c.Locales, ",") != "de,en,fr" {
 		t.Errorf("default locale not added to the required ones: %v", c.Locales)
@@ -32,8 +35,9 @@ func TestTemplatesSettings(t *testing.T) {
 	}
 	_, err = load(map[string]string{"HEROLD_DEFAULT_LOCALE": "German", "HEROLD_SMS_MAX_SEGMENTS": "0",
 		"HEROLD_UNSUBSCRIBE_MAILTO":    "Abmelden <a@b.example>",
-		"HEROLD_WHATSAPP_CONTENT_SIDS": "messenger_offer=HX12", "HEROLD_LINK_TTL": "1m"})
-	for _, want := range []string{"HEROLD_DEFAULT_LOCALE", "HEROLD_SMS_MAX_SEGMENTS", "HEROLD_UNSUBSCRIBE_MAILTO", "HEROLD_WHATSAPP_CONTENT_SIDS", "HEROLD_LINK_TTL"} {
+		"HEROLD_WHATSAPP_CONTENT_SIDS": "messenger_offer=HX12", "HEROLD_LINK_TTL": "1m", "HEROLD_LIST_ID_DOMAIN": "192.0.2.1"})
+	for _, want := range []string{"HEROLD_DEFAULT_LOCALE", "HEROLD_SMS_MAX_SEGMENTS", "HEROLD_UNSUBSCRIBE_MAILTO", "HEROLD_WHATSAPP_CONTENT_SIDS",
+		"HEROLD_LINK_TTL", "HEROLD_LIST_ID_DOMAIN"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}

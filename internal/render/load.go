@@ -64,6 +64,7 @@ type textTemplate struct {
 
 // set is the parsed templates of one type on one channel in one locale.
 type set struct {
+	parts     map[string]string // part → file, to parse the set again for tracing
 	subject   textTemplate
 	text      textTemplate
 	vars      *textTemplate
@@ -142,7 +143,7 @@ func (r *Renderer) parse() error {
 	}
 	r.sets = make(map[setKey]*set, len(groups))
 	for k, parts := range groups {
-		s, err := r.build(k, parts)
+		s, err := r.build(k, parts, funcs(k.locale))
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -171,16 +172,16 @@ func (r *Renderer) partials(locale string) (string, []byte) {
 	return "", nil
 }
 
-func (r *Renderer) build(k setKey, parts map[string]string) (*set, error) {
+// build parses the set of k from its part files with the template functions fm.
+func (r *Renderer) build(k setKey, parts map[string]string, fm map[string]any) (*set, error) {
 	req, _ := channelParts(k.ch)
 	for _, p := range req {
 		if parts[p] == "" {
 			return nil, fmt.Errorf("templates %s/%s: %s needs %s", k.locale, k.typ, k.ch, partPath(k.locale, k.typ, p))
 		}
 	}
-	fm := funcs(k.locale)
 	pname, pbody := r.partials(k.locale)
-	s := &set{}
+	s := &set{parts: parts}
 	var err error
 	textPart := map[message.Channel]string{message.Email: partEmail, message.SMS: partSMS, message.WhatsApp: partWAText, message.RCS: partRCS}[k.ch]
 	layout := ""

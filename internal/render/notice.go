@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"html"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -198,11 +199,10 @@ func appendHTML(doc, block string) string {
 	return doc[:at] + block + "\n" + doc[at:]
 }
 
-// listID returns a List-Id (RFC 2919) for scope under the public host, e.g.
-// "newsletter-news.herold.example.com".
-func listID(scope, publicURL string) string {
-	u, err := url.Parse(publicURL)
-	if err != nil || u.Hostname() == "" {
+// listID returns a List-Id (RFC 2919) for scope under the list domain, e.g.
+// "newsletter-news.lists.example.com"; "" when there is no list domain.
+func (r *Renderer) listID(scope string) string {
+	if r.listDomain == "" {
 		return ""
 	}
 	label := strings.Map(func(r rune) rune {
@@ -211,5 +211,24 @@ func listID(scope, publicURL string) string {
 		}
 		return '-'
 	}, strings.ToLower(scope))
-	return label + "." + u.Hostname()
+	return label + "." + r.listDomain
+}
+
+// listDomain picks the domain List-Ids end in: the configured one, else the
+// public URL's host when it is a domain name. An IP address or a single
+// label (localhost) is no domain a mailbox provider can attribute a list
+// to, so then there is no List-Id at all.
+func listDomain(configured, publicURL string) string {
+	if configured != "" {
+		return strings.ToLower(strings.TrimSuffix(configured, "."))
+	}
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	if _, err := netip.ParseAddr(host); err == nil || !strings.Contains(host, ".") {
+		return ""
+	}
+	return host
 }

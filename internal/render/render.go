@@ -30,6 +30,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	htemplate "html/template"
 	"io/fs"
 	"maps"
 	"net/url"
@@ -37,6 +38,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -76,6 +78,10 @@ type Options struct {
 	Catalog     *policy.Catalog
 	Sealer      *token.Sealer
 	PublicURL   string // links: {PublicURL}/unsubscribe/{token}, {PublicURL}/preferences/{token}
+	// ListIDDomain is the domain of List-Id headers ("lists.example.com");
+	// empty: the public URL's host, unless that is an IP address or a single
+	// label, in which case e-mail carries no List-Id.
+	ListIDDomain string
 
 	DefaultLocale     string   // "de" when empty
 	Locales           []string // locales Check requires; default: de, en and DefaultLocale
@@ -97,6 +103,7 @@ func OptionsFromConfig(c config.Templates, b config.Brand) Options {
 		DefaultLocale:     c.DefaultLocale,
 		Locales:           slices.Clone(c.Locales),
 		UnsubscribeMailto: c.UnsubscribeMailto,
+		ListIDDomain:      c.ListIDDomain,
 		LinkTTL:           c.LinkTTL,
 		SMSMaxSegments:    c.SMSMaxSegments,
 		SMSStopNumber:     c.SMSStopNumber,
@@ -139,15 +146,19 @@ type Content struct {
 
 // view is the value every template executes on.
 type view struct {
-	Data      map[string]map[string]any
-	Brand     Brand
-	Locale    string
-	Type      string
-	Channel   string
-	MessageID string
+	Data    map[string]map[string]any
+	Brand   Brand
+	Locale  string
+	Type    string
+	Channel string
+	// MessageID is any, not string, so that a Prepared can trace it with a
+	// placeholder; templates see no difference (text/template looks through
+	// interfaces).
+	MessageID any
 }
 
-// Renderer renders messages. It is immutable after New and safe for concurrent use.
+// Renderer renders messages. It is safe for concurrent use: after New it
+// only fills caches (the templates of traces and what they learnt).
 type Renderer struct {
 	sets          map[setKey]*set
 	files         map[string][]byte
@@ -157,6 +168,7 @@ type Renderer struct {
 	catalog       *policy.Catalog
 	sealer        *token.Sealer
 	publicURL     string
+	listDomain    string
 	brand         Brand
 	mailto        string
 	linkTTL       time.Duration
@@ -166,6 +178,11 @@ type Renderer struct {
 	contentSIDs   map[string]string
 	categories    []string
 	now           func() time.Time
+
+	htmlEscaper *htemplate.Template // html/template's escaping of a string in HTML text
+	probeHTML   string              // what it makes of the probe
+	traced      sync.Map            // setKey → *set parsed with the trace functions
+	hints       sync.Map            // hintKey → map[string]bool: fields traced by value
 }
 
 // New loads and parses every template, so that a syntax error stops start-up.
@@ -185,6 +202,7 @@ func New(opts Options) (*Renderer, error) {
 		catalog:       opts.Catalog,
 		sealer:        opts.Sealer,
 		publicURL:     strings.TrimRight(opts.PublicURL, "/"),
+		listDomain:    listDomain(opts.ListIDDomain, opts.PublicURL),
 		brand:         opts.Brand,
 		mailto:        opts.UnsubscribeMailto,
 		linkTTL:       cmp.Or(opts.LinkTTL, 365*24*time.Hour),
@@ -196,6 +214,9 @@ func New(opts Options) (*Renderer, error) {
 	}
 	if r.now == nil {
 		r.now = time.Now
+	}
+	if r.htmlEscaper, r.probeHTML, err = newHTMLEscaper(); err != nil {
+		return nil, err
 	}
 	if r.brand.Name == "" {
 		r.brand = defaultBrand()
@@ -235,6 +256,14 @@ func defaultBrand() Brand {
 		Color:   "#0b5394"}
 }
 
+// UnsubscribeHTTPS reports whether the unsubscribe links in messages are
+// https: Gmail and Yahoo honour one-click unsubscribe (RFC 8058) only then.
+func (r *Renderer) UnsubscribeHTTPS() bool { return strings.HasPrefix(r.publicURL, "https://") }
+
+// ListIDDomain returns the domain List-Ids end in, or "" when e-mail
+// carries no List-Id (see Options.ListIDDomain).
+func (r *Renderer) ListIDDomain() string { return r.listDomain }
+
 // Locales returns the locales that have templates, sorted.
 func (r *Renderer) Locales() []string { return slices.Clone(r.available) }
 
@@ -257,14 +286,12 @@ func (r *Renderer) Render(req Request) (Content, error) {
 	if !ok {
 		return Content{}, fmt.Errorf("%s: %w: type not in the catalog", where, ErrNoTemplate)
 	}
-	s, locale := r.pick(req)
+	s, locale := r.pick(req.Type, req.Channel, req.Locale, req.RecipientLocale)
 	if s == nil {
 		return Content{}, fmt.Errorf("%s: %w in any locale", where, ErrNoTemplate)
 	}
 	v := &view{Data: r.guard(req), Brand: r.brand, Locale: locale, Type: string(req.Type),
 		Channel: string(req.Channel), MessageID: req.MessageID}
-	c := Content{Locale: locale}
-
 	var notice optOut
 	if req.Decision.OptOutNotice {
 		scope := scopeFor(spec, req.Decision, v.Data)
@@ -274,8 +301,16 @@ func (r *Renderer) Render(req Request) (Content, error) {
 		}
 		notice.sentence = sentence(req.Decision.Basis, scope, noticeLang(locale))
 	}
-	l := noticeLang(locale)
+	return r.content(where, req, s, locale, v, notice)
+}
 
+// content executes the templates of s on v and assembles the channel's
+// content around them, with notice when the decision requires one. A
+// Prepared runs this very code once per variant with placeholders for the
+// personal values, which is what makes its output the same as Render's.
+func (r *Renderer) content(where string, req Request, s *set, locale string, v *view, notice optOut) (Content, error) {
+	c := Content{Locale: locale}
+	l := noticeLang(locale)
 	text, err := r.execText(s.text, v)
 	if err != nil {
 		return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
@@ -303,10 +338,8 @@ func (r *Renderer) Render(req Request) (Content, error) {
 				c.HTML = appendHTML(c.HTML, noticeHTML(notice, l))
 			}
 			c.UnsubscribeURL = notice.unsubscribe
-			if r.mailto != "" {
-				c.UnsubscribeMailto = "mailto:" + r.mailto + "?subject=" + url.PathEscape("unsubscribe "+notice.rawToken)
-			}
-			c.ListID = listID(notice.scope, r.publicURL)
+			c.UnsubscribeMailto = r.unsubscribeMailto(notice.rawToken)
+			c.ListID = r.listID(notice.scope)
 		}
 	case message.SMS:
 		c.Text = text
@@ -324,7 +357,11 @@ func (r *Renderer) Render(req Request) (Content, error) {
 		}
 		if req.Channel == message.WhatsApp {
 			if s.vars != nil {
-				vars, err := r.execVars(*s.vars, v)
+				out, err := r.execText(*s.vars, v)
+				if err != nil {
+					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+				}
+				vars, err := parseVars(out)
 				if err != nil {
 					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
 				}
@@ -344,14 +381,23 @@ func (r *Renderer) Render(req Request) (Content, error) {
 	return c, nil
 }
 
+// unsubscribeMailto is the mailto: List-Unsubscribe target carrying the
+// sealed token in its subject, or "" without a configured address.
+func (r *Renderer) unsubscribeMailto(rawToken string) string {
+	if r.mailto == "" {
+		return ""
+	}
+	return "mailto:" + r.mailto + "?subject=" + url.PathEscape("unsubscribe "+rawToken)
+}
+
 // pick resolves the locale: the message's, else the recipient's, else the
 // default; each also as its language alone ("de-AT" → "de").
-func (r *Renderer) pick(req Request) (*set, string) {
-	for _, l := range []string{req.Locale, lang(req.Locale), req.RecipientLocale, lang(req.RecipientLocale), r.defaultLocale} {
+func (r *Renderer) pick(t message.Type, ch message.Channel, msgLocale, rcptLocale string) (*set, string) {
+	for _, l := range [...]string{msgLocale, lang(msgLocale), rcptLocale, lang(rcptLocale), r.defaultLocale} {
 		if l == "" {
 			continue
 		}
-		if s, ok := r.sets[setKey{l, req.Type, req.Channel}]; ok {
+		if s, ok := r.sets[setKey{l, t, ch}]; ok {
 			return s, l
 		}
 	}
@@ -407,12 +453,9 @@ func appendText(text, notice string) string {
 
 var varLine = regexp.MustCompile(`^([A-Za-z0-9_]+)=(.*)$`)
 
-// execVars renders a whatsapp.vars template: one "key=value" line per variable.
-func (r *Renderer) execVars(t textTemplate, v *view) (map[string]string, error) {
-	out, err := r.execText(t, v)
-	if err != nil {
-		return nil, err
-	}
+// parseVars reads the output of a whatsapp.vars template: one "key=value"
+// line per variable.
+func parseVars(out string) (map[string]string, error) {
 	vars := map[string]string{}
 	for line := range strings.SplitSeq(out, "\n") {
 		if strings.TrimSpace(line) == "" {

@@ -602,3 +602,34 @@ func BenchmarkRender(b *testing.B) {
 		})
 	}
 }
+
+// TestListIDAndLinks: List-Id ends in the configured domain, else in the
+// public host when that is a domain name; an IP address or a single label
+// gives no List-Id (never "advertising.127.0.0.1"). UnsubscribeHTTPS says
+// whether the links are https.
+func TestListIDAndLinks(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		public, domain, wantList string
+		https                    bool
+	}{
+		{"https://herold.example.com", "", "advertising.herold.example.com", true},
+		{"https://herold.example.com/", "lists.example.com", "advertising.lists.example.com", true},
+		{"http://127.0.0.1:8080", "", "", false},
+		{"http://[::1]:8080", "", "", false},
+		{"http://localhost:8080", "", "", false},
+		{"http://192.0.2.10", "Lists.Example.COM.", "advertising.lists.example.com", false},
+	} {
+		r, cat, _ := newTestRenderer(t, func(o *Options) { o.PublicURL, o.ListIDDomain = tt.public, tt.domain })
+		c, err := r.Render(PreviewRequest(spec(t, cat, "promo_offer"), message.Email, "de", sample(t, r, "promo_offer", "de")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.ListID != tt.wantList {
+			t.Errorf("%s, domain %q: List-Id %q, want %q", tt.public, tt.domain, c.ListID, tt.wantList)
+		}
+		if r.UnsubscribeHTTPS() != tt.https {
+			t.Errorf("%s: UnsubscribeHTTPS = %v", tt.public, r.UnsubscribeHTTPS())
+		}
+	}
+}
