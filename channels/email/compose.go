@@ -51,6 +51,12 @@ type ComposeConfig struct {
 	DKIMSelector string
 	DKIMDomain   string // default: the domain of each message's From address
 
+	// ReturnPath, when set, gives the envelope sender (Return-Path) of one
+	// message from its id: a signed VERP address whose bounces come back to
+	// Herold and name the message. An id it cannot encode returns an error,
+	// and that message keeps its From address as envelope sender.
+	ReturnPath func(messageID string) (string, error)
+
 	// Now returns the Date header's time; default time.Now.
 	Now func() time.Time
 }
@@ -70,6 +76,7 @@ type Composer struct {
 	dkimDomain   string
 	dkimSelector string
 	dkimKey      crypto.Signer
+	returnPath   func(string) (string, error)
 	now          func() time.Time
 
 	base    Identity
@@ -98,7 +105,7 @@ func NewComposer(cfg ComposeConfig) (*Composer, error) {
 		return nil, err
 	}
 	_, domain, _ := strings.Cut(base.From, "@")
-	c := &Composer{domain: domain, now: cfg.Now, base: base,
+	c := &Composer{domain: domain, now: cfg.Now, base: base, returnPath: cfg.ReturnPath,
 		classes: maps.Clone(cfg.Classes), types: maps.Clone(cfg.Types),
 		subjects: memo{max: 1024}, lines: memo{max: 16384}}
 	if c.now == nil {
@@ -388,7 +395,13 @@ func (c *Composer) Compose(buf []byte, m channels.Outbound) (Message, error) {
 			return Message{}, fmt.Errorf("email: DKIM: %w", err)
 		}
 	}
-	return Message{From: snd.envelope, To: to.Address, MessageID: id, Data: b[start:]}, nil
+	envelope := snd.envelope
+	if c.returnPath != nil && m.MessageID != "" {
+		if rp, err := c.returnPath(m.MessageID); err == nil {
+			envelope = rp
+		}
+	}
+	return Message{From: envelope, To: to.Address, MessageID: id, Data: b[start:]}, nil
 }
 
 // partHeader is the header of a body part, as go-mail writes it.

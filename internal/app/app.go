@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -113,6 +115,7 @@ type App struct {
 	Hub     *webhooks.Hub
 	Metrics *metrics.Metrics
 	Bounces *bounce.Processor
+	verp    *bounce.VERP
 
 	// Tasks routes the message worker's tasks; tests may add handlers to it
 	// before Run.
@@ -210,9 +213,19 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Logger: queue.NewLogger(log), LogLevel: queue.LogLevel(cfg.Core.LogLevel), Location: time.UTC,
 	})
 
+	// ---- Bounces come back to a signed VERP address per message (with
+	// HEROLD_BOUNCE_DOMAIN), which the e-mail sender puts in MAIL FROM.
+	if a.verp, err = newVERP(cfg.Events.Bounce, tokenSecret); err != nil {
+		return nil, err
+	}
+	var returnPath func(string) (string, error)
+	if a.verp != nil {
+		returnPath = a.verp.ReturnPath
+	}
+
 	// ---- Channels: one sender per channel, rate-limited through the shared Redis.
 	if a.Senders, err = BuildSenders(cfg, a.Redis, log.With("component", "channels"),
-		senderOptions{smtpRootCAs: o.SMTPRootCAs, twilioTransport: o.TwilioTransport}); err != nil {
+		senderOptions{returnPath: returnPath, smtpRootCAs: o.SMTPRootCAs, twilioTransport: o.TwilioTransport}); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, a.Senders.Close)
@@ -228,6 +241,10 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if a.Renderer, err = NewRenderer(cfg, a.Catalog, a.Tokens, func(w string) {
 		log.Warn("template check", "warning", w)
 	}); err != nil {
+		return nil, err
+	}
+
+	if err := a.checkMailSetup(log); err != nil {
 		return nil, err
 	}
 
@@ -300,7 +317,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
 		Statuses: a.Store, OptOuts: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
 	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiMux)
-	if err := a.wireBounces(tokenSecret, log.With("component", "bounces")); err != nil {
+	if err := a.wireBounces(log.With("component", "bounces")); err != nil {
 		return nil, err
 	}
 	if err := a.wireMetrics(log.With("component", "metrics")); err != nil {
@@ -325,10 +342,80 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 // the token secret), POST /v1/bounces for an MTA that forwards reports, and
 // (Run, with HEROLD_BOUNCE_SMTP_ADDR) the SMTP listener. Its effects are the
 // feedback rules every other road uses.
-func (a *App) wireBounces(tokenSecret string, log *slog.Logger) error {
+func (a *App) wireBounces(log *slog.Logger) error {
 	b := a.Config.Events.Bounce
-	if b.Domain == "" {
+	if a.verp == nil {
 		return nil
+	}
+	var err error
+	if a.Bounces, err = bounce.NewProcessor(bounce.Options{Redis: a.Redis, Prefix: a.Config.Redis.KeyPrefix, VERP: a.verp,
+		Effects: a.Feedback, Observer: a.Metrics, ReportTTL: b.ReportTTL, MaxSize: b.MaxSize, Log: log, Now: a.opts.Now}); err != nil {
+		return err
+	}
+	(&api.Bounces{Processor: a.Bounces, Log: log}).Routes(a.apiMux)
+	return nil
+}
+
+// checkMailSetup refuses what would make mail fail at the mailbox provider
+// and says what only weakens it: a sender set for a type the catalog does
+// not have (a typo sends invoices from the default address), one-click
+// unsubscribe links over http (Gmail and Yahoo require https), no List-Id.
+// Dev mode and loopback public URLs are for trying Herold out, so http
+// there is only a warning.
+func (a *App) checkMailSetup(log *slog.Logger) error {
+	for _, typ := range a.Config.SMTP.SenderTypes() {
+		if _, ok := a.Catalog.Type(message.Type(typ)); !ok {
+			return fmt.Errorf("HEROLD_SMTP_FROM_TYPES / HEROLD_SMTP_REPLY_TO_TYPES: %q is not a message type of the catalog", typ)
+		}
+	}
+	if !a.Role.Worker {
+		return nil // only workers build mail
+	}
+	if !a.Renderer.UnsubscribeHTTPS() {
+		pub := a.Config.HTTP.PublicURL
+		u, _ := url.Parse(pub) // config.HTTP.Validate checked it
+		loopback := u.Hostname() == "localhost"
+		if ip, err := netip.ParseAddr(u.Hostname()); err == nil {
+			loopback = ip.IsLoopback()
+		}
+		switch {
+		case a.Role.Dev || loopback || a.Config.HTTP.AllowHTTP:
+			log.Warn("HEROLD_PUBLIC_URL is not https: unsubscribe links in advertising are http, and Gmail and Yahoo ignore one-click unsubscribe without https; fine for trying Herold out, not for production",
+				"public_url", pub)
+		default:
+			return fmt.Errorf("HEROLD_PUBLIC_URL: %q is not https: one-click unsubscribe links (RFC 8058) must be https for Gmail and Yahoo; use an https URL, or set HEROLD_PUBLIC_URL_ALLOW_HTTP=true to send them anyway", pub)
+		}
+	}
+	if a.Renderer.ListIDDomain() == "" && !a.Role.Dev {
+		log.Warn("advertising e-mail carries no List-Id header: set HEROLD_LIST_ID_DOMAIN (e.g. lists.example.com); HEROLD_PUBLIC_URL's host is an IP address or has no dot")
+	}
+	return nil
+}
+
+// checkSMTP connects to the SMTP server once (EHLO, STARTTLS when required,
+// AUTH) and warns when that fails, so a TLS or password problem shows at
+// start-up rather than as queued messages. Messages are not held back: the
+// server may come up later, and each attempt names the problem again.
+func (a *App) checkSMTP(ctx context.Context) {
+	if a.Senders.Email == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.Config.SMTP.Timeout)
+	defer cancel()
+	if err := a.Senders.Email.Check(ctx); err != nil && ctx.Err() == nil {
+		a.Log.Warn("SMTP server check failed: e-mail stays queued until this is fixed", "component", "channels", "error", err.Error())
+		return
+	} else if err == nil {
+		a.Log.Info("SMTP server check passed", "component", "channels", "host", a.Config.SMTP.Host)
+	}
+}
+
+// newVERP makes the signed return paths of bounce processing, or nil when
+// HEROLD_BOUNCE_DOMAIN is not set. The key is HEROLD_BOUNCE_SECRET, else
+// one derived from the token secret.
+func newVERP(b config.Bounce, tokenSecret string) (*bounce.VERP, error) {
+	if b.Domain == "" {
+		return nil, nil
 	}
 	key := bounce.DeriveKey(tokenSecret)
 	if b.Secret != "" {
@@ -336,14 +423,9 @@ func (a *App) wireBounces(tokenSecret string, log *slog.Logger) error {
 	}
 	verp, err := bounce.NewVERP(key, b.Local, b.Domain)
 	if err != nil {
-		return fmt.Errorf("HEROLD_BOUNCE_DOMAIN: %w", err)
+		return nil, fmt.Errorf("HEROLD_BOUNCE_DOMAIN: %w", err)
 	}
-	if a.Bounces, err = bounce.NewProcessor(bounce.Options{Redis: a.Redis, Prefix: a.Config.Redis.KeyPrefix, VERP: verp,
-		Effects: a.Feedback, Observer: a.Metrics, ReportTTL: b.ReportTTL, MaxSize: b.MaxSize, Log: log, Now: a.opts.Now}); err != nil {
-		return err
-	}
-	(&api.Bounces{Processor: a.Bounces, Log: log}).Routes(a.apiMux)
-	return nil
+	return verp, nil
 }
 
 // wireMetrics serves GET /metrics (Prometheus) on the HTTP listener, or on
@@ -489,6 +571,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		return err
 	}
 	if a.Role.Worker {
+		go a.checkSMTP(ctx)
 		msg, camp, hooks := a.workers()
 		for _, w := range []struct {
 			name string

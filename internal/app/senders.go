@@ -45,8 +45,12 @@ func (c *Senders) Close() error {
 	return errors.Join(errs...)
 }
 
-// senderOptions adjust BuildSenders, for tests.
+// senderOptions adjust BuildSenders.
 type senderOptions struct {
+	// returnPath gives each e-mail its VERP envelope sender when bounces
+	// are processed (HEROLD_BOUNCE_DOMAIN).
+	returnPath func(messageID string) (string, error)
+	// For tests: trust these CAs for SMTP, talk to Twilio through this.
 	smtpRootCAs     *x509.CertPool
 	twilioTransport http.RoundTripper
 }
@@ -89,8 +93,11 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 
 	// ---- e-mail
 	compose := email.ComposeConfig{
-		From: cfg.SMTP.From, FromName: cmp.Or(cfg.SMTP.FromName, cfg.Brand.Name), UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto,
-		DKIMSelector: cfg.SMTP.DKIMSelector, DKIMDomain: cfg.SMTP.DKIMDomain,
+		From: cfg.SMTP.From, FromName: cmp.Or(cfg.SMTP.FromName, cfg.Brand.Name), ReplyTo: cfg.SMTP.ReplyTo,
+		Classes: identities(cfg.SMTP.ClassSenders()), Types: identities(cfg.SMTP.TypeSenders()),
+		UnsubscribeMailto: cfg.SMTP.UnsubscribeMailto,
+		DKIMSelector:      cfg.SMTP.DKIMSelector, DKIMDomain: cfg.SMTP.DKIMDomain,
+		ReturnPath: o.returnPath,
 	}
 	if cfg.SMTP.DKIMKeyFile != "" {
 		if compose.DKIMKey, err = os.ReadFile(cfg.SMTP.DKIMKeyFile); err != nil {
@@ -180,4 +187,13 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 		}
 	}
 	return c, nil
+}
+
+// identities turns the configured senders into the composer's.
+func identities(m map[string]config.Sender) map[string]email.Identity {
+	out := make(map[string]email.Identity, len(m))
+	for k, v := range m {
+		out[k] = email.Identity(v)
+	}
+	return out
 }

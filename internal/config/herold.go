@@ -32,6 +32,7 @@ type HTTP struct {
 	PublicURL     string        `env:"HEROLD_PUBLIC_URL" default:"http://127.0.0.1:8080" help:"URL under which people and providers reach Herold (links in messages, webhook signatures)"`
 	MaxBody       int64         `env:"HEROLD_HTTP_MAX_BODY" default:"262144" help:"largest accepted API request body, in bytes"`
 	ShutdownGrace time.Duration `env:"HEROLD_SHUTDOWN_GRACE" default:"30s" help:"how long shutdown waits for in-flight requests and tasks"`
+	AllowHTTP     bool          `env:"HEROLD_PUBLIC_URL_ALLOW_HTTP" default:"false" help:"let serve and worker start with an http:// HEROLD_PUBLIC_URL on a host other than loopback (unsubscribe links then break one-click at Gmail and Yahoo, which require https)"`
 }
 
 // Validate checks the listener address and public URL.
