@@ -153,6 +153,7 @@ func (e *Engine) plan(ctx context.Context, id string) (*plan, store.CampaignStat
 	}
 	p = &plan{c: c, throttle: c.Throttle}
 	p.spec = delivery.Spec{Type: c.Type, Class: c.Class, Channels: c.Channels, Data: c.Data, Locale: c.Locale, CampaignID: c.ID}
+	p.spec.Prepared = e.core.Prepare(p.spec) // every recipient shares the campaign's compiled templates
 	if c.QuietStart != "" || c.QuietEnd != "" {
 		// The campaign's own quiet hours hold its phone messages on top of
 		// the catalog's (which the policy applies to every message).

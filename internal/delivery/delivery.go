@@ -62,6 +62,10 @@ type Spec struct {
 	Quiet []policy.QuietRule
 	// CampaignID names the campaign the message belongs to, if any.
 	CampaignID string
+	// Prepared, when set (Deliverer.Prepare), renders from templates
+	// compiled once for every recipient of the same message, such as a
+	// campaign's; the content is the same as without it.
+	Prepared *Prepared
 	// LastTry: no try comes after this one, so a retryable error fails the
 	// message with ClassRetriesExhausted. The caller knows its retry budget
 	// (asynq's for single messages, the campaign's for its recipients); what
@@ -350,7 +354,7 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 		return fail(ClassNoSender, channels.Permanent(fmt.Errorf("no sender configured for channel %s", ch)))
 	}
 	r := snap.Recipient
-	content, err := d.o.Renderer.Render(render.Request{
+	content, err := d.render(spec, render.Request{
 		MessageID: spec.MessageID, Type: spec.Type, Channel: ch, Locale: spec.Locale, RecipientLocale: r.Locale,
 		Recipient: snap.ID, Profile: r.Profile(), Data: spec.Data, Decision: dec,
 	})
