@@ -48,21 +48,9 @@ func Errorf(status int, code, format string, args ...any) *Problem {
 	return &Problem{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-// Fields collects field errors while validating a request.
-type Fields []FieldError
-
-// Add records a problem with field.
-func (f *Fields) Add(field, format string, args ...any) {
-	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-// Err returns a 400 Problem listing the fields, or nil when there are none.
-func (f Fields) Err() error {
-	if len(f) == 0 {
-		return nil
-	}
-	return &Problem{Status: http.StatusBadRequest, Code: "invalid_request", Message: "invalid request", Fields: f}
-}
+// Fields collects the problems of a request's fields; its Err is the 400
+// that names them (invalid.List, which the domain packages use too).
+type Fields = invalid.List
 
 // WriteJSON writes v with status.
 func WriteJSON(w http.ResponseWriter, status int, v any) {

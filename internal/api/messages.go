@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
@@ -22,6 +23,8 @@ import (
 // MessageService is what the messages API needs (dispatch.Service).
 type MessageService interface {
 	Submit(ctx context.Context, s dispatch.Submission) (dispatch.Accepted, error)
+	ValidateBatch(key *apikey.Key, subs []dispatch.Submission, skip func(i int) bool) error
+	SubmitBatch(ctx context.Context, key *apikey.Key, subs []dispatch.Submission) ([]dispatch.BatchItem, error)
 	Get(ctx context.Context, id string) (store.MessageRecord, error)
 	Cancel(ctx context.Context, id string) (store.MessageRecord, error)
 }
@@ -31,12 +34,16 @@ type MessageService interface {
 type Messages struct {
 	Service MessageService
 	MaxBody int64 // HEROLD_HTTP_MAX_BODY; <= 0: DefaultMaxBody
+	// MaxBatchBody bounds POST /v1/messages/batch (HEROLD_HTTP_MAX_BATCH_BODY;
+	// <= 0: DefaultMaxBatchBody).
+	MaxBatchBody int64
 	Log     *slog.Logger
 }
 
 // Routes registers the message routes on mux.
 func (m *Messages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/messages", m.create)
+	mux.HandleFunc("POST /v1/messages/batch", m.batch)
 	mux.HandleFunc("GET /v1/messages/{id}", m.get)
 	mux.HandleFunc("DELETE /v1/messages/{id}", m.cancel)
 }
@@ -237,8 +244,18 @@ func (m *Messages) cancel(w http.ResponseWriter, r *http.Request) {
 	WriteJSON(w, http.StatusOK, viewOf(rec))
 }
 
-// writeError maps dispatch and store errors to Problems, in one table.
+// writeError answers err as its Problem, or as a 500 that does not show it.
 func (m *Messages) writeError(r *http.Request, w http.ResponseWriter, err error) {
+	if prob := m.problemOf(r, err); prob != nil {
+		WriteError(w, prob)
+		return
+	}
+	WriteError(w, err)
+}
+
+// problemOf maps dispatch and store errors to Problems, in one table; nil
+// for an error that is Herold's own (logged here, answered as a 500).
+func (m *Messages) problemOf(r *http.Request, err error) *Problem {
 	var (
 		prob      *Problem
 		forbidden *dispatch.ForbiddenError
@@ -264,8 +281,7 @@ func (m *Messages) writeError(r *http.Request, w http.ResponseWriter, err error)
 		prob = Errorf(http.StatusNotFound, "not_found", "no such message")
 	default:
 		m.log().ErrorContext(r.Context(), "messages API", "method", r.Method, "path", r.URL.Path, "err", err)
-		WriteError(w, err) // a 500 that does not show err
-		return
+		return nil
 	}
-	WriteError(w, prob)
+	return prob
 }

@@ -296,6 +296,12 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.Tasks.Use(queue.LogOutcome(log.With("component", "worker")))
 	a.Tasks.Use(prio.Middleware)
 	a.Tasks.Handle(queue.TypeDeliver, queue.NewDeliverHandler(a.Dispatcher, dlog))
+	batches, err := queue.NewBatchHandler(queue.BatchOptions{Deliverer: a.Dispatcher, Client: a.Client, Queues: a.Queues,
+		MaxRetry: cfg.Worker.MaxRetry, RetryDelay: queue.RetryDelay(o.RetryDelay), Parallel: cfg.SMTP.PoolSize, Log: dlog})
+	if err != nil {
+		return nil, err
+	}
+	a.Tasks.Handle(queue.TypeDeliverBatch, batches)
 
 	// ---- HTTP: health, provider webhooks and people's pages without an API
 	// key; the /v1 API only through api.Authenticate, each handler checking
@@ -310,7 +316,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
-	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, Log: dlog}).Routes(a.apiMux)
+	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, MaxBatchBody: cfg.HTTP.MaxBatchBody, Log: dlog}).Routes(a.apiMux)
 	(&api.Campaigns{Engine: a.Campaigns, Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(),
 		MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)

@@ -31,6 +31,7 @@ type HTTP struct {
 	Addr          string        `env:"HEROLD_HTTP_ADDR" default:"127.0.0.1:8080" help:"address the HTTP server listens on"`
 	PublicURL     string        `env:"HEROLD_PUBLIC_URL" default:"http://127.0.0.1:8080" help:"URL under which people and providers reach Herold (links in messages, webhook signatures)"`
 	MaxBody       int64         `env:"HEROLD_HTTP_MAX_BODY" default:"262144" help:"largest accepted API request body, in bytes"`
+	MaxBatchBody  int64         `env:"HEROLD_HTTP_MAX_BATCH_BODY" default:"4194304" help:"largest accepted body of POST /v1/messages/batch (up to 1,000 messages), in bytes"`
 	ShutdownGrace time.Duration `env:"HEROLD_SHUTDOWN_GRACE" default:"30s" help:"how long shutdown waits for in-flight requests and tasks"`
 	AllowHTTP     bool          `env:"HEROLD_PUBLIC_URL_ALLOW_HTTP" default:"false" help:"let serve and worker start with an http:// HEROLD_PUBLIC_URL on a host other than loopback (unsubscribe links then break one-click at Gmail and Yahoo, which require https)"`
 }
@@ -45,6 +46,9 @@ func (h *HTTP) Validate() error {
 		return fmt.Errorf("HEROLD_PUBLIC_URL: %q is not an absolute http(s) URL", h.PublicURL)
 	}
 	h.PublicURL = strings.TrimRight(h.PublicURL, "/")
+	if h.MaxBatchBody < h.MaxBody {
+		return fmt.Errorf("HEROLD_HTTP_MAX_BATCH_BODY: %d is less than HEROLD_HTTP_MAX_BODY %d: a batch of one message would not fit", h.MaxBatchBody, h.MaxBody)
+	}
 	if h.MaxBody <= 0 {
 		return fmt.Errorf("HEROLD_HTTP_MAX_BODY: must be positive, got %d", h.MaxBody)
 	}

@@ -79,6 +79,13 @@ type Outcome struct {
 // Deliver delivers message id once (see the package doc for the outcomes).
 // A message whose record is gone (erased, expired) or settled is skipped.
 func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
+	return d.DeliverTry(ctx, id, lastTry(ctx))
+}
+
+// DeliverTry is Deliver for a caller that keeps its own retry budget (a
+// batch chunk): last says that no try follows this one, so a retryable
+// error fails the message for good.
+func (d *Dispatcher) DeliverTry(ctx context.Context, id string, last bool) error {
 	rec, err := d.o.Store.GetMessage(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		d.o.Log.InfoContext(ctx, "message record gone, nothing to deliver", "message_id", id)
@@ -96,7 +103,7 @@ func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("deliver %s: %w", id, err)
 	}
-	_, err = d.DeliverWithSnapshot(ctx, rec, snap)
+	_, err = d.deliverWithSnapshot(ctx, rec, snap, last)
 	return err
 }
 
@@ -110,6 +117,10 @@ var errSettled = errors.New("message already settled")
 // cap, snap must come from Store.LoadFactsSince with the catalog's
 // FrequencyCountSince.
 func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap recipient.Snapshot) (Outcome, error) {
+	return d.deliverWithSnapshot(ctx, msg, snap, lastTry(ctx))
+}
+
+func (d *Dispatcher) deliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap recipient.Snapshot, last bool) (Outcome, error) {
 	rec, err := d.begin(ctx, msg, d.o.Delivery.Now())
 	if errors.Is(err, errSettled) {
 		return Outcome{MessageID: rec.ID, Status: rec.Status, Channel: rec.Channel, ProviderID: rec.ProviderID, Skipped: true}, nil
@@ -119,7 +130,7 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 	}
 	var out Outcome
 	spec := specOf(rec)
-	spec.LastTry = lastTry(ctx)
+	spec.LastTry = last
 	res, err := d.o.Delivery.Run(ctx, spec, snap, delivery.RecorderFunc(func(ctx context.Context, _ delivery.Spec, res delivery.Result) error {
 		var rerr error
 		out, rerr = d.record(ctx, rec, res)

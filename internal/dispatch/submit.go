@@ -174,6 +174,13 @@ func NewMessageID() string {
 //
 // The policy is not asked here: it decides at delivery time.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) {
+	return s.submit(ctx, sub, nil)
+}
+
+// submit is Submit; with later set, a message due now is not enqueued but
+// handed to later (with what undoes its acceptance), which enqueues it in a
+// chunk with others and then calls s.accepted.
+func (s *Service) submit(ctx context.Context, sub Submission, later func(pending)) (Accepted, error) {
 	now := s.o.Now().UTC()
 	spec, rid, inline, err := s.validate(sub, now)
 	if err != nil {
@@ -247,6 +254,15 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 		release()
 		return Accepted{}, fmt.Errorf("submit: %w", err)
 	}
+	if later != nil && sendAt.IsZero() {
+		later(pending{rec: rec, undo: func(ctx context.Context) {
+			if derr := s.o.Store.DeleteMessage(ctx, id); derr != nil {
+				s.o.Log.ErrorContext(ctx, "remove record of message not enqueued", "message_id", id, "err", derr)
+			}
+			release()
+		}})
+		return Accepted{ID: id, Status: status}, nil
+	}
 	task, err := queue.NewDeliverTask(s.o.Queues, id, spec.Class, s.o.MaxRetry)
 	if err == nil {
 		var opts []asynq.Option
@@ -266,14 +282,25 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 		release()
 		return Accepted{}, fmt.Errorf("submit: enqueue %s: %w", id, err)
 	}
-	s.o.Log.InfoContext(ctx, "message accepted", "message_id", id, "type", spec.Key,
-		"recipient_id", rid, "status", status, "api_key", keyName(sub.Key))
-	ev := events.Queued(now, events.Message{ID: id, RecipientID: string(rid), Type: string(spec.Key), CampaignID: sub.CampaignID})
-	ev.ID = events.DerivedID(ev.Type, id)
-	if err := s.o.Events.Publish(context.WithoutCancel(ctx), ev); err != nil {
-		s.o.Log.WarnContext(ctx, "publish message.queued", "message_id", id, "err", err)
-	}
+	s.accepted(ctx, rec, slog.LevelInfo)
 	return Accepted{ID: id, Status: status, SendAt: sendAt}, nil
+}
+
+// pending is a message accepted but not yet enqueued (a batch's).
+type pending struct {
+	rec  *store.MessageRecord
+	undo func(ctx context.Context) // deletes the record and frees the idempotency key
+}
+
+// accepted logs the message and tells the event hub, once it is queued.
+func (s *Service) accepted(ctx context.Context, rec *store.MessageRecord, level slog.Level) {
+	s.o.Log.Log(ctx, level, "message accepted", "message_id", rec.ID, "type", rec.Type,
+		"recipient_id", rec.RecipientID, "status", rec.Status, "api_key", rec.APIKey)
+	ev := events.Queued(rec.CreatedAt, events.Message{ID: rec.ID, RecipientID: string(rec.RecipientID), Type: string(rec.Type), CampaignID: rec.CampaignID})
+	ev.ID = events.DerivedID(ev.Type, rec.ID)
+	if err := s.o.Events.Publish(context.WithoutCancel(ctx), ev); err != nil {
+		s.o.Log.WarnContext(ctx, "publish message.queued", "message_id", rec.ID, "err", err)
+	}
 }
 
 // keyName is the name idempotency keys and records are scoped by.
