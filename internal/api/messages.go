@@ -37,7 +37,7 @@ type Messages struct {
 	// MaxBatchBody bounds POST /v1/messages/batch (HEROLD_HTTP_MAX_BATCH_BODY;
 	// <= 0: DefaultMaxBatchBody).
 	MaxBatchBody int64
-	Log     *slog.Logger
+	Log          *slog.Logger
 }
 
 // Routes registers the message routes on mux.
