@@ -25,6 +25,7 @@ import (
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -164,7 +165,10 @@ func NewMessageID() string {
 //  4. an inline recipient is upserted, or the recipient must exist (ErrUnknownRecipient);
 //  5. the record is written (queued or scheduled) and the task enqueued with
 //     the message id as asynq task id. If enqueueing fails the record is
-//     deleted and the idempotency key released, so a retry starts afresh.
+//     deleted and the idempotency key released, so a retry starts afresh;
+//  6. with HEROLD_REDIS_MIN_REPLICAS_ACK, the writes are confirmed by the
+//     replicas (store.SyncMessage), else a *redisconn.NotAckedError: the
+//     message is queued, but could be lost with the primary.
 //
 // The policy is not asked here: it decides at delivery time.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) {
@@ -194,6 +198,11 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 				return Accepted{}, fmt.Errorf("submit: %w", ErrInProgress)
 			}
 			if err != nil {
+				return Accepted{}, fmt.Errorf("submit: %w", err)
+			}
+			// The first request may have been answered 503 because its
+			// writes had not reached the replicas: confirm them now.
+			if err := s.o.Store.SyncMessage(ctx, &rec, sub.IdempotencyKey, redisconn.AsynqQueueKey(s.o.Queues.Name(rec.Class))); err != nil {
 				return Accepted{}, fmt.Errorf("submit: %w", err)
 			}
 			return Accepted{ID: rec.ID, Status: rec.Status, SendAt: rec.SendAt, Duplicate: true}, nil
@@ -259,6 +268,12 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 		}
 		release()
 		return Accepted{}, fmt.Errorf("submit: enqueue %s: %w", id, err)
+	}
+	if err := s.o.Store.SyncMessage(ctx, rec, sub.IdempotencyKey, redisconn.AsynqQueueKey(s.o.Queues.Name(spec.Class))); err != nil {
+		// Queued on the primary, not confirmed by its replicas: the
+		// producer retries (the idempotency claim stays, so a retry with
+		// the key gets this message).
+		return Accepted{}, fmt.Errorf("submit: %w", err)
 	}
 	s.o.Log.InfoContext(ctx, "message accepted", "message_id", id, "type", spec.Key,
 		"recipient_id", rid, "status", status, "api_key", keyName(sub.Key))
