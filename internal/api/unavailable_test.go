@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/heroldhq/herold/internal/apptest"
@@ -20,11 +23,16 @@ import (
 func TestUnconfirmedWritesAre503(t *testing.T) {
 	t.Parallel()
 	const key = "hrld_unavailable_admin"
-	h := apptest.New(t, apptest.Options{Env: map[string]string{
+	logs := &syncBuffer{}
+	h := apptest.New(t, apptest.Options{Log: slog.New(slog.NewTextHandler(logs, nil)), Env: map[string]string{
 		"HEROLD_API_KEYS":               "admin:" + key + ":*",
 		"HEROLD_REDIS_MIN_REPLICAS_ACK": "9", // no test topology has 9 replicas
 		"HEROLD_REDIS_ACK_TIMEOUT":      "20ms",
 	}})
+	// Start-up says so before the first write fails.
+	if !strings.Contains(logs.String(), "HEROLD_REDIS_MIN_REPLICAS_ACK cannot be met now") || !strings.Contains(logs.String(), "wants 9") {
+		t.Errorf("no start-up warning about the missing replicas in the log:\n%s", logs)
+	}
 	do := func(method, path string, body any, header ...string) (*http.Response, []byte) {
 		t.Helper()
 		b, _ := json.Marshal(body)
@@ -76,4 +84,22 @@ func TestUnconfirmedWritesAre503(t *testing.T) {
 		"data":     map[string]any{"offer": map[string]any{"title": "Mai", "text": "Angebot", "url": "https://example.com/mai"}},
 		"audience": []string{"k-1"}})
 	want503("POST /v1/campaigns", resp, body)
+}
+
+// syncBuffer is a log sink the app's goroutines may write to concurrently.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
