@@ -313,3 +313,10 @@ func (c *tally) recipients() int {
 	defer c.mu.Unlock()
 	return len(c.byRcpt)
 }
+
+// count is how many messages the sink accepted.
+func (c *tally) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
