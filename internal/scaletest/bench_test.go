@@ -49,7 +49,7 @@ func BenchmarkCampaignWorkerProcesses(b *testing.B) {
 			url := tp.url(b)
 			for _, n := range []int{1, 2} {
 				b.Run(fmt.Sprintf("workers=%d", n), func(b *testing.B) {
-					for b.Loop() {
+					for range b.N { // one campaign each; run with -benchtime 1x
 						campaignRun(b, url, n)
 					}
 				})
@@ -70,32 +70,37 @@ func campaignRun(b *testing.B, url string, workers int) {
 	b.Cleanup(func() { purge(rdb, env) })
 	api := startHerold(b, "api", "api", env)
 	seed(b, api, benchAudience)
+	var procs []*proc
 	for i := range workers {
-		startHerold(b, fmt.Sprintf("worker-%d", i+1), "worker", env)
+		procs = append(procs, startHerold(b, fmt.Sprintf("worker-%d", i+1), "worker", env))
 	}
 	ids := make([]string, benchAudience)
 	for i := range ids {
 		ids[i] = audienceID(i)
 	}
 	client := &http.Client{Timeout: time.Minute}
-	before := redisStats(b, rdb)
+	before, cpu0 := redisStats(b, rdb), cpuOf(procs...)
 	b.StartTimer()
 	start := time.Now()
 	id := createCampaign(b, api, client, ids)
 	view := waitDone(b, api, client, id, 10*time.Minute)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	after := redisStats(b, rdb)
+	after, cpu := redisStats(b, rdb), cpuOf(procs...)-cpu0
 	if view.Counters.Delivered != benchAudience || got.recipients() != benchAudience {
 		b.Fatalf("delivered %d, sink reached %d, want %d", view.Counters.Delivered, got.recipients(), benchAudience)
 	}
 	cmds := float64(after.commands-before.commands) / benchAudience
 	bytes := float64(after.bytes-before.bytes) / benchAudience
+	workerCPU := float64(cpu.Microseconds()) / benchAudience
+	redisCPU := float64((after.cpu - before.cpu).Microseconds()) / benchAudience
 	b.ReportMetric(benchAudience/elapsed.Seconds(), "recipients/s")
 	b.ReportMetric(cmds, "redis-cmds/recipient")
 	b.ReportMetric(bytes, "redis-bytes/recipient")
-	b.Logf("%d recipients, %d worker process(es), %d primaries: %s = %.0f recipients/s; Redis per recipient %.1f commands, %.0f bytes",
-		benchAudience, workers, after.primaries, elapsed.Round(10*time.Millisecond), benchAudience/elapsed.Seconds(), cmds, bytes)
+	b.ReportMetric(workerCPU, "worker-cpu-µs/recipient")
+	b.ReportMetric(redisCPU, "redis-cpu-µs/recipient")
+	b.Logf("%d recipients, %d worker process(es), %d primaries: %s = %.0f recipients/s; per recipient: Redis %.1f commands, %.0f bytes, %.0f µs CPU; workers %.0f µs CPU",
+		benchAudience, workers, after.primaries, elapsed.Round(10*time.Millisecond), benchAudience/elapsed.Seconds(), cmds, bytes, redisCPU, workerCPU)
 }
 
 // BenchmarkMessagesRedisCost posts invoices to one `herold api` process, one
@@ -104,7 +109,7 @@ func campaignRun(b *testing.B, url string, workers int) {
 // (HEROLD_TEST_REDIS_URL), with HEROLD_REDIS_MIN_REPLICAS_ACK 0.
 func BenchmarkMessagesRedisCost(b *testing.B) {
 	const n = 2000
-	for b.Loop() {
+	for range b.N { // run with -benchtime 1x
 		b.StopTimer()
 		rdb, prefix := redistest.Client(b)
 		sink, got := countingSink(b)
@@ -112,9 +117,9 @@ func BenchmarkMessagesRedisCost(b *testing.B) {
 		b.Cleanup(func() { purge(rdb, env) })
 		putInvoiceCustomer(b, store.New(rdb, prefix, store.WithSalt(salt)))
 		api := startHerold(b, "api", "api", env)
-		startHerold(b, "worker", "worker", env)
+		worker := startHerold(b, "worker", "worker", env)
 		client := &http.Client{Timeout: time.Minute}
-		before := redisStats(b, rdb)
+		before, apiCPU0, workerCPU0 := redisStats(b, rdb), cpuOf(api), cpuOf(worker)
 		b.StartTimer()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -143,13 +148,19 @@ func BenchmarkMessagesRedisCost(b *testing.B) {
 		// records a moment, so their writes are counted.
 		time.Sleep(200 * time.Millisecond)
 		after := redisStats(b, rdb)
+		apiCPU := float64((cpuOf(api) - apiCPU0).Microseconds()) / n
+		workerCPU := float64((cpuOf(worker) - workerCPU0).Microseconds()) / n
+		redisCPU := float64((after.cpu - before.cpu).Microseconds()) / n
 		cmds := float64(after.commands-before.commands) / n
 		bytes := float64(after.bytes-before.bytes) / n
 		b.ReportMetric(n/elapsed.Seconds(), "messages/s")
 		b.ReportMetric(cmds, "redis-cmds/message")
 		b.ReportMetric(bytes, "redis-bytes/message")
-		b.Logf("%d invoices, API → queue → worker → SMTP: %.0f messages/s; Redis per message %.1f commands, %.0f bytes",
-			n, n/elapsed.Seconds(), cmds, bytes)
+		b.ReportMetric(apiCPU, "api-cpu-µs/message")
+		b.ReportMetric(workerCPU, "worker-cpu-µs/message")
+		b.ReportMetric(redisCPU, "redis-cpu-µs/message")
+		b.Logf("%d invoices, API → queue → worker → SMTP: %.0f messages/s; per message: Redis %.1f commands, %.0f bytes, %.0f µs CPU; API %.0f µs CPU, worker %.0f µs CPU",
+			n, n/elapsed.Seconds(), cmds, bytes, redisCPU, apiCPU, workerCPU)
 	}
 }
 
@@ -304,6 +315,7 @@ func waitDone(t testing.TB, api *proc, client *http.Client, id string, within ti
 // stats is what the primaries have done so far.
 type stats struct {
 	commands, bytes int64
+	cpu             time.Duration // used_cpu_user + used_cpu_sys
 	primaries       int
 }
 
@@ -315,11 +327,12 @@ func redisStats(t testing.TB, rdb redis.UniversalClient) stats {
 	var mu sync.Mutex
 	var s stats
 	err := redisconn.ForEachPrimary(context.Background(), rdb, func(ctx context.Context, node *redis.Client) error {
-		info, err := node.Info(ctx, "stats").Result()
+		info, err := node.Info(ctx, "stats", "cpu").Result()
 		if err != nil {
 			return err
 		}
 		var cmds, in, out int64
+		var cpu float64
 		for line := range strings.Lines(info) {
 			k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
 			n, _ := strconv.ParseInt(v, 10, 64)
@@ -330,12 +343,16 @@ func redisStats(t testing.TB, rdb redis.UniversalClient) stats {
 				in = n
 			case "total_net_output_bytes":
 				out = n
+			case "used_cpu_user", "used_cpu_sys":
+				f, _ := strconv.ParseFloat(v, 64)
+				cpu += f
 			}
 		}
 		mu.Lock()
 		defer mu.Unlock()
 		s.commands += cmds
 		s.bytes += in + out
+		s.cpu += time.Duration(cpu * float64(time.Second))
 		s.primaries++
 		return nil
 	})

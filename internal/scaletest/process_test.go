@@ -320,3 +320,36 @@ func (c *tally) count() int {
 	defer c.mu.Unlock()
 	return c.total
 }
+
+// cpu returns the CPU time (user and system) the process has used so far,
+// from /proc (Linux); false where there is none.
+func (p *proc) cpu() (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, false
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 12th and 13th, in clock ticks (USER_HZ, 100 on
+	// Linux).
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0, false
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond, true
+}
+
+// cpuOf sums the CPU time of procs.
+func cpuOf(procs ...*proc) time.Duration {
+	var d time.Duration
+	for _, p := range procs {
+		c, _ := p.cpu()
+		d += c
+	}
+	return d
+}
