@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,9 @@ func TestCampaignOnClusterSurvivesAWorkerCrash(t *testing.T) {
 	env := heroldEnv(t, tp.URL, prefix, sink)
 	env["HEROLD_REDIS_MIN_REPLICAS_ACK"] = "1" // every primary has its replica
 	env["HEROLD_SMTP_FROM"] = "angebote@example.com"
+	// Chunks that take seconds: asynq's server list, by which the worker to
+	// kill is chosen, is up to 5s old.
+	env["HEROLD_CAMPAIGN_CHUNK_SIZE"] = "4000"
 	st := store.New(rdb, prefix, store.WithSalt(salt))
 	ctx := t.Context()
 	api := startHerold(t, "api", "api", env)
@@ -90,10 +94,22 @@ func TestCampaignOnClusterSurvivesAWorkerCrash(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling the sink's count
 	}
-	victim := sendingWorker(t, rdb, workers, env["HEROLD_QUEUE_SUFFIX"])
+	victim, chunks := sendingWorker(t, rdb, workers, env["HEROLD_QUEUE_SUFFIX"])
 	victim.kill(t)
 	killedAt := time.Now()
 	atKill, _, _ := got.snapshot()
+	// It died in the middle of a chunk: one of those it ran is not done.
+	interrupted := 0
+	for _, c := range chunks {
+		if done, err := st.ChunkDone(ctx, camp.ID, c); err != nil {
+			t.Fatal(err)
+		} else if !done {
+			interrupted++
+		}
+	}
+	if interrupted == 0 {
+		t.Fatalf("%s ran chunks %v, all done when it was killed: nothing was interrupted", victim.name, chunks)
+	}
 	pending := map[string]bool{} // claimed by a chunk, no outcome yet
 	c, _, err := st.Campaign(ctx, camp.ID)
 	if err != nil {
@@ -183,9 +199,9 @@ func TestCampaignOnClusterSurvivesAWorkerCrash(t *testing.T) {
 		}
 	}
 	t.Logf("campaign of %d on a 3+3 cluster, 3 worker processes, %s SIGKILLed (and replaced) after %d recipients: done in %s (%s after the kill); "+
-		"sink got %d messages: duplicates %d, in flight at the kill %d (pending %d)",
+		"sink got %d messages: duplicates %d, in flight at the kill %d (pending %d, in %d interrupted chunks)",
 		campaignAudience, victim.name, len(atKill), elapsed.Round(100*time.Millisecond), time.Since(killedAt).Round(100*time.Millisecond),
-		total, len(dups), len(inFlight), len(pending))
+		total, len(dups), len(inFlight), len(pending), interrupted)
 }
 
 type campaignView struct {
@@ -241,9 +257,10 @@ func seed(t testing.TB, api *proc, n int) {
 	}
 }
 
-// sendingWorker returns a worker process that runs a chunk task of the
-// campaign queue now, as asynq's server list says.
-func sendingWorker(t *testing.T, rdb redis.UniversalClient, workers []*proc, suffix string) *proc {
+// sendingWorker returns a worker process that runs chunk tasks of the
+// campaign queue, as asynq's server list says (written by each server every
+// 5s), and the indexes of those chunks.
+func sendingWorker(t *testing.T, rdb redis.UniversalClient, workers []*proc, suffix string) (*proc, []int64) {
 	t.Helper()
 	insp := asynq.NewInspectorFromRedisClient(rdb) // shares rdb: not closed
 	deadline := time.Now().Add(30 * time.Second)
@@ -257,10 +274,16 @@ func sendingWorker(t *testing.T, rdb redis.UniversalClient, workers []*proc, suf
 				if s.PID != w.cmd.Process.Pid {
 					continue
 				}
+				var chunks []int64
 				for _, a := range s.ActiveWorkers {
-					if a.Queue == "campaigns"+suffix && strings.Contains(a.TaskID, ":chunk:") {
-						return w
+					if _, n, ok := strings.Cut(a.TaskID, ":chunk:"); ok && a.Queue == "campaigns"+suffix {
+						if i, err := strconv.ParseInt(n, 10, 64); err == nil {
+							chunks = append(chunks, i)
+						}
 					}
+				}
+				if len(chunks) > 0 {
+					return w, chunks
 				}
 			}
 		}
