@@ -68,14 +68,15 @@ func Invalid(e *invalid.Error) *Problem {
 }
 
 // WriteError answers err: a *Problem as it is, bad input (*invalid.Error) as
-// a 400 naming each field, anything else as a 500 whose text is not shown
-// (it may hold internals).
+// a 400 naming each field, a Redis that cannot take the request now as a 503
+// with Retry-After (unavailable), anything else as a 500 whose text is not
+// shown (it may hold internals).
 func WriteError(w http.ResponseWriter, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
 		if ie, ok := invalid.As(err); ok {
 			p = Invalid(ie)
-		} else {
+		} else if p = unavailable(w, err); p == nil {
 			p = &Problem{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 		}
 	}

@@ -10,7 +10,8 @@ import (
 
 // writeProblem answers err for the handlers of one area: a *Problem as it
 // is, an *invalid.Error as a 400 naming each field, what known returns for
-// the area's own errors, and anything else, after logging it, as fallback
+// the area's own errors, and anything else after logging it: a Redis that
+// cannot take the request now as a 503 (unavailable), the rest as fallback
 // (nil: a 500 that does not show err, which may hold internals).
 func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, area string, err error, known func(error) *Problem, fallback *Problem) {
 	var prob *Problem
@@ -30,6 +31,10 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, area
 		log = slog.Default()
 	}
 	log.ErrorContext(r.Context(), area+" API", "method", r.Method, "path", r.URL.Path, "err", err)
+	if prob = unavailable(w, err); prob != nil {
+		WriteError(w, prob)
+		return
+	}
 	if fallback != nil {
 		WriteError(w, fallback)
 		return

@@ -139,12 +139,7 @@ func (b *recipientsBundle) doCT(t *testing.T, method, path, key, contentType str
 // keys lists the Redis keys of this test.
 func (b *recipientsBundle) keys(t *testing.T) []string {
 	t.Helper()
-	keys, err := b.rdb.Keys(t.Context(), b.prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
-	return keys
+	return redistest.Keys(t, b.rdb, b.prefix+"*")
 }
 
 func decode[T any](t *testing.T, body []byte) T {

@@ -41,6 +41,7 @@ import (
 	"github.com/heroldhq/herold/internal/privacy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
@@ -206,7 +207,16 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 
 	// The store keys suppression entries and the e-mail/phone indexes by
 	// HMAC(salt, address), so it is made once the salt is known.
-	a.Store = store.New(a.Redis, cfg.Redis.KeyPrefix, store.WithSalt(salt), store.WithEvents(a.Events))
+	// With HEROLD_REDIS_MIN_REPLICAS_ACK, accepted messages and campaigns and
+	// recorded consents wait for replicas (Redis WAIT).
+	dur := redisconn.NewDurability(cfg.Redis)
+	if err := dur.Check(ctx, a.Redis); err != nil {
+		log.Warn("HEROLD_REDIS_MIN_REPLICAS_ACK cannot be met now: accepting messages and recording consent will answer 503 until enough replicas are connected", "err", err)
+	} else if dur.Replicas() > 0 {
+		log.Info("writes that must survive a failover wait for replicas", "replicas", dur.Replicas(), "timeout", cfg.Redis.AckTimeout.String())
+	}
+	a.Store = store.New(a.Redis, cfg.Redis.KeyPrefix, store.WithSalt(salt), store.WithEvents(a.Events), store.WithDurability(dur))
+
 	a.Inspector = asynq.NewInspectorFromRedisClient(a.Redis)
 	a.Tasks = asynq.NewServeMux()
 	a.scheduler = asynq.NewSchedulerFromRedisClient(a.Redis, &asynq.SchedulerOpts{

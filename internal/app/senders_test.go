@@ -87,8 +87,8 @@ func TestProviders(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].Form.Get("From") != "Herold" || reqs[0].Form.Get("StatusCallback") != "https://herold.example/webhooks/twilio/status" {
 		t.Errorf("requests = %+v", reqs)
 	}
-	if n, err := rdb.Keys(t.Context(), "rate:"+prefix+"ratelimit:sms:Herold").Result(); err != nil || len(n) != 1 {
-		t.Errorf("rate limit key: %v, %v; want the sms bucket of sender Herold in Redis", n, err)
+	if n := redistest.Keys(t, rdb, "rate:"+prefix+"ratelimit:sms:Herold"); len(n) != 1 {
+		t.Errorf("rate limit key: %v; want the sms bucket of sender Herold in Redis", n)
 	}
 }
 

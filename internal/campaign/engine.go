@@ -117,8 +117,13 @@ func (e *Engine) ServerConfig(logger asynq.Logger) asynq.Config {
 		DelayedTaskCheckInterval: time.Second,
 		IsFailure:                func(err error) bool { return !errors.Is(err, errPaused) },
 		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			if errors.Is(err, errPaused) {
+			switch {
+			case errors.Is(err, errPaused):
 				return e.cfg.PausePoll
+			case errors.Is(err, asynq.ErrLeaseExpired):
+				// The worker process running the chunk died; asynq's
+				// recoverer hands it back a minute later: go on at once.
+				return 0
 			}
 			return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/hibiken/asynq"
 )
@@ -52,7 +53,11 @@ func (e *Engine) Create(ctx context.Context, c store.Campaign, audience []messag
 			return err
 		}
 	}
-	return e.enqueueStart(ctx, c.ID, c.StartAt)
+	if err := e.enqueueStart(ctx, c.ID, c.StartAt); err != nil {
+		return err
+	}
+	// With HEROLD_REDIS_MIN_REPLICAS_ACK the 201 waits for the replicas.
+	return e.st.SyncCampaign(ctx, c.ID, redisconn.AsynqQueueKey(e.cfg.Queue))
 }
 
 // StartNow runs the start of a scheduled campaign now instead of at its
@@ -316,6 +321,9 @@ func (e *Engine) Upload(ctx context.Context, id string, r io.Reader, format Form
 		return rep, err
 	}
 	rep.Audience = total
+	if err == nil {
+		err = e.st.SyncCampaign(ctx, id, redisconn.AsynqQueueKey(e.cfg.Queue))
+	}
 	return rep, err
 }
 

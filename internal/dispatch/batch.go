@@ -13,6 +13,8 @@ import (
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
+	"github.com/heroldhq/herold/internal/redisconn"
+	"github.com/heroldhq/herold/internal/store"
 )
 
 // MaxBatch is the most messages one SubmitBatch takes: a billing run of a
@@ -75,7 +77,8 @@ func (s *Service) SubmitBatch(ctx context.Context, key *apikey.Key, subs []Submi
 	}
 	wg.Wait()
 
-	accepted := 0
+	var queued []int
+	var queues []string
 	for _, c := range message.Classes() {
 		idx := waiting[c]
 		for start := 0; start < len(idx); start += batchChunk {
@@ -87,11 +90,29 @@ func (s *Service) SubmitBatch(ctx context.Context, key *apikey.Key, subs []Submi
 				}
 				continue
 			}
-			for _, i := range chunk {
-				s.accepted(ctx, pend[i].rec, slog.LevelDebug)
-			}
+			queued = append(queued, chunk...)
+		}
+		if len(idx) > 0 {
+			queues = append(queues, redisconn.AsynqQueueKey(s.o.Queues.Name(c)))
 		}
 	}
+	// With HEROLD_REDIS_MIN_REPLICAS_ACK, one barrier confirms the whole
+	// batch's writes; unconfirmed, each message is answered as Submit would
+	// (queued, but the producer retries with its key).
+	recs, keys := make([]*store.MessageRecord, len(queued)), make([]string, len(queued))
+	for j, i := range queued {
+		recs[j], keys[j] = pend[i].rec, pend[i].idempotencyKey
+	}
+	if err := s.o.Store.SyncMessages(ctx, recs, keys, queues...); err != nil {
+		for _, i := range queued {
+			items[i] = BatchItem{Err: fmt.Errorf("submit: %w", err)}
+		}
+	} else {
+		for _, i := range queued {
+			s.accepted(ctx, pend[i].rec, slog.LevelDebug)
+		}
+	}
+	accepted := 0
 	for _, it := range items {
 		if it.Err == nil {
 			accepted++

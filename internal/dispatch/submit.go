@@ -26,6 +26,7 @@ import (
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -170,7 +171,10 @@ func NewMessageID() string {
 //  4. an inline recipient is upserted, or the recipient must exist (ErrUnknownRecipient);
 //  5. the record is written (queued or scheduled) and the task enqueued with
 //     the message id as asynq task id. If enqueueing fails the record is
-//     deleted and the idempotency key released, so a retry starts afresh.
+//     deleted and the idempotency key released, so a retry starts afresh;
+//  6. with HEROLD_REDIS_MIN_REPLICAS_ACK, the writes are confirmed by the
+//     replicas (store.SyncMessage), else a *redisconn.NotAckedError: the
+//     message is queued, but could be lost with the primary.
 //
 // The policy is not asked here: it decides at delivery time.
 func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) {
@@ -207,6 +211,11 @@ func (s *Service) submit(ctx context.Context, sub Submission, later func(pending
 				return Accepted{}, fmt.Errorf("submit: %w", ErrInProgress)
 			}
 			if err != nil {
+				return Accepted{}, fmt.Errorf("submit: %w", err)
+			}
+			// The first request may have been answered 503 because its
+			// writes had not reached the replicas: confirm them now.
+			if err := s.o.Store.SyncMessage(ctx, &rec, sub.IdempotencyKey, redisconn.AsynqQueueKey(s.o.Queues.Name(rec.Class))); err != nil {
 				return Accepted{}, fmt.Errorf("submit: %w", err)
 			}
 			return Accepted{ID: rec.ID, Status: rec.Status, SendAt: rec.SendAt, Duplicate: true}, nil
@@ -255,7 +264,7 @@ func (s *Service) submit(ctx context.Context, sub Submission, later func(pending
 		return Accepted{}, fmt.Errorf("submit: %w", err)
 	}
 	if later != nil && sendAt.IsZero() {
-		later(pending{rec: rec, undo: func(ctx context.Context) {
+		later(pending{rec: rec, idempotencyKey: sub.IdempotencyKey, undo: func(ctx context.Context) {
 			if derr := s.o.Store.DeleteMessage(ctx, id); derr != nil {
 				s.o.Log.ErrorContext(ctx, "remove record of message not enqueued", "message_id", id, "err", derr)
 			}
@@ -282,14 +291,21 @@ func (s *Service) submit(ctx context.Context, sub Submission, later func(pending
 		release()
 		return Accepted{}, fmt.Errorf("submit: enqueue %s: %w", id, err)
 	}
+	if err := s.o.Store.SyncMessage(ctx, rec, sub.IdempotencyKey, redisconn.AsynqQueueKey(s.o.Queues.Name(spec.Class))); err != nil {
+		// Queued on the primary, not confirmed by its replicas: the
+		// producer retries (the idempotency claim stays, so a retry with
+		// the key gets this message).
+		return Accepted{}, fmt.Errorf("submit: %w", err)
+	}
 	s.accepted(ctx, rec, slog.LevelInfo)
 	return Accepted{ID: id, Status: status, SendAt: sendAt}, nil
 }
 
 // pending is a message accepted but not yet enqueued (a batch's).
 type pending struct {
-	rec  *store.MessageRecord
-	undo func(ctx context.Context) // deletes the record and frees the idempotency key
+	rec            *store.MessageRecord
+	idempotencyKey string
+	undo           func(ctx context.Context) // deletes the record and frees the idempotency key
 }
 
 // accepted logs the message and tells the event hub, once it is queued.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/redistest"
 )
 
 // TestSubmitValidation: every bad input is a 4xx naming the field, and
@@ -96,9 +97,8 @@ func TestSubmitValidation(t *testing.T) {
 	if err != nil || len(recs) != 0 {
 		t.Errorf("records written: %+v %v", recs, err)
 	}
-	keys, err := b.store.Redis().Keys(t.Context(), b.store.Prefix()+"msg:*").Result()
-	if err != nil || len(keys) != 0 {
-		t.Errorf("message keys in Redis: %v %v", keys, err)
+	if keys := redistest.Keys(t, b.store.Redis(), b.store.Prefix()+"msg:*"); len(keys) != 0 {
+		t.Errorf("message keys in Redis: %v", keys)
 	}
 	for _, id := range []string{"c-2", "c-3"} {
 		if _, err := b.store.GetRecipient(t.Context(), message.RecipientID(id)); err == nil {

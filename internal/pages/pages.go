@@ -77,6 +77,7 @@ import (
 	"github.com/heroldhq/herold/internal/notice"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/token"
 )
 
@@ -413,10 +414,17 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, key str
 }
 
 // internal logs err (it never holds personal data: ids and wrapped store
-// errors only) and shows the neutral error page.
+// errors only) and shows the neutral error page: 503 with Retry-After when
+// Redis cannot take the request now (a consent not yet confirmed by the
+// replicas, a failover under way), else 500.
 func (p *Pages) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
 	p.log.ErrorContext(r.Context(), "pages: "+op, "err", err)
-	p.fail(w, r, http.StatusInternalServerError, "error.internal")
+	status := http.StatusInternalServerError
+	if redisconn.Unavailable(err) {
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "5")
+	}
+	p.fail(w, r, status, "error.internal")
 }
 
 // openToken opens the {token} path value for purpose and answers the neutral

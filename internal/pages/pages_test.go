@@ -24,6 +24,7 @@ import (
 	"github.com/heroldhq/herold/internal/pages"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
@@ -101,9 +102,16 @@ func setup(t *testing.T, env map[string]string) *testBundle {
 		Title:   map[string]string{"de": "Presse", "en": "Press"},
 		Consent: map[string]string{"de": "Ja, Presse-Newsletter von {brand}.", "en": "Yes, press newsletter of {brand}."},
 	})
+	// HEROLD_REDIS_MIN_REPLICAS_ACK in env makes consent writes wait for replicas.
+	var rcfg config.Redis
+	if err := config.Load(&rcfg, func(k string) string { return env[k] }, nil); err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	rcfg.KeyPrefix = prefix
 	clk := &clock{}
 	clk.Set(time.Now().UTC().Truncate(time.Millisecond))
-	st := store.New(rdb, prefix, store.WithSalt("pages-test-salt-0123"), store.WithClock(clk.Now))
+	st := store.New(rdb, prefix, store.WithSalt("pages-test-salt-0123"), store.WithClock(clk.Now),
+		store.WithDurability(redisconn.NewDurability(rcfg)))
 	sealer, err := token.NewSealer(secret)
 	if err != nil {
 		t.Fatal(err)

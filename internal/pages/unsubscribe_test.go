@@ -581,3 +581,28 @@ func TestPreferenceMatrix(t *testing.T) {
 		t.Errorf("the cell does not show the full consent text:\n%s", p.body)
 	}
 }
+
+// A withdrawal that the replicas do not confirm (HEROLD_REDIS_MIN_REPLICAS_ACK
+// more than there are) is answered 503 with Retry-After, not 200: the person
+// (or the mail client's one-click POST) tries again. The event is on the
+// primary all the same.
+func TestOneClickUnsubscribeUnconfirmedByReplicasIs503(t *testing.T) {
+	t.Parallel()
+	b := setup(t, map[string]string{"HEROLD_REDIS_MIN_REPLICAS_ACK": "9", "HEROLD_REDIS_ACK_TIMEOUT": "20ms"})
+	id := b.customer(t, "k-503", "acked@example.de")
+	u := b.srv.URL + "/unsubscribe/" + b.seal(t, token.Token{Purpose: token.Unsubscribe, Recipient: string(id),
+		Scope: "advertising", Channel: "email", Expires: b.clock.Now().Add(365 * 24 * time.Hour)})
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", u, strings.NewReader("List-Unsubscribe=One-Click"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("one-click POST: %d, Retry-After %q; want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if ev := b.ledger(t, id); len(ev) == 0 || ev[len(ev)-1].Kind != consent.Object {
+		t.Errorf("ledger = %+v, want the objection written on the primary", ev)
+	}
+}

@@ -76,6 +76,9 @@ func TestRetryDelayHonoursRetryAfter(t *testing.T) {
 	if got := f(2, perr, nil); got != 2*time.Hour {
 		t.Errorf("without Retry-After: %s, want the fallback's 2h", got)
 	}
+	if got := f(2, asynq.ErrLeaseExpired, nil); got != 0 {
+		t.Errorf("task of a dead worker: %s, want 0 (at once)", got)
+	}
 	def := queue.RetryDelay(nil)
 	for n := range 5 {
 		d := def(n, perr, nil)

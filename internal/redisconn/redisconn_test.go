@@ -262,6 +262,9 @@ func checkDurabilityCountsReplicas(t *testing.T, url string) {
 	if !errors.As(err, &na) || na.Want != have+1 || na.Got != have {
 		t.Fatalf("Pipelined with %d replicas wanted = %v, want NotAckedError{Want: %d, Got: %d}", have+1, err, have+1, have)
 	}
+	if !redisconn.Unavailable(err) {
+		t.Errorf("Unavailable(%v) = false: an unconfirmed write must be answered 503", err)
+	}
 	if len(cmds) != 1 || cmds[0].(*redis.IntCmd).Val() != 1 {
 		t.Errorf("Pipelined returned %v, want fn's one RPUSH", cmds)
 	}
@@ -332,6 +335,9 @@ func checkPipelinedReportsTheFailedCommand(t *testing.T, url string) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "WRONGTYPE") {
 		t.Errorf("error %v, want the RPUSH's WRONGTYPE", err)
+	}
+	if redisconn.Unavailable(err) {
+		t.Errorf("Unavailable(%v) = true: a wrong command is a fault, not a Redis that is away", err)
 	}
 	fnErr := errors.New("fn refused")
 	if _, err := d.Pipelined(ctx, rdb, key, func(redis.Pipeliner) error { return fnErr }); !errors.Is(err, fnErr) {

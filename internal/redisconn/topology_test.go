@@ -209,6 +209,9 @@ func TestSentinelFailoverKeepsAckedWrites(t *testing.T) {
 				firstFail = time.Now()
 			}
 			lastFail = time.Now()
+			if !redisconn.Unavailable(err) {
+				t.Errorf("write %d failed with %v, which Unavailable does not recognise (the API would answer 500)", i, err)
+			}
 			return err
 		}
 		acked = append(acked, strconv.Itoa(i))
@@ -351,6 +354,9 @@ func TestClusterFailoverKeepsAckedWrites(t *testing.T) {
 			continue
 		}
 		failed++
+		if !redisconn.Unavailable(err) {
+			t.Errorf("write %d failed with %v, which Unavailable does not recognise (the API would answer 500)", i, err)
+		}
 		var na *redisconn.NotAckedError
 		if errors.As(err, &na) && !restarted {
 			// A promoted replica serves the slot, without a replica of its own.

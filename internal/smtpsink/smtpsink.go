@@ -33,6 +33,7 @@ type Sink struct {
 	Port int
 
 	keep     bool
+	onMail   func(Mail) // NewFunc's; nil otherwise
 	srv      *smtp.Server
 	count    atomic.Int64
 	rcptSeen atomic.Int64
@@ -43,7 +44,18 @@ type Sink struct {
 // New starts a sink. keep=false counts messages without keeping
 // them (for load runs).
 func New(keep bool) (*Sink, error) {
-	s := &Sink{keep: keep}
+	return start(&Sink{keep: keep})
+}
+
+// NewFunc starts a sink that hands every accepted message to fn instead of
+// keeping it, so that a long run can tally what it needs (say, deliveries
+// per recipient) without holding every mail. fn is called from the
+// sessions' goroutines, concurrently, before the message is acknowledged.
+func NewFunc(fn func(Mail)) (*Sink, error) {
+	return start(&Sink{keep: true, onMail: fn})
+}
+
+func start(s *Sink) (*Sink, error) {
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
 		return &sinkSession{s: s}, nil
 	}))
@@ -119,6 +131,11 @@ func (ss *sinkSession) Data(r io.Reader) error {
 		return err
 	}
 	ss.cur.Data = b
+	if ss.s.onMail != nil {
+		ss.s.onMail(ss.cur)
+		ss.s.count.Add(1)
+		return nil
+	}
 	ss.s.mu.Lock()
 	ss.s.mails = append(ss.s.mails, ss.cur)
 	ss.s.mu.Unlock()

@@ -34,7 +34,8 @@ func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey
 // or deleted afterwards. The ledger is a Redis list and the state is folded
 // from it on every read, so there is no cache that could disagree with the
 // events, whatever the number of concurrent writers. Unknown recipient:
-// ErrNotFound, and nothing is written.
+// ErrNotFound, and nothing is written. With WithDurability it returns only
+// once the replicas asked for have the events, else a *redisconn.NotAckedError.
 func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ...consent.Event) ([]consent.Event, error) {
 	if len(in) == 0 {
 		return nil, fmt.Errorf("append consent %s: no events", id)
@@ -66,7 +67,7 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 		}
 		out[i], args[i] = e, b
 	}
-	n, err := appendScript.Run(ctx, s.rdb, []string{s.profileKey(id), s.ledgerKey(id)}, args...).Int64()
+	n, err := s.appendEvents(ctx, id, args)
 	if err != nil {
 		return nil, fmt.Errorf("append consent %s: %w", id, err)
 	}
@@ -83,6 +84,27 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 	// The consent is recorded; a webhook that cannot be told now does not undo it.
 	_ = s.tell(ctx, evs...)
 	return out, nil
+}
+
+// appendEvents runs appendScript. When writes wait for replicas, WAIT goes
+// in the same pipeline as the script (one round trip, on the connection of
+// the write): a consent or withdrawal is confirmed only once it would survive
+// the loss of the primary. Unconfirmed (*redisconn.NotAckedError), the event
+// is on the primary all the same; a retry appends it again, which folds to
+// the same state.
+func (s *Store) appendEvents(ctx context.Context, id message.RecipientID, args []any) (int64, error) {
+	keys := []string{s.profileKey(id), s.ledgerKey(id)}
+	if s.dur.Replicas() == 0 {
+		return appendScript.Run(ctx, s.rdb, keys, args...).Int64()
+	}
+	var cmd *redis.Cmd
+	if _, err := s.dur.Pipelined(ctx, s.rdb, keys[1], func(p redis.Pipeliner) error {
+		cmd = appendScript.Eval(ctx, p, keys, args...) // Eval: a pipeline cannot fall back on NOSCRIPT
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	return cmd.Int64()
 }
 
 // Ledger returns every consent event of id in the order recorded, or an

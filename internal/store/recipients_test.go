@@ -44,12 +44,7 @@ func setupRecipients(t *testing.T) recipientBundle {
 // keys returns every key under the test's prefix.
 func (b recipientBundle) keys(t *testing.T) []string {
 	t.Helper()
-	keys, err := b.rdb.Keys(t.Context(), b.prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Sort(keys)
-	return keys
+	return redistest.Keys(t, b.rdb, b.prefix+"*")
 }
 
 func customer(t *testing.T, id string) recipient.Recipient {

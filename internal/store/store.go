@@ -20,6 +20,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/redisconn"
 )
 
 // ErrNotFound means the recipient, message or campaign does not exist.
@@ -35,6 +36,7 @@ type Store struct {
 	salt   []byte           // HMAC key of suppression and index hashes (HEROLD_HASH_SALT)
 	now    func() time.Time // clock for created_at, updated_at and suppression times
 	events events.Publisher // hears consent.recorded and suppression.added
+	dur    redisconn.Durability
 }
 
 // Option configures a Store.
@@ -44,6 +46,12 @@ type Option func(*Store)
 // suppression list and the e-mail and phone indexes are keyed by
 // (HEROLD_HASH_SALT). Changing it later makes existing entries unfindable.
 func WithSalt(salt string) Option { return func(s *Store) { s.salt = []byte(salt) } }
+
+// WithDurability makes the writes that must survive the loss of the Redis
+// primary wait for replicas (HEROLD_REDIS_MIN_REPLICAS_ACK): AppendConsent,
+// and SyncMessage and SyncCampaign after accepting a message or a campaign.
+// Without it (or with 0 replicas) they add no command.
+func WithDurability(d redisconn.Durability) Option { return func(s *Store) { s.dur = d } }
 
 // WithClock sets the clock the Store stamps records with (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
