@@ -42,6 +42,7 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 	concurrency := fs.Int("concurrency", 0, "worker concurrency (default HEROLD_WORKER_CONCURRENCY)")
 	smtpPool := fs.Int("smtp-pool", 8, "SMTP connections of the worker")
 	recipients := fs.Int("recipients", 500, "distinct recipients the messages go to")
+	batch := fs.Int("batch", 0, "post the messages in batches of this many to POST /v1/messages/batch (1-1000; 0: one POST /v1/messages each)")
 	baseline := fs.Bool("baseline", true, "first push N no-op tasks through asynq alone, for the ratio (PERF.md: compare ratios within one run)")
 	if err := parseFlags(fs, inv, args, loadAbout, ""); err != nil {
 		return err
@@ -53,6 +54,8 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 		return usageErrorf("herold load: -producers must be 1-256, got %d", *producers)
 	case *recipients < 1 || *recipients > 100000:
 		return usageErrorf("herold load: -recipients must be 1-100000, got %d", *recipients)
+	case *batch < 0 || *batch > 1000:
+		return usageErrorf("herold load: -batch must be 0-1000, got %d", *batch)
 	case *timeout <= 0 || *timeout > time.Hour:
 		return usageErrorf("herold load: -timeout must be positive and at most 1h")
 	}
@@ -66,11 +69,12 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return runLoad(ctx, inv.stdout, log, s, loadParams{n: *n, producers: *producers, concurrency: *concurrency, smtpPool: *smtpPool, recipients: *recipients, baseline: *baseline})
+	return runLoad(ctx, inv.stdout, log, s, loadParams{n: *n, producers: *producers, concurrency: *concurrency, smtpPool: *smtpPool, recipients: *recipients, batch: *batch, baseline: *baseline})
 }
 
 type loadParams struct {
 	n, producers, concurrency, smtpPool, recipients int
+	batch                                           int // messages per POST /v1/messages/batch; 0: single POSTs
 	baseline                                        bool
 }
 
@@ -111,8 +115,14 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s config.Conf
 	}
 
 	// ---- Push
-	fmt.Fprintf(out, "herold load: %d invoice e-mails to %d recipients, %d producers, worker concurrency %d, %d SMTP connections\n",
-		p.n, p.recipients, p.producers, p.concurrency, p.smtpPool)
+	road := "one POST /v1/messages each"
+	calls, per := p.n, 1
+	if p.batch > 0 {
+		road = fmt.Sprintf("POST /v1/messages/batch of %d", p.batch)
+		calls, per = (p.n+p.batch-1)/p.batch, p.batch
+	}
+	fmt.Fprintf(out, "herold load: %d invoice e-mails to %d recipients (%s), %d producers, worker concurrency %d, %d SMTP connections\n",
+		p.n, p.recipients, road, p.producers, p.concurrency, p.smtpPool)
 	httpc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: p.producers}, Timeout: 30 * time.Second}
 	var next, failed atomic.Int64
 	var firstErr error
@@ -122,12 +132,13 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s config.Conf
 	for range p.producers {
 		wg.Go(func() {
 			for {
-				i := next.Add(1) - 1
-				if i >= int64(p.n) || ctx.Err() != nil {
+				c := int(next.Add(1) - 1)
+				if c >= calls || ctx.Err() != nil {
 					return
 				}
-				if err := postInvoice(ctx, httpc, run.base, keySecret, fmt.Sprintf("load-%d", int(i)%p.recipients), int(i)); err != nil {
-					failed.Add(1)
+				from, to := c*per, min((c+1)*per, p.n)
+				if err := postInvoices(ctx, httpc, run.base, keySecret, p, from, to); err != nil {
+					failed.Add(int64(to - from))
 					errOnce.Do(func() { firstErr = err })
 				}
 			}
@@ -217,18 +228,34 @@ func loadRecipients(ctx context.Context, st *store.Store, n int) error {
 	return nil
 }
 
-func postInvoice(ctx context.Context, c *http.Client, base, key, rid string, i int) error {
-	body, err := json.Marshal(map[string]any{
-		"type": "invoice", "recipient_id": rid, "channels": []string{"email"},
+// invoiceBody is message i of a load run, to recipient load-(i mod recipients).
+func invoiceBody(i, recipients int) map[string]any {
+	return map[string]any{
+		"type": "invoice", "recipient_id": fmt.Sprintf("load-%d", i%recipients), "channels": []string{"email"},
 		"data": map[string]any{"invoice": map[string]any{
 			"number": fmt.Sprintf("RE-2026-11-%06d", i), "period": "November 2026", "amount": 29.98, "currency": "EUR",
 			"due_date": "2026-12-03", "direct_debit": true, "url": "https://service.example.com/rechnungen/" + fmt.Sprint(i),
 		}},
-	})
+	}
+}
+
+// postInvoices posts messages from … to-1: one POST /v1/messages, or one
+// batch with p.batch set; every message must be accepted.
+func postInvoices(ctx context.Context, c *http.Client, base, key string, p loadParams, from, to int) error {
+	path, want := "/v1/messages", http.StatusAccepted
+	var v any = invoiceBody(from, p.recipients)
+	if p.batch > 0 {
+		msgs := make([]any, 0, to-from)
+		for i := from; i < to; i++ {
+			msgs = append(msgs, invoiceBody(i, p.recipients))
+		}
+		path, v = "/v1/messages/batch", map[string]any{"messages": msgs}
+	}
+	body, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/messages", bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -240,8 +267,8 @@ func postInvoice(ctx context.Context, c *http.Client, base, key, rid string, i i
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("POST /v1/messages: %d %s", resp.StatusCode, b)
+	if resp.StatusCode != want {
+		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode, b)
 	}
 	return nil
 }
