@@ -8,6 +8,7 @@ package privacy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/heroldhq/herold/internal/message"
@@ -22,7 +23,9 @@ const ExportFormat = "herold.recipient-export/v1"
 // suppression flags, the consent ledger with the state it folds to, and every
 // message record still kept, each with the decisions that settled it, and
 // every campaign message (kept per campaign as a compact outcome entry, not
-// as a message record) with its decision.
+// as a message record) with its decision. Message records Herold cannot
+// decode (written by another version, or damaged) are exported as their
+// stored bytes in Undecodable, so no record keeps a person's data out of it.
 type Export struct {
 	Format           string                  `json:"format"`
 	ExportedAt       time.Time               `json:"exported_at"`
@@ -31,15 +34,30 @@ type Export struct {
 	Consents         store.Consents          `json:"consents"`
 	Messages         []store.MessageRecord   `json:"messages"`
 	CampaignMessages []store.CampaignMessage `json:"campaign_messages"`
+	Undecodable      []store.RawRecord       `json:"undecodable,omitempty"`
 }
 
 // Rights exports and erases people. It is safe for concurrent use.
 type Rights struct {
-	st *store.Store
+	st  *store.Store
+	log *slog.Logger
 }
 
+// Option configures Rights.
+type Option func(*Rights)
+
+// WithLog sets where Rights reports records it could not decode (by id
+// only); default: nowhere.
+func WithLog(l *slog.Logger) Option { return func(r *Rights) { r.log = l } }
+
 // New returns Rights over st.
-func New(st *store.Store) *Rights { return &Rights{st: st} }
+func New(st *store.Store, opts ...Option) *Rights {
+	r := &Rights{st: st, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
 
 // Export gathers everything held on id at now. Unknown recipient:
 // store.ErrNotFound.
@@ -51,10 +69,11 @@ func (r *Rights) Export(ctx context.Context, id message.RecipientID, now time.Ti
 	if !snap.Found {
 		return Export{}, fmt.Errorf("export recipient %s: %w", id, store.ErrNotFound)
 	}
-	msgs, err := r.st.RecipientMessages(ctx, id)
+	msgs, raw, err := r.st.ExportMessages(ctx, id)
 	if err != nil {
 		return Export{}, fmt.Errorf("export recipient: %w", err)
 	}
+	r.reportUndecodable(ctx, "export", id, raw)
 	if msgs == nil {
 		msgs = []store.MessageRecord{}
 	}
@@ -70,7 +89,17 @@ func (r *Rights) Export(ctx context.Context, id message.RecipientID, now time.Ti
 		Consents:         store.ConsentsOf(id, snap.Events, now),
 		Messages:         msgs,
 		CampaignMessages: cms,
+		Undecodable:      raw,
 	}, nil
+}
+
+// reportUndecodable logs the ids of records that could not be decoded, so an
+// operator can find out why; the records themselves are exported or erased.
+func (r *Rights) reportUndecodable(ctx context.Context, op string, id message.RecipientID, raw []store.RawRecord) {
+	for _, rr := range raw {
+		r.log.WarnContext(ctx, "record cannot be decoded: handled as its stored bytes", "op", op,
+			"recipient_id", id, "kind", rr.Kind, "record_id", rr.ID)
+	}
 }
 
 // Erase erases id: its profile, consent ledger, index entries, frequency-cap
@@ -94,6 +123,9 @@ func (r *Rights) Erase(ctx context.Context, id message.RecipientID) error {
 	rec, err := r.st.GetRecipient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("erase recipient: %w", err)
+	}
+	if _, raw, err := r.st.ExportMessages(ctx, id); err == nil {
+		r.reportUndecodable(ctx, "erase", id, raw) // DeleteRecipientMessages deletes them too
 	}
 	steps := []func() error{
 		func() error { return r.st.SuppressErased(ctx, rec) },

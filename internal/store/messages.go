@@ -181,8 +181,8 @@ func decodeMessage(id string, vals []any) (MessageRecord, error) {
 		return MessageRecord{}, fmt.Errorf("get message %s: %w", id, ErrNotFound)
 	}
 	var rec MessageRecord
-	if err := json.Unmarshal([]byte(js), &rec); err != nil {
-		return MessageRecord{}, fmt.Errorf("get message %s: decode: %w", id, err)
+	if err := decodeExact([]byte(js), &rec); err != nil {
+		return MessageRecord{}, fmt.Errorf("get message %s: %w: %w", id, ErrUndecodable, err)
 	}
 	rev, err := strconv.ParseInt(rs, 10, 64)
 	if err != nil {
@@ -325,14 +325,31 @@ func (s *Store) DeleteMessage(ctx context.Context, id string) error {
 }
 
 // RecipientMessages returns the records of every message to recipient id
-// still held, oldest first (for the export of a person's data).
+// still held, oldest first. A record that cannot be decoded is an error
+// wrapping ErrUndecodable; export and erasure use ExportMessages, which
+// never fails on one.
 func (s *Store) RecipientMessages(ctx context.Context, id message.RecipientID) ([]MessageRecord, error) {
+	recs, raw, err := s.ExportMessages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > 0 {
+		return nil, fmt.Errorf("recipient messages %s: message %s: %w", id, raw[0].ID, ErrUndecodable)
+	}
+	return recs, nil
+}
+
+// ExportMessages returns the records of every message to recipient id still
+// held, oldest first, and, for the records that cannot be decoded (written by
+// another version, or damaged), their stored bytes: no record can keep a
+// person's data out of an export (Art. 15) or in Redis after an erasure.
+func (s *Store) ExportMessages(ctx context.Context, id message.RecipientID) ([]MessageRecord, []RawRecord, error) {
 	ids, err := s.rdb.ZRange(ctx, s.messageIndexKey(id), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
@@ -340,28 +357,33 @@ func (s *Store) RecipientMessages(ctx context.Context, id message.RecipientID) (
 		cmds[i] = pipe.HMGet(ctx, s.messageKey(mid), "r", "j")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 	}
 	out := make([]MessageRecord, 0, len(ids))
+	var raw []RawRecord
 	for i, cmd := range cmds {
 		rec, err := decodeMessage(ids[i], cmd.Val())
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			continue // expired: the index entry outlived it
-		}
-		if err != nil {
-			return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		case errors.Is(err, ErrUndecodable):
+			js, _ := cmd.Val()[1].(string)
+			raw = append(raw, RawRecord{Kind: "message", ID: ids[i], Raw: js})
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 		}
 		out = append(out, rec)
 	}
-	return out, nil
+	return out, raw, nil
 }
 
 // DeleteRecipientMessages erases every message record of recipient id, with
 // its provider index entries and the recipient's index (for erasure, Art. 17).
 // A worker that later picks up one of these messages finds no record and
-// sends nothing.
+// sends nothing. Records that cannot be decoded are deleted too.
 func (s *Store) DeleteRecipientMessages(ctx context.Context, id message.RecipientID) error {
-	recs, err := s.RecipientMessages(ctx, id)
+	recs, raw, err := s.ExportMessages(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete recipient messages: %w", err)
 	}
@@ -376,6 +398,11 @@ func (s *Store) DeleteRecipientMessages(ctx context.Context, id message.Recipien
 	for _, r := range recs {
 		if r.ProviderID != "" {
 			keys = append(keys, s.providerKey(r.ProviderID))
+		}
+	}
+	for _, r := range raw {
+		if pid := r.providerID(); pid != "" {
+			keys = append(keys, s.providerKey(pid))
 		}
 	}
 	pipe := s.rdb.Pipeline()
