@@ -218,11 +218,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	// ---- Dispatch: accepting (every role) and delivering (the worker).
+	// What the templates read is worked out once, so intake refuses a
+	// message or campaign lacking it.
+	needs, err := a.Renderer.Needs()
+	if err != nil {
+		return nil, err
+	}
 	dlog := log.With("component", "dispatch")
 	if a.Messages, err = dispatch.NewService(dispatch.ServiceOptions{
 		Store: a.Store, Catalog: a.Catalog, Client: a.Client, Inspector: a.Inspector,
 		Queues: a.Queues, Settings: cfg.Dispatch, MaxRetry: cfg.Worker.MaxRetry,
-		RecordTTL: cfg.Core.RecordTTL, Region: cfg.Core.DefaultRegion, Locales: a.Renderer.Locales(), Log: dlog, Now: o.Now,
+		RecordTTL: cfg.Core.RecordTTL, Region: cfg.Core.DefaultRegion, Locales: a.Renderer.Locales(), Templates: needs,
+		Log: dlog, Now: o.Now,
 	}); err != nil {
 		return nil, err
 	}
@@ -257,13 +264,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, a.apiMux))
-	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store), Catalog: a.Catalog, Log: log.With("component", "recipients"),
+	(&api.Recipients{Store: a.Store, Rights: privacy.New(a.Store, privacy.WithLog(log.With("component", "privacy"))), Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
 	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, Log: dlog}).Routes(a.apiMux)
 	(&api.Campaigns{Engine: a.Campaigns, Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(),
-		MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
+		Templates: needs, MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
 		Statuses: a.Store, OptOuts: a.Feedback, Log: log.With("component", "webhooks"), Now: o.Now}).Routes(a.mux)

@@ -548,7 +548,7 @@ func TestCampaignAPIValidationUploadAndScopes(t *testing.T) {
 	}
 
 	code, body = b.do("POST", "/v1/campaigns", keyCampaigns, "application/json",
-		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"x"}},"send_at":"`+later+`","throttle_per_minute":100}`)
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"x","price":24.99,"valid_until":"2026-12-31","url":"https://www.example.com/x"}},"send_at":"`+later+`","throttle_per_minute":100}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
 	}

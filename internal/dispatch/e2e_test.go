@@ -379,8 +379,10 @@ func TestIdempotentRetrySendsOnce(t *testing.T) {
 	if again.ID != first.ID || again.Status != "delivered" {
 		t.Errorf("repeat after delivery: %+v, want %s delivered", again, first.ID)
 	}
+	otherData := invoiceData()
+	otherData["invoice"].(map[string]any)["number"] = "RE-other"
 	other := b.do(t, http.MethodPost, "/v1/messages", keyBilling,
-		map[string]any{"type": "invoice", "recipient_id": "c-400", "data": map[string]any{"invoice": map[string]any{"number": "other"}}},
+		map[string]any{"type": "invoice", "recipient_id": "c-400", "data": otherData},
 		"Idempotency-Key", "inv-4711")
 	if other.Status != http.StatusConflict {
 		t.Errorf("other body under a used key: %d %s, want 409", other.Status, other.Body)
@@ -654,20 +656,6 @@ func TestRetriesExhaustedFail(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if n := len(b.twilio.Requests()); n != 4 {
 		t.Errorf("Twilio got %d requests, want 4", n)
-	}
-}
-
-func TestMissingTemplateDataFailsPermanently(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.putCustomer(t, customer{id: "c-950", email: "nodata@example.com"})
-	a := b.post(t, keyBilling, map[string]any{"type": "invoice", "recipient_id": "c-950", "data": map[string]any{"invoice": map[string]any{"number": "RE-1"}}})
-	v := b.waitStatus(t, a.ID, "delivered", "failed", "suppressed")
-	if v.Status != "failed" || len(v.Attempts) != 1 || !v.Attempts[0].Permanent || !strings.Contains(v.Attempts[0].Error, "render") {
-		t.Fatalf("status %s attempts %+v, want failed after one permanent render error\n%s", v.Status, v.Attempts, v.Raw)
-	}
-	if n := b.smtp.Count(); n != 0 {
-		t.Errorf("SMTP got %d mails, want none", n)
 	}
 }
 
