@@ -247,13 +247,13 @@ func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign
 		bad.Add("send_at", "%v", err)
 	} else {
 		if !sendAt.Local {
-			in.SendAt(&bad, sendAt.Abs, now, time.Minute, campaignHorizon, "at most a year ahead")
+			in.SendAt(&bad, sendAt.Abs, now, time.Minute, c.Config.Horizon, "HEROLD_CAMPAIGN_HORIZON")
 		}
 		if sendAt.Local && !sendAt.Date.IsZero() && sendAt.Last(now).Before(now) {
 			bad.Add("send_at", "%s lies in the past in every time zone", req.SendAt)
 		}
-		if sendAt.Local && sendAt.Last(now).After(now.Add(campaignHorizon)) {
-			bad.Add("send_at", "%s lies more than %s ahead (at most a year ahead)", req.SendAt, campaignHorizon)
+		if sendAt.Local && sendAt.Last(now).After(now.Add(c.Config.Horizon)) {
+			bad.Add("send_at", "%s lies more than %s ahead (HEROLD_CAMPAIGN_HORIZON)", req.SendAt, c.Config.Horizon)
 		}
 		camp.StartAt = sendAt.Start(now)
 		if camp.StartAt.Before(now) {
@@ -290,9 +290,6 @@ func (c *Campaigns) validate(req campaignRequest, now time.Time) (store.Campaign
 	}
 	return camp, audience, nil
 }
-
-// campaignHorizon is how far ahead a campaign may be scheduled.
-const campaignHorizon = 366 * 24 * time.Hour
 
 func (c *Campaigns) get(w http.ResponseWriter, r *http.Request) {
 	st, err := c.load(r)

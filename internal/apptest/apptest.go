@@ -113,8 +113,6 @@ func New(t testing.TB, o Options) *Herold {
 		"HEROLD_SMS_FROM_MARKETING":     SMSFromMarketing,
 		"HEROLD_SEND_TIMEOUT":           "5s",
 		"HEROLD_MAX_RETRY":              "3",
-		"HEROLD_RECORD_TTL":             "1h",
-		"HEROLD_CAMPAIGN_RECORD_TTL":    "1h",
 		// Recipients without a zone live where it is early afternoon now, so
 		// a test run at any hour meets no quiet hours unless it asks for them.
 		"HEROLD_DEFAULT_TIME_ZONE": DayZone(),
