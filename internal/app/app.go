@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -398,6 +399,19 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		}
 		started = append(started, camp)
 	}
+	recovered := make(chan struct{})
+	rctx, stopRecovering := context.WithCancel(context.WithoutCancel(ctx))
+	if a.Role.Worker {
+		// Tasks of a worker that died come back within seconds of their
+		// lease running out, not after asynq's minute (queue.Recoverer).
+		queues := slices.Sorted(maps.Keys(a.Queues.Priorities()))
+		rec := queue.NewRecoverer(a.Redis, append(queues, a.Config.Campaigns.Queue+a.Queues.Suffix),
+			a.Config.Worker.RecoverEvery, a.Log.With("component", "worker"))
+		go func() { defer close(recovered); rec.Run(rctx) }()
+	} else {
+		close(recovered)
+	}
+	defer func() { stopRecovering(); <-recovered }()
 	if a.Role.Scheduler {
 		if err := a.scheduler.Start(); err != nil {
 			srv.Close()
