@@ -632,8 +632,13 @@ func TestCampaignRetriesTemporaryFailuresOnTheirOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != "failed" || o.Attempts != b.cfg.MaxAttempts-1 || o.ErrorClass != "retries_exhausted" {
+	// Attempts counts every try, as a message record does (issue 14, point 9:
+	// it used to count only the failed tries before the last).
+	if o.Status != "failed" || o.Attempts != b.cfg.MaxAttempts || o.ErrorClass != "retries_exhausted" {
 		t.Errorf("outcome %+v, want failed after %d attempts", o, b.cfg.MaxAttempts)
+	}
+	if o, err := b.engine.Outcome(t.Context(), id, "t01"); err != nil || o.Status != "delivered" || o.Attempts != 1 {
+		t.Errorf("outcome of a first-try delivery %+v %v, want delivered after 1 attempt", o, err)
 	}
 }
 

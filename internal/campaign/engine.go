@@ -17,6 +17,7 @@ import (
 	"github.com/heroldhq/herold/internal/delivery"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -102,12 +103,14 @@ func (e *Engine) ServerConfig(logger asynq.Logger) asynq.Config {
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		IsFailure:                func(err error) bool { return !errors.Is(err, errPaused) },
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+		// A chunk whose worker died (lease expired) runs again at once: it
+		// skips everyone it finished and resends only what was in flight.
+		RetryDelayFunc: queue.LeaseExpiredNow(func(n int, err error, t *asynq.Task) time.Duration {
 			if errors.Is(err, errPaused) {
 				return e.cfg.PausePoll
 			}
 			return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
-		},
+		}),
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          logger,
 	}
@@ -672,18 +675,20 @@ func (e *Engine) finished(ctx context.Context, p *plan, base store.Outcome, res 
 	case delivery.Held:
 		return wait(res.NotBefore, false)
 	case delivery.Delivered:
-		o.Status, o.ProviderID = store.OutcomeDelivered, res.Receipt.ProviderID
+		// Attempts counts every try, this one included, as a message
+		// record's attempts do: base.Attempts are the tries that failed before.
+		o.Status, o.ProviderID, o.Attempts = store.OutcomeDelivered, res.Receipt.ProviderID, base.Attempts+1
 		return store.Finished{Outcome: o, Advertising: res.Advertising, Window: p.capWindow}
 	case delivery.Failed:
 		if res.Class == delivery.ClassRender {
 			e.log.WarnContext(ctx, "campaign render failed", "campaign_id", p.c.ID, "recipient_id", base.Recipient, "err", res.Err)
 		}
-		o.Status, o.ErrorClass = store.OutcomeFailed, res.Class
+		o.Status, o.ErrorClass, o.Attempts = store.OutcomeFailed, res.Class, base.Attempts+1
 		return store.Finished{Outcome: o}
 	case delivery.Retry:
 		attempts := base.Attempts + 1
 		if attempts >= e.cfg.MaxAttempts {
-			o.Status, o.ErrorClass = store.OutcomeFailed, delivery.ClassRetriesExhausted
+			o.Status, o.ErrorClass, o.Attempts = store.OutcomeFailed, delivery.ClassRetriesExhausted, attempts
 			return store.Finished{Outcome: o}
 		}
 		delay := e.cfg.RetryBase << min(attempts-1, 10)
