@@ -81,14 +81,18 @@ func Invalid(e *invalid.Error) *Problem {
 }
 
 // WriteError answers err: a *Problem as it is, bad input (*invalid.Error) as
-// a 400 naming each field, anything else as a 500 whose text is not shown
-// (it may hold internals).
+// a 400 naming each field, a store that cannot be reached as a 503
+// store_unavailable with Retry-After, anything else as a 500 whose text is
+// not shown (it may hold internals).
 func WriteError(w http.ResponseWriter, err error) {
 	var p *Problem
 	if !errors.As(err, &p) {
-		if ie, ok := invalid.As(err); ok {
+		switch ie, ok := invalid.As(err); {
+		case ok:
 			p = Invalid(ie)
-		} else {
+		case unavailable(err):
+			p = storeUnavailable(w)
+		default:
 			p = &Problem{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
 		}
 	}

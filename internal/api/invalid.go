@@ -29,6 +29,11 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, area
 	if log == nil {
 		log = slog.Default()
 	}
+	if unavailable(err) {
+		log.WarnContext(r.Context(), area+" API: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		WriteError(w, storeUnavailable(w))
+		return
+	}
 	log.ErrorContext(r.Context(), area+" API", "method", r.Method, "path", r.URL.Path, "err", err)
 	if fallback != nil {
 		WriteError(w, fallback)

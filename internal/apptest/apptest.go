@@ -20,8 +20,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/smtpsink"
@@ -62,6 +64,11 @@ type Options struct {
 	Log *slog.Logger
 	// ShutdownGrace bounds how long Stop lets running tasks finish (default 5s).
 	ShutdownGrace time.Duration
+	// Redis, if set, is the client Herold uses instead of the test's own,
+	// e.g. one through a redistest.Proxy; keys and queues stay the test's.
+	Redis redis.UniversalClient
+	// WrapSender, if set, decorates each channel's sender (app.Options.WrapSender).
+	WrapSender func(message.Channel, channels.Sender) channels.Sender
 }
 
 // Herold is one running Herold of a test.
@@ -162,8 +169,12 @@ func (h *Herold) start(o Options) {
 		ln.Close()
 		t.Fatal(err)
 	}
+	rdb := h.rdb
+	if o.Redis != nil {
+		rdb = o.Redis
+	}
 	a, err := app.New(t.Context(), cfg, app.Options{
-		Role: o.Role, Log: o.Log, Redis: h.rdb, Now: o.Now, TwilioTransport: h.Twilio.Transport(),
+		Role: o.Role, Log: o.Log, Redis: rdb, Now: o.Now, TwilioTransport: h.Twilio.Transport(), WrapSender: o.WrapSender,
 		RetryDelay:       func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond },
 		DelayedTaskCheck: 100 * time.Millisecond,
 	})

@@ -77,6 +77,7 @@ import (
 	"github.com/heroldhq/herold/internal/notice"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
+	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/token"
 )
 
@@ -406,9 +407,21 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, key str
 	p.render(w, r, v)
 }
 
+// retryAfterUnavailable is the Retry-After of a 503 page, in seconds: the
+// same wait the API asks producers for (api.RetryAfterUnavailable).
+const retryAfterUnavailable = "10"
+
 // internal logs err (it never holds personal data: ids and wrapped store
-// errors only) and shows the neutral error page.
+// errors only) and shows the neutral error page: a plain 503 with
+// Retry-After when the store cannot be reached (the person may simply try
+// again), else a 500.
 func (p *Pages) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	if redisconn.Unreachable(err) {
+		p.log.WarnContext(r.Context(), "pages: "+op+": store unavailable", "err", err)
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		p.fail(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
+	}
 	p.log.ErrorContext(r.Context(), "pages: "+op, "err", err)
 	p.fail(w, r, http.StatusInternalServerError, "error.internal")
 }
