@@ -71,6 +71,11 @@ type Attempt struct {
 	Class     string                  `json:"error_class,omitempty"` // delivery.Class… code
 	Provider  *channels.ProviderError `json:"provider_error,omitempty"`
 	Permanent bool                    `json:"permanent,omitempty"`
+	// PossibleDuplicate: an earlier try may have reached the provider
+	// without its outcome being recorded (MessageRecord.Unconfirmed), so the
+	// person may have the message twice. E-mail carries the same Message-ID
+	// both times.
+	PossibleDuplicate bool `json:"possible_duplicate,omitempty"`
 }
 
 // MessageRecord is everything Herold knows about one message: what was asked,
@@ -114,6 +119,16 @@ type MessageRecord struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+
+	// Unconfirmed: an earlier try ended without a known outcome — a worker
+	// found the sending mark of one that never recorded its outcome (it died,
+	// or Redis went away, between the provider call and the record write),
+	// or the provider did not answer in time or the send was cut off — so
+	// the provider may have the message. The next attempt recorded is marked
+	// PossibleDuplicate and this is cleared (UpdateMessage does both, whoever
+	// appends the attempt); a message that ends without another attempt
+	// keeps it.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 
 	// Rev is the revision the record was read at; 0 for a record not stored yet.
 	Rev int64 `json:"-"`
@@ -226,11 +241,15 @@ func (s *Store) updateMessage(ctx context.Context, id string, first *MessageReco
 			}
 		}
 		rec.UpdatedAt = s.now().UTC()
+		tried := len(rec.Attempts)
 		switch err := fn(&rec); {
 		case errors.Is(err, ErrSkipUpdate):
 			return rec, nil
 		case err != nil:
 			return rec, err
+		}
+		if rec.Unconfirmed && len(rec.Attempts) > tried {
+			rec.Attempts[tried].PossibleDuplicate, rec.Unconfirmed = true, false
 		}
 		ok, err := s.writeMessage(ctx, &rec, ttl)
 		if err != nil {
