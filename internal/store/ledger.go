@@ -27,6 +27,25 @@ return redis.call('RPUSH', KEYS[2], unpack(ARGV))`)
 
 func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey(string(id), "ledger") }
 
+// appliedKey is the set of references (such as "twilio:SM…", the provider's
+// id of an inbound STOP) whose events are in the ledger already. It shares
+// the recipient's hash tag with the ledger, so the check and the append are
+// one script on Redis Cluster too, and erasure deletes it with the ledger.
+func (s *Store) appliedKey(id message.RecipientID) string { return s.recipientKey(string(id), "applied") }
+
+// appendOnceScript is appendScript that appends only if ARGV[1] is not in
+// the set KEYS[3] yet, and adds it. Returns the ledger length, -1 for an
+// unknown recipient, -2 when the reference was applied before.
+var appendOnceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return -2 end
+return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))`)
+
+// ErrApplied means AppendConsentOnce found its reference applied already:
+// the events came before (a provider replayed its webhook) and nothing was
+// appended.
+var ErrApplied = errors.New("already applied")
+
 // AppendConsent appends events to the consent ledger of id and returns them
 // as stored. It sets a missing ID (a time-ordered UUID) and a missing At (now);
 // every event must then pass consent.Event.Validate. Events are never changed
@@ -35,35 +54,9 @@ func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey
 // events, whatever the number of concurrent writers. Unknown recipient:
 // ErrNotFound, and nothing is written.
 func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, events ...consent.Event) ([]consent.Event, error) {
-	if len(events) == 0 {
-		return nil, fmt.Errorf("append consent %s: no events", id)
-	}
-	if len(events) > maxAppend {
-		return nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(events), maxAppend)
-	}
-	out := make([]consent.Event, len(events))
-	args := make([]any, len(events))
-	now := s.now().UTC()
-	for i, e := range events {
-		if e.ID == "" {
-			u, err := uuid.NewV7()
-			if err != nil {
-				return nil, fmt.Errorf("append consent %s: event id: %w", id, err)
-			}
-			e.ID = u.String()
-		}
-		if e.At.IsZero() {
-			e.At = now
-		}
-		e.At = e.At.UTC()
-		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("append consent %s: event %d: %w", id, i, err)
-		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("append consent %s: %w", id, err)
-		}
-		out[i], args[i] = e, b
+	out, args, err := s.encodeEvents(id, events)
+	if err != nil {
+		return nil, err
 	}
 	n, err := appendScript.Run(ctx, s.rdb, []string{s.profileKey(id), s.ledgerKey(id)}, args...).Int64()
 	if err != nil {
@@ -73,6 +66,66 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, event
 		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
 	}
 	return out, nil
+}
+
+// AppendConsentOnce is AppendConsent for events that come with a reference
+// that identifies their cause, such as the provider's id of an inbound
+// message ("twilio:SM…"): the events are appended once per reference, so a
+// replayed webhook changes nothing. A reference seen before: ErrApplied.
+func (s *Store) AppendConsentOnce(ctx context.Context, id message.RecipientID, ref string, events ...consent.Event) ([]consent.Event, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("append consent %s: empty reference", id)
+	}
+	out, args, err := s.encodeEvents(id, events)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{s.profileKey(id), s.ledgerKey(id), s.appliedKey(id)}
+	n, err := appendOnceScript.Run(ctx, s.rdb, keys, append([]any{ref}, args...)...).Int64()
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
+	case n == -1:
+		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
+	case n == -2:
+		return nil, fmt.Errorf("append consent %s: %s: %w", id, ref, ErrApplied)
+	}
+	return out, nil
+}
+
+// encodeEvents checks and encodes events for the ledger (see AppendConsent).
+func (s *Store) encodeEvents(id message.RecipientID, events []consent.Event) ([]consent.Event, []any, error) {
+	if len(events) == 0 {
+		return nil, nil, fmt.Errorf("append consent %s: no events", id)
+	}
+	if len(events) > maxAppend {
+		return nil, nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(events), maxAppend)
+	}
+	out := make([]consent.Event, len(events))
+	args := make([]any, len(events))
+	now := s.now().UTC()
+	for i, e := range events {
+		if e.ID == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return nil, nil, fmt.Errorf("append consent %s: event id: %w", id, err)
+			}
+			e.ID = u.String()
+		}
+		if e.At.IsZero() {
+			e.At = now
+		}
+		e.At = e.At.UTC()
+		if err := e.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("append consent %s: event %d: %w", id, i, err)
+		}
+		b, err := json.Marshal(e)
+		if err != nil {
+			return nil, nil, fmt.Errorf("append consent %s: %w", id, err)
+		}
+		out[i], args[i] = e, b
+	}
+	return out, args, nil
 }
 
 // Ledger returns every consent event of id in the order recorded, or an

@@ -466,6 +466,22 @@ func providerStatusRank(s MessageStatus) int {
 	return 0
 }
 
+// providerWordRank orders the provider's words, so a callback that arrives
+// late (Twilio does not promise their order) or again changes nothing.
+func providerWordRank(s string) int {
+	switch s {
+	case "sent":
+		return 1
+	case "delivered":
+		return 2
+	case "undelivered", "failed":
+		return 3
+	case "read":
+		return 4
+	}
+	return 0
+}
+
 // UpdateProviderStatus records a provider's status callback for the message
 // it knows as providerID. status is the provider's word (Twilio: queued,
 // sending, sent, delivered, undelivered, failed, read; SMTP DSNs: delivered,
@@ -497,6 +513,7 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		return fmt.Errorf("update provider status %s: %w", id, ErrNotFound)
 	}
 	_, err = s.UpdateMessage(ctx, id, ttl, func(rec *MessageRecord) error {
+		was, wasWord, wasCode := rec.Status, rec.ProviderStatus, rec.ProviderErrorCode
 		next := rec.Status
 		switch status {
 		case "delivered":
@@ -511,9 +528,16 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		if providerStatusRank(next) > providerStatusRank(rec.Status) && !rec.Status.Pending() {
 			rec.Status = next
 		}
-		rec.ProviderStatus = status
+		if providerWordRank(status) >= providerWordRank(rec.ProviderStatus) {
+			rec.ProviderStatus = status // a late "sent" after "delivered" says nothing new
+		}
 		if errorCode != 0 {
 			rec.ProviderErrorCode = errorCode
+		}
+		if rec.Status == was && rec.ProviderStatus == wasWord && rec.ProviderErrorCode == wasCode {
+			// A replayed or stale callback: nothing changes, not even the
+			// revision or the time of the last change.
+			return ErrSkipUpdate
 		}
 		rec.UpdatedAt = s.now().UTC()
 		return nil
