@@ -3,7 +3,8 @@
 //
 // # Errors
 //
-// A 4xx reply and network trouble are retryable; a 5xx reply is permanent,
+// A 4xx reply and network trouble (a TransportError: the connection broke,
+// mid-DATA too) are retryable; a 5xx reply is permanent,
 // and a 550, 551 or 553 on RCPT TO is a hard bounce (channels.ErrHardBounce:
 // the dispatcher suppresses the address). Errors are channels.ProviderError
 // values with the SMTP code and a fixed description: go-mail's own errors name
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/textproto"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -199,7 +201,7 @@ func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receip
 		var se *gomail.SendError
 		if !errors.As(err, &se) {
 			s.pool.abort(c)
-			return channels.Receipt{}, &channels.ProviderError{Provider: "smtp", Detail: "send failed"}
+			return channels.Receipt{}, &TransportError{Stage: "send"}
 		}
 		code := se.ErrorCode()
 		if code == 0 && reused && attempt == 0 && (se.Reason == gomail.ErrConnCheck || se.Reason == gomail.ErrSMTPMailFrom) {
@@ -217,9 +219,14 @@ func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receip
 }
 
 // classify turns go-mail's SendError (whose text lists the recipients) into
-// a ProviderError with the reply code and a fixed description.
+// a ProviderError with the reply code and a fixed description, or, when the
+// server gave no reply at all (the connection broke, e.g. mid-DATA), into a
+// TransportError: nothing was refused, the message did not get through.
 func classify(se *gomail.SendError) error {
 	code := se.ErrorCode()
+	if code == 0 {
+		return &TransportError{Stage: transportStage(se.Reason)}
+	}
 	perr := &channels.ProviderError{Provider: "smtp", Status: code, Detail: stage(se.Reason)}
 	if esc := se.EnhancedStatusCode(); esc != "" {
 		perr.Detail += " (" + esc + ")"
@@ -229,9 +236,50 @@ func classify(se *gomail.SendError) error {
 		return channels.Permanent(fmt.Errorf("%w: %w", channels.ErrHardBounce, perr))
 	case code >= 500:
 		return channels.Permanent(perr)
-	default: // 4xx, or no reply at all (network)
+	default: // 4xx
 		return perr
 	}
+}
+
+// TransportError is a send that broke off without a reply from the server:
+// the connection was lost before, during or right after the message. It is
+// retryable, and the delivery core records it as a transport error, not as
+// something the server refused. It names the stage only, never an address.
+// A break after the final "." may still have delivered the message; the
+// retry carries the same Message-ID, by which receivers drop the copy.
+type TransportError struct {
+	Stage string // "connect", "sender", "recipient", "message", "send"
+	Err   error  // the dial error for "connect" (it names the server, never a recipient); else nil
+}
+
+func (e *TransportError) Error() string {
+	s := "smtp: connection lost"
+	switch e.Stage {
+	case "connect":
+		s = "smtp: connect failed"
+	case "send":
+	default:
+		s += " at " + e.Stage
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
+// transportStage names where a send without a reply broke off.
+func transportStage(r gomail.SendErrReason) string {
+	switch r {
+	case gomail.ErrSMTPMailFrom:
+		return "sender"
+	case gomail.ErrSMTPRcptTo:
+		return "recipient"
+	case gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:
+		return "message"
+	}
+	return "send"
 }
 
 func stage(r gomail.SendErrReason) string {
@@ -251,7 +299,21 @@ func stage(r gomail.SendErrReason) string {
 
 // connectError classifies a failure to open a connection: retryable, since
 // the server, the network or the credentials are at fault, not the message.
-// Dial errors name the server, never a recipient.
+// A reply code (a refused login, a 421 greeting) makes it the server's
+// answer; otherwise it is the network's. Dial errors name the server, never
+// a recipient.
 func connectError(err error) error {
-	return fmt.Errorf("%w: %w", &channels.ProviderError{Provider: "smtp", Detail: "connect failed"}, err)
+	code := 0
+	var se *gomail.SendError
+	var te *textproto.Error
+	switch {
+	case errors.As(err, &se):
+		code = se.ErrorCode()
+	case errors.As(err, &te):
+		code = te.Code
+	}
+	if code != 0 {
+		return fmt.Errorf("%w: %w", &channels.ProviderError{Provider: "smtp", Status: code, Detail: "connect failed"}, err)
+	}
+	return &TransportError{Stage: "connect", Err: err}
 }
