@@ -130,6 +130,18 @@ func New(t testing.TB, o Options) *Herold {
 	return h
 }
 
+// Env returns the HEROLD_* settings h runs with (test defaults, the test's
+// additions, and the public URL), for a Herold of another process on the
+// same Redis, keys, queues and SMTP sink, such as a `herold worker` child.
+// The Twilio fake answers only in-process: a child process cannot reach it.
+func (h *Herold) Env() map[string]string {
+	env := maps.Clone(h.env)
+	if _, ok := env["HEROLD_PUBLIC_URL"]; !ok {
+		env["HEROLD_PUBLIC_URL"] = h.URL
+	}
+	return env
+}
+
 // Again builds and runs another Herold on the same Redis, keys, queues and
 // providers as h, like a second process of the same installation (o.Env adds
 // to h's settings).
