@@ -31,7 +31,9 @@ func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey
 // id of an inbound STOP) whose events are in the ledger already. It shares
 // the recipient's hash tag with the ledger, so the check and the append are
 // one script on Redis Cluster too, and erasure deletes it with the ledger.
-func (s *Store) appliedKey(id message.RecipientID) string { return s.recipientKey(string(id), "applied") }
+func (s *Store) appliedKey(id message.RecipientID) string {
+	return s.recipientKey(string(id), "applied")
+}
 
 // appendOnceScript is appendScript that appends only if ARGV[1] is not in
 // the set KEYS[3] yet, and adds it. Returns the ledger length, -1 for an
