@@ -16,8 +16,8 @@ import (
 	"github.com/heroldhq/herold/internal/recipient"
 )
 
-// The routes whose request bodies FuzzRequestBodies fuzzes, by the first
-// byte of an input (modulo their number).
+// The routes whose request bodies FuzzRequestBodies fuzzes, by the low two
+// bits of an input's first byte.
 const (
 	fuzzMessages  = iota // POST /v1/messages
 	fuzzPut              // PUT /v1/recipients/fz-put
@@ -27,6 +27,51 @@ const (
 )
 
 const fuzzKey = "hrld_fuzz_admin_secret"
+
+// fuzzSlots are valid bodies of each route with one value left open: an
+// input whose route byte says so (bits 2-4, see splice) is put there as a
+// raw JSON fragment, so most inputs are valid JSON that reaches the checks
+// behind the decoder, with a hostile value where a producer's data goes.
+var fuzzSlots = [fuzzRoutes][]string{
+	fuzzMessages: {
+		`{"type":"invoice","recipient_id":"fz-msg","channels":["email"],"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":%s,"due_date":"2026-12-03","url":"https://x.example"}}}`,
+		`{"type":"invoice","recipient_id":"fz-msg","channels":["sms"],"data":{"invoice":{"number":%s,"period":"November 2026","amount":1,"due_date":"2026-12-03","url":"https://x.example"}}}`,
+		`{"type":"promo_offer","recipient_id":"fz-msg","data":%s}`,
+		`{"type":"invoice","recipient_id":"fz-msg","channels":%s,"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"https://x.example"}}}`,
+		`{"type":"invoice","recipient_id":"fz-msg","send_at":%s,"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"https://x.example"}}}`,
+		`{"type":"invoice","recipient":%s,"channels":["email"],"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"https://x.example"}}}`,
+	},
+	fuzzPut: {
+		`{"kind":"customer","emails":%s,"contract":{"started_at":"2024-01-01"}}`,
+		`{"kind":"customer","emails":[{"address":"a@example.com"}],"mobile":%s}`,
+		`{"kind":"customer","first_name":%s,"last_name":"Schmidt","emails":[{"address":"a@example.com"}]}`,
+		`{"kind":"customer","emails":[{"address":"a@example.com"}],"contract":%s}`,
+		`{"kind":%s,"time_zone":"Europe/Berlin","locale":"de"}`,
+	},
+	fuzzConsents: {
+		`{"kind":"grant","purpose":"advertising","channel":"email","source":"web_form","text":%s}`,
+		`{"kind":"grant","purpose":"advertising","channel":"sms","source":"web_form","text":"Ja","at":%s}`,
+		`{"kind":"object","purpose":"advertising","channel":"all","source":"phone","ip":%s}`,
+		`{"events":%s}`,
+	},
+	fuzzCampaigns: {
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":%s,"audience":["fz-camp"]}`,
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"send_at":%s,"data":{"offer":{"title":"A","price":1,"valid_until":"2026-12-31","url":"u"}},"audience":["fz-camp"]}`,
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"A","price":1,"valid_until":"2026-12-31","url":"u"}},"audience":%s}`,
+		`{"name":%s,"type":"invoice","data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"u"}},"throttle_per_minute":6000,"audience":["fz-camp"]}`,
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"quiet_hours":%s,"data":{"offer":{"title":"A","price":1,"valid_until":"2026-12-31","url":"u"}},"audience":["fz-camp"]}`,
+	},
+}
+
+// splice returns the body an input stands for: the input itself (mode 0)
+// or the input put into slot mode-1 of the route's fuzzSlots.
+func splice(route, mode byte, body []byte) []byte {
+	if mode == 0 {
+		return body
+	}
+	slots := fuzzSlots[route]
+	return []byte(strings.Replace(slots[int(mode-1)%len(slots)], "%s", string(body), 1))
+}
 
 // fuzzSeeds are the inputs of issue 14 and their neighbours: they run in
 // every `go test` (CI), the fuzzer mutates them.
@@ -72,6 +117,26 @@ var fuzzSeeds = []struct {
 	{fuzzCampaigns, `{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"Allnet","price":24.99,"valid_until":"2026-12-31","url":"https://x.example"}},"audience":["fz-camp","fz-camp","nobody"]}`},
 	{fuzzCampaigns, `{"name":"Später","type":"invoice","data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"u"}},"send_at":"09:00","throttle_per_minute":1,"quiet_hours":{"start":"22:00","end":"08:00"},"audience":["fz-camp"]}`},
 	{fuzzCampaigns, `{"name":"x","type":"survey","send_at":"2027-12-31T23:59:59+14:00","audience":["a b"]}`},
+	// Spliced into a valid body (route | slot<<2): the values of the defects.
+	{fuzzMessages | 1<<2, `1e999`},
+	{fuzzMessages | 1<<2, `12345678901234567890.125`},
+	{fuzzMessages | 1<<2, `"29,98"`},
+	{fuzzMessages | 2<<2, `12345678901234567890`},
+	{fuzzMessages | 3<<2, `{}`},
+	{fuzzMessages | 3<<2, `{"offer":{"title":"A","price":1e-999,"valid_until":"2026-12-31","url":"u"},"usage":{"period":"Mai"}}`},
+	{fuzzMessages | 4<<2, `["sms","email","sms"]`},
+	{fuzzMessages | 5<<2, `"2027-09-27T09:00:00Z"`},
+	{fuzzMessages | 6<<2, `{"id":"fz-inline","kind":"customer","emails":[{"address":"i@example.com"}],"contract":{"started_at":"2024-01-01"}}`},
+	{fuzzPut | 1<<2, `[{"address":"a@example.com","collected_in_sale":true}]`},
+	{fuzzPut | 2<<2, `{"number":"+49 151 12345678","verified_at":"2026-01-01T00:00:00Z"}`},
+	{fuzzPut | 3<<2, `"Zoë 🙂"`},
+	{fuzzConsents | 1<<2, `"Ja, ich möchte Angebote erhalten."`},
+	{fuzzConsents | 2<<2, `"1970-01-01T00:00:00Z"`},
+	{fuzzConsents | 3<<2, `"::1"`},
+	{fuzzCampaigns | 1<<2, `{"offer":{"title":"A","price":1e999,"valid_until":"2026-12-31","url":"u"}}`},
+	{fuzzCampaigns | 2<<2, `"09:00"`},
+	{fuzzCampaigns | 3<<2, `["fz-camp","fz-camp",""]`},
+	{fuzzCampaigns | 5<<2, `{"start":"22:00","end":"08:00"}`},
 }
 
 // FuzzRequestBodies sends hostile bodies to the four routes that take
@@ -106,7 +171,8 @@ func FuzzRequestBodies(f *testing.F) {
 		fz.log = lf
 	}
 	f.Fuzz(func(t *testing.T, route byte, body []byte) {
-		fz.run(t, route%fuzzRoutes, body)
+		r, mode := route%fuzzRoutes, route>>2&7
+		fz.run(t, r, splice(r, mode, body))
 	})
 }
 
