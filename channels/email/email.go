@@ -19,6 +19,7 @@
 package email
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -269,8 +270,9 @@ func (e *TransportError) Error() string {
 
 func (e *TransportError) Unwrap() error { return e.Err }
 
-// transportStage names where a send without a reply broke off.
-func transportStage(r gomail.SendErrReason) string {
+// part names what of the transaction a SendError's reason concerns: the
+// sender, a recipient, the message; "" for the rest.
+func part(r gomail.SendErrReason) string {
 	switch r {
 	case gomail.ErrSMTPMailFrom:
 		return "sender"
@@ -279,22 +281,21 @@ func transportStage(r gomail.SendErrReason) string {
 	case gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:
 		return "message"
 	}
-	return "send"
+	return ""
 }
 
+// transportStage names where a send without a reply broke off.
+func transportStage(r gomail.SendErrReason) string { return cmp.Or(part(r), "send") }
+
+// stage describes what a server's reply refused.
 func stage(r gomail.SendErrReason) string {
-	switch r {
-	case gomail.ErrSMTPMailFrom:
-		return "sender rejected"
-	case gomail.ErrSMTPRcptTo:
-		return "recipient rejected"
-	case gomail.ErrSMTPData, gomail.ErrSMTPDataClose, gomail.ErrWriteContent:
-		return "message rejected"
-	case gomail.ErrConnCheck:
+	switch p := part(r); {
+	case p != "":
+		return p + " rejected"
+	case r == gomail.ErrConnCheck:
 		return "connection lost"
-	default:
-		return "send failed"
 	}
+	return "send failed"
 }
 
 // connectError classifies a failure to open a connection: retryable, since
