@@ -30,9 +30,9 @@ import (
 // recoverer, which counts each lease expiry as a failed try, so such a task
 // ends archived after HEROLD_MAX_RETRY tries instead of circling for ever.
 //
-// A task is therefore running again at most LeaseBound after its worker
-// died: the lease (30 s, minus the up to 5 s since its last extension), the
-// margin and one interval. The keys are asynq's own (internal/base of asynq
+// A task is therefore running again at most the lease (30 s, minus the up
+// to 5 s since its last extension), the margin and one interval after its
+// worker died. The keys are asynq's own (internal/base of asynq
 // v0.26: asynq:{<queue>}:lease, :active, :pending, :t:<id>), all in the
 // queue's hash tag, so the script runs on Redis Cluster too.
 
@@ -50,10 +50,6 @@ const RecoverMargin = 5 * time.Second
 // maxRecoveries is how often the Recoverer hands the same task back before
 // leaving it to asynq's slower, counting recoverer.
 const maxRecoveries = 3
-
-// LeaseBound is the longest a task of a dead worker waits until it is handed
-// back, with the Recoverer looking every `every`.
-func LeaseBound(every time.Duration) time.Duration { return leaseDuration + RecoverMargin + every }
 
 // recoverScript moves orphaned tasks of one queue back to pending.
 // KEYS: lease, active, pending. ARGV: cutoff (unix seconds), task key
