@@ -9,7 +9,8 @@
 //
 // # Errors
 //
-// A 4xx reply and network trouble are retryable; a 5xx reply is permanent,
+// A 4xx reply and network trouble (a TransportError: the connection broke,
+// mid-DATA too) are retryable; a 5xx reply is permanent,
 // and a 550, 551 or 553 on RCPT TO is a hard bounce (channels.ErrHardBounce:
 // the dispatcher suppresses the address). Errors are channels.ProviderError
 // values with the SMTP code and a fixed description: servers' replies can
@@ -347,7 +348,11 @@ func ascii(s string) bool {
 // code and a fixed description (the server's text can name the recipient).
 func classify(st stage, err error) error {
 	code := replyCode(err)
-	perr := &channels.ProviderError{Provider: "smtp", Status: code, Detail: stageText(st, code)}
+	if code == 0 {
+		// No reply at all: the connection broke. Nothing was refused.
+		return &TransportError{Stage: transportStage(st)}
+	}
+	perr := &channels.ProviderError{Provider: "smtp", Status: code, Detail: stageText(st)}
 	var te *textproto.Error
 	if errors.As(err, &te) {
 		if esc := enhancedCode(te.Msg); esc != "" {
@@ -359,15 +364,24 @@ func classify(st stage, err error) error {
 		return channels.Permanent(fmt.Errorf("%w: %w", channels.ErrHardBounce, perr))
 	case code >= 500:
 		return channels.Permanent(perr)
-	default: // 4xx, or no reply at all (network)
+	default: // 4xx
 		return perr
 	}
 }
 
-func stageText(st stage, code int) string {
-	if code == 0 {
-		return "connection lost while sending"
+// transportStage names the part of the transaction a broken connection cut off.
+func transportStage(st stage) string {
+	switch st {
+	case stageMail:
+		return "sender"
+	case stageRcpt:
+		return "recipient"
+	default:
+		return "message"
 	}
+}
+
+func stageText(st stage) string {
 	switch st {
 	case stageMail:
 		return "sender rejected"
@@ -377,3 +391,31 @@ func stageText(st stage, code int) string {
 		return "message rejected"
 	}
 }
+
+// TransportError is a send that broke off without a reply from the server:
+// the connection was lost before, during or right after the message. It is
+// retryable, and the delivery core records it as a transport error, not as
+// something the server refused. It names the stage only, never an address.
+// A break after the final "." may still have delivered the message; the
+// retry carries the same Message-ID, by which receivers drop the copy.
+type TransportError struct {
+	Stage string // "sender", "recipient", "message" (opening a connection fails as a ConnectError)
+	Err   error  // the underlying network error, if any (it never names a recipient)
+}
+
+func (e *TransportError) Error() string {
+	s := "smtp: connection lost"
+	switch e.Stage {
+	case "connect":
+		s = "smtp: connect failed"
+	case "send":
+	default:
+		s += " at " + e.Stage
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }

@@ -18,7 +18,7 @@ func TestServeCampaignAndStatusCommand(t *testing.T) {
 	}), "serve")
 
 	code, body := tb.send(t, "POST", "/v1/campaigns", key,
-		`{"name":"Winter","type":"promo_offer","channels":["email"],"audience":["nobody-1"]}`)
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"Allnet Flat 40 GB","price":24.99,"valid_until":"2026-12-31","url":"https://www.example.com/angebot/allnet-40"}},"audience":["nobody-1"]}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %v", code, body)
 	}

@@ -197,7 +197,7 @@ func TestDevLogLinesHaveUniqueKeys(t *testing.T) {
 			t.Fatalf("POST %s message = %d %v", ch, code, v)
 		}
 	}
-	if code, v := tb.send(t, "POST", "/v1/campaigns", key, `{"name":"Winter","type":"promo_offer","channels":["email"],"audience":["c-1"]}`); code != 201 {
+	if code, v := tb.send(t, "POST", "/v1/campaigns", key, `{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"Allnet Flat 40 GB","price":24.99,"valid_until":"2026-12-31","url":"https://www.example.com/angebot/allnet-40"}},"audience":["c-1"]}`); code != 201 {
 		t.Fatalf("POST campaign = %d %v", code, v)
 	}
 

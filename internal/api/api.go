@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -86,15 +87,21 @@ func WriteError(w http.ResponseWriter, err error) {
 // DecodeJSON reads one JSON object from r's body into v, at most max bytes
 // (DefaultMaxBody when max <= 0). Unknown fields, trailing data, a wrong type
 // and an oversized body are 4xx Problems that say precisely what is wrong.
+// Numbers in untyped fields (template data) decode as json.Number, so they
+// keep every digit the producer sent.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		// The media type itself, parameters aside: application/jsonfoo is not JSON.
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return Errorf(http.StatusUnsupportedMediaType, "unsupported_media_type", "Content-Type must be application/json, not %q", ct)
+		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
 	dec.DisallowUnknownFields()
+	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
 		return decodeProblem(err, max)
 	}

@@ -15,14 +15,13 @@ type keyCtx struct{}
 // through KeyFrom. Without a key or with a wrong one it answers 401.
 func Authenticate(ring *apikey.Ring, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		token, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || token == "" {
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herold"`)
 			WriteError(w, Errorf(http.StatusUnauthorized, "unauthorized", "missing API key: send Authorization: Bearer <key>"))
 			return
 		}
-		key, ok := ring.Authenticate(strings.TrimSpace(token))
+		key, ok := ring.Authenticate(token)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herold", error="invalid_token"`)
 			WriteError(w, Errorf(http.StatusUnauthorized, "unauthorized", "invalid API key"))
@@ -30,6 +29,18 @@ func Authenticate(ring *apikey.Ring, next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), keyCtx{}, key)))
 	})
+}
+
+// bearer returns the credentials of an "Authorization: Bearer <key>"
+// header. The scheme is case-insensitive (RFC 7235 §2.1), so "bearer" and
+// "BEARER" work as "Bearer" does.
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // KeyFrom returns the API key that authenticated the request.

@@ -18,6 +18,7 @@ import (
 	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -32,9 +33,12 @@ type Campaigns struct {
 	Catalog *policy.Catalog
 	Config  config.Campaigns
 	Locales []string // the locales Herold has templates for (render.Renderer.Locales)
-	MaxBody int64    // HEROLD_HTTP_MAX_BODY; <= 0: DefaultMaxBody
-	Log     *slog.Logger
-	Now     func() time.Time // default time.Now
+	// Templates knows the data the templates need (render.Renderer.Needs): a
+	// campaign whose shared data lacks it is refused. nil: not checked.
+	Templates *render.Needs
+	MaxBody   int64 // HEROLD_HTTP_MAX_BODY; <= 0: DefaultMaxBody
+	Log       *slog.Logger
+	Now       func() time.Time // default time.Now
 }
 
 // Routes registers the campaign routes on mux.
@@ -177,6 +181,14 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
+	if _, known := c.Catalog.Type(message.Type(req.Type)); known {
+		// Checked before the other fields, as for messages: a key that may
+		// not send the type learns nothing more about it.
+		if err := c.authorize(r, message.Type(req.Type)); err != nil {
+			WriteError(w, err)
+			return
+		}
+	}
 	now := c.now().UTC()
 	camp, audience, err := c.Validate(req, now)
 	if err != nil {
@@ -213,7 +225,7 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 // (delivery.Intake), with the same words as for single messages.
 func (c *Campaigns) Validate(req CampaignRequest, now time.Time) (store.Campaign, []message.RecipientID, error) {
 	var bad invalid.List
-	in := delivery.Intake{Catalog: c.Catalog, Locales: c.Locales}
+	in := delivery.Intake{Catalog: c.Catalog, Locales: c.Locales, Templates: c.Templates}
 	camp := store.Campaign{Name: strings.TrimSpace(req.Name), Type: message.Type(req.Type), Locale: req.Locale,
 		SendAt: req.SendAt, CreatedAt: now}
 	switch n := utf8.RuneCountInString(camp.Name); {
@@ -230,6 +242,7 @@ func (c *Campaigns) Validate(req CampaignRequest, now time.Time) (store.Campaign
 	}
 	camp.Channels = in.Channels(&bad, spec, ok, chans)
 	in.Data(&bad, spec, ok, req.Data)
+	in.TemplateData(&bad, spec, ok, camp.Channels, req.Locale, req.Data)
 	camp.Data = req.Data
 	in.Locale(&bad, req.Locale)
 	sendAt, err := campaign.ParseSendAt(req.SendAt, now)
@@ -237,13 +250,13 @@ func (c *Campaigns) Validate(req CampaignRequest, now time.Time) (store.Campaign
 		bad.Add("send_at", "%v", err)
 	} else {
 		if !sendAt.Local {
-			in.SendAt(&bad, sendAt.Abs, now, time.Minute, campaignHorizon, "at most a year ahead")
+			in.SendAt(&bad, sendAt.Abs, now, time.Minute, c.Config.Horizon, "HEROLD_CAMPAIGN_HORIZON")
 		}
 		if sendAt.Local && !sendAt.Date.IsZero() && sendAt.Last(now).Before(now) {
 			bad.Add("send_at", "%s lies in the past in every time zone", req.SendAt)
 		}
-		if sendAt.Local && sendAt.Last(now).After(now.Add(campaignHorizon)) {
-			bad.Add("send_at", "%s lies more than %s ahead (at most a year ahead)", req.SendAt, campaignHorizon)
+		if sendAt.Local && sendAt.Last(now).After(now.Add(c.Config.Horizon)) {
+			bad.Add("send_at", "%s lies more than %s ahead (HEROLD_CAMPAIGN_HORIZON)", req.SendAt, c.Config.Horizon)
 		}
 		camp.StartAt = sendAt.Start(now)
 		if camp.StartAt.Before(now) {
@@ -280,9 +293,6 @@ func (c *Campaigns) Validate(req CampaignRequest, now time.Time) (store.Campaign
 	}
 	return camp, audience, nil
 }
-
-// campaignHorizon is how far ahead a campaign may be scheduled.
-const campaignHorizon = 366 * 24 * time.Hour
 
 func (c *Campaigns) get(w http.ResponseWriter, r *http.Request) {
 	st, err := c.load(r)

@@ -30,11 +30,12 @@ func writeProblem(w http.ResponseWriter, r *http.Request, log *slog.Logger, area
 	if log == nil {
 		log = slog.Default()
 	}
-	log.ErrorContext(r.Context(), area+" API", "method", r.Method, "path", r.URL.Path, "err", err)
 	if prob = unavailable(w, err); prob != nil {
+		log.WarnContext(r.Context(), area+" API: store unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
 		WriteError(w, prob)
 		return
 	}
+	log.ErrorContext(r.Context(), area+" API", "method", r.Method, "path", r.URL.Path, "err", err)
 	if fallback != nil {
 		WriteError(w, fallback)
 		return

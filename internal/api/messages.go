@@ -86,17 +86,20 @@ type messageView struct {
 	Channel     message.Channel     `json:"channel,omitempty"`
 	// HeldUntil and HoldReason: an allowed message waits (status scheduled),
 	// e.g. for the end of quiet hours, and is decided again then.
-	HeldUntil         time.Time       `json:"held_until,omitzero"`
-	HoldReason        policy.Reason   `json:"hold_reason,omitempty"`
-	ErrorClass        string          `json:"error_class,omitempty"`
-	Attempts          []store.Attempt `json:"attempts"`
-	Provider          string          `json:"provider,omitempty"`
-	ProviderMessageID string          `json:"provider_message_id,omitempty"`
-	ProviderStatus    string          `json:"provider_status,omitempty"`
-	ProviderErrorCode int             `json:"provider_error_code,omitempty"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
-	DeliveredAt       time.Time       `json:"delivered_at,omitzero"`
+	HeldUntil  time.Time       `json:"held_until,omitzero"`
+	HoldReason policy.Reason   `json:"hold_reason,omitempty"`
+	ErrorClass string          `json:"error_class,omitempty"`
+	Attempts   []store.Attempt `json:"attempts"`
+	// Unconfirmed: an earlier try may have reached the provider without its
+	// outcome being recorded; the next attempt says possible_duplicate.
+	Unconfirmed       bool      `json:"unconfirmed,omitempty"`
+	Provider          string    `json:"provider,omitempty"`
+	ProviderMessageID string    `json:"provider_message_id,omitempty"`
+	ProviderStatus    string    `json:"provider_status,omitempty"`
+	ProviderErrorCode int       `json:"provider_error_code,omitempty"`
+	CreatedAt         time.Time `json:"created_at"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	DeliveredAt       time.Time `json:"delivered_at,omitzero"`
 }
 
 func viewOf(r store.MessageRecord) messageView {
@@ -107,7 +110,7 @@ func viewOf(r store.MessageRecord) messageView {
 		HeldUntil: r.HeldUntil, HoldReason: r.HoldReason, ErrorClass: r.ErrorClass,
 		Provider: r.Provider, ProviderMessageID: r.ProviderID, ProviderStatus: r.ProviderStatus,
 		ProviderErrorCode: r.ProviderErrorCode, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
-		DeliveredAt: r.DeliveredAt,
+		DeliveredAt: r.DeliveredAt, Unconfirmed: r.Unconfirmed,
 	}
 	if v.Attempts == nil {
 		v.Attempts = []store.Attempt{}

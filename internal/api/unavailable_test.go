@@ -81,7 +81,7 @@ func TestUnconfirmedWritesAre503(t *testing.T) {
 	want503("POST consents", resp, body)
 
 	resp, body = do("POST", "/v1/campaigns", map[string]any{"name": "Mai", "type": "promo_offer",
-		"data":     map[string]any{"offer": map[string]any{"title": "Mai", "text": "Angebot", "url": "https://example.com/mai"}},
+		"data":     map[string]any{"offer": map[string]any{"title": "Mai", "price": 19.99, "valid_until": "2026-12-31", "url": "https://example.com/mai"}},
 		"audience": []string{"k-1"}})
 	want503("POST /v1/campaigns", resp, body)
 }

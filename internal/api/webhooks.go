@@ -195,6 +195,10 @@ func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, feedback.ErrUnknownNumber):
 			h.Log.InfoContext(ctx, "opt-out keyword from an unknown number", "channel", ch, "keyword", keyword)
+		case errors.Is(err, feedback.ErrReplayed):
+			// The same inbound message again: answered as the first time, so
+			// Twilio stops retrying; nothing changes.
+			h.Log.InfoContext(ctx, "opt-out keyword replayed, ignored", "recipient_id", id, "channel", ch)
 		case err != nil:
 			h.Log.ErrorContext(ctx, "opt-out: recording the objection failed", "channel", ch, "err", err)
 			WriteError(w, err)

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha1"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -158,13 +159,13 @@ func TestStatusWebhookRejectsForgeries(t *testing.T) {
 func TestInboundStop(t *testing.T) {
 	t.Parallel()
 	b := setupWebhooks(t)
-	for _, in := range []struct{ from, body string }{
+	for i, in := range []struct{ from, body string }{
 		{webhookMobile, " Stopp. "},
 		{"whatsapp:" + webhookMobile, "ABMELDEN"},
 		{webhookMobile, "Hallo, wann kommt meine Rechnung?"}, // not a keyword
 		{"+4915199999999", "STOP"},                           // unknown number
 	} {
-		form := url.Values{"From": {in.from}, "To": {"+4930123456"}, "Body": {in.body}, "MessageSid": {"SMin"}}
+		form := url.Values{"From": {in.from}, "To": {"+4930123456"}, "Body": {in.body}, "MessageSid": {fmt.Sprintf("SMin%d", i)}}
 		resp := b.postSigned(t, api.TwilioInboundPath, form)
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
 			t.Fatalf("%q: status %d, type %q; want 200 TwiML", in.body, resp.StatusCode, resp.Header.Get("Content-Type"))
@@ -181,7 +182,7 @@ func TestInboundStop(t *testing.T) {
 		ch     string
 		source consent.Source
 		text   string
-	}{{"sms", consent.SMSKeyword, "STOPP (provider message SMin)"}, {"whatsapp", consent.MessengerKeyword, "ABMELDEN (provider message SMin)"}} {
+	}{{"sms", consent.SMSKeyword, "STOPP (provider message SMin0)"}, {"whatsapp", consent.MessengerKeyword, "ABMELDEN (provider message SMin1)"}} {
 		e := events[i]
 		if e.Kind != consent.Object || e.Purpose != consent.Advertising || e.Channel != want.ch || e.Source != want.source || e.Text != want.text {
 			t.Errorf("event %d = %+v, want an objection to advertising on %s from %s with the words sent", i, e, want.ch, want.source)
@@ -239,5 +240,56 @@ func TestWebhooksWithoutTokenRefuseAll(t *testing.T) {
 	mux.ServeHTTP(rr, req)
 	if rr.Code != http.StatusForbidden {
 		t.Errorf("status = %d, want 403", rr.Code)
+	}
+}
+
+// TestReplayedWebhooksChangeNothing is defect 7 of issue 14: one STOP and
+// three identical replays, each correctly signed (Twilio's signatures carry
+// no timestamp), gave four ledger events. An inbound message is applied once
+// per MessageSid; a replay answers as the first did and changes nothing. A
+// replayed status callback leaves the record untouched, revision included.
+func TestReplayedWebhooksChangeNothing(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	stop := url.Values{"From": {webhookMobile}, "To": {"+4930123456"}, "Body": {"STOP"}, "MessageSid": {"SMstop1"}}
+	for i := range 4 {
+		resp := b.postSigned(t, api.TwilioInboundPath, stop)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
+			t.Fatalf("STOP %d: status %d, want 200 TwiML", i, resp.StatusCode)
+		}
+	}
+	events, err := b.st.Ledger(t.Context(), "cust-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 {
+		t.Fatalf("ledger holds %d events after one STOP and three replays, want 1: %+v", len(events), events)
+	}
+	// Another STOP (a new inbound message) is recorded.
+	stop.Set("MessageSid", "SMstop2")
+	b.postSigned(t, api.TwilioInboundPath, stop)
+	if events, _ := b.st.Ledger(t.Context(), "cust-1"); len(events) != 2 {
+		t.Errorf("a second STOP message: %d events, want 2", len(events))
+	}
+
+	for _, f := range []url.Values{statusForm("delivered", ""), statusForm("delivered", ""), statusForm("sent", "")} {
+		if resp := b.postSigned(t, api.TwilioStatusPath, f); resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("status callback: %d, want 204", resp.StatusCode)
+		}
+	}
+	first, err := b.st.GetMessage(t.Context(), "msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []url.Values{statusForm("delivered", ""), statusForm("sent", "")} {
+		b.postSigned(t, api.TwilioStatusPath, f) // a replay, and a late "sent"
+	}
+	again, err := b.st.GetMessage(t.Context(), "msg-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Rev != first.Rev || again.ProviderStatus != "delivered" || !again.UpdatedAt.Equal(first.UpdatedAt) {
+		t.Errorf("after replays: rev %d→%d, provider status %q, updated %s→%s; want nothing changed",
+			first.Rev, again.Rev, again.ProviderStatus, first.UpdatedAt, again.UpdatedAt)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -275,12 +276,18 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	}
 
 	// ---- Dispatch: accepting (every role) and delivering (the worker).
+	// What the templates read is worked out once, so intake refuses a
+	// message or campaign lacking it.
+	needs, err := a.Renderer.Needs()
+	if err != nil {
+		return nil, err
+	}
 	dlog := log.With("component", "dispatch")
 	if a.Messages, err = dispatch.NewService(dispatch.ServiceOptions{
 		Store: a.Store, Catalog: a.Catalog, Client: a.Client, Inspector: a.Inspector,
 		Queues: a.Queues, Settings: cfg.Dispatch, MaxRetry: cfg.Worker.MaxRetry,
-		RecordTTL: cfg.Core.RecordTTL, Region: cfg.Core.DefaultRegion, Locales: a.Renderer.Locales(), Log: dlog, Now: o.Now,
-		Events: a.Events,
+		RecordTTL: cfg.Core.RecordTTL, Region: cfg.Core.DefaultRegion, Locales: a.Renderer.Locales(), Templates: needs,
+		Log: dlog, Now: o.Now, Events: a.Events,
 	}); err != nil {
 		return nil, err
 	}
@@ -321,14 +328,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	a.mux.HandleFunc("GET /healthz", a.healthz)
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("/v1/", api.Authenticate(a.Keys, api.Fallback(a.apiMux)))
-	a.Rights = privacy.New(a.Store, a.Events)
+	a.Rights = privacy.New(a.Store, a.Events, privacy.WithLog(log.With("component", "privacy")))
 	(&api.Recipients{Store: a.Store, Rights: a.Rights, Catalog: a.Catalog, Log: log.With("component", "recipients"),
 		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
 		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
 	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, MaxBatchBody: cfg.HTTP.MaxBatchBody, Log: dlog}).Routes(a.apiMux)
 	(&api.Campaigns{Engine: a.Campaigns, Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(),
-		MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
+		Templates: needs, MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
 		Statuses: a.Store, OptOuts: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
@@ -632,6 +639,19 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		}()
 		closers = append(closers, func(context.Context) { stopMetrics(); <-mdone })
 	}
+	recovered := make(chan struct{})
+	rctx, stopRecovering := context.WithCancel(context.WithoutCancel(ctx))
+	if a.Role.Worker {
+		// Tasks of a worker that died come back within seconds of their
+		// lease running out, not after asynq's minute (queue.Recoverer).
+		queues := slices.Sorted(maps.Keys(a.Queues.Priorities()))
+		rec := queue.NewRecoverer(a.Redis, append(queues, a.Config.Campaigns.Queue+a.Queues.Suffix),
+			a.Config.Worker.RecoverEvery, a.Log.With("component", "worker"))
+		go func() { defer close(recovered); rec.Run(rctx) }()
+	} else {
+		close(recovered)
+	}
+	defer func() { stopRecovering(); <-recovered }()
 	if a.Role.Scheduler {
 		if err := a.scheduler.Start(); err != nil {
 			return fail(fmt.Errorf("start scheduler: %w", err))

@@ -20,8 +20,10 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/heroldhq/herold/channels"
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/smtpsink"
@@ -62,6 +64,11 @@ type Options struct {
 	Log *slog.Logger
 	// ShutdownGrace bounds how long Stop lets running tasks finish (default 5s).
 	ShutdownGrace time.Duration
+	// Redis, if set, is the client Herold uses instead of the test's own,
+	// e.g. one through a redistest.Proxy; keys and queues stay the test's.
+	Redis redis.UniversalClient
+	// WrapSender, if set, decorates each channel's sender (app.Options.WrapSender).
+	WrapSender func(message.Channel, channels.Sender) channels.Sender
 }
 
 // Herold is one running Herold of a test.
@@ -113,8 +120,6 @@ func New(t testing.TB, o Options) *Herold {
 		"HEROLD_SMS_FROM_MARKETING":     SMSFromMarketing,
 		"HEROLD_SEND_TIMEOUT":           "5s",
 		"HEROLD_MAX_RETRY":              "3",
-		"HEROLD_RECORD_TTL":             "1h",
-		"HEROLD_CAMPAIGN_RECORD_TTL":    "1h",
 		// Recipients without a zone live where it is early afternoon now, so
 		// a test run at any hour meets no quiet hours unless it asks for them.
 		"HEROLD_DEFAULT_TIME_ZONE": DayZone(),
@@ -123,6 +128,18 @@ func New(t testing.TB, o Options) *Herold {
 	h := &Herold{SMTP: sink, Twilio: tw, t: t, rdb: rdb, env: env}
 	h.start(o)
 	return h
+}
+
+// Env returns the HEROLD_* settings h runs with (test defaults, the test's
+// additions, and the public URL), for a Herold of another process on the
+// same Redis, keys, queues and SMTP sink, such as a `herold worker` child.
+// The Twilio fake answers only in-process: a child process cannot reach it.
+func (h *Herold) Env() map[string]string {
+	env := maps.Clone(h.env)
+	if _, ok := env["HEROLD_PUBLIC_URL"]; !ok {
+		env["HEROLD_PUBLIC_URL"] = h.URL
+	}
+	return env
 }
 
 // Again builds and runs another Herold on the same Redis, keys, queues and
@@ -164,8 +181,12 @@ func (h *Herold) start(o Options) {
 		ln.Close()
 		t.Fatal(err)
 	}
+	rdb := h.rdb
+	if o.Redis != nil {
+		rdb = o.Redis
+	}
 	a, err := app.New(t.Context(), cfg, app.Options{
-		Role: o.Role, Log: o.Log, Redis: h.rdb, Now: o.Now, TwilioTransport: h.Twilio.Transport(),
+		Role: o.Role, Log: o.Log, Redis: rdb, Now: o.Now, TwilioTransport: h.Twilio.Transport(), WrapSender: o.WrapSender,
 		RetryDelay:       func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond },
 		DelayedTaskCheck: 100 * time.Millisecond,
 	})

@@ -548,7 +548,7 @@ func TestCampaignAPIValidationUploadAndScopes(t *testing.T) {
 	}
 
 	code, body = b.do("POST", "/v1/campaigns", keyCampaigns, "application/json",
-		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"x"}},"send_at":"`+later+`","throttle_per_minute":100}`)
+		`{"name":"Winter","type":"promo_offer","channels":["email"],"data":{"offer":{"title":"x","price":24.99,"valid_until":"2026-12-31","url":"https://www.example.com/x"}},"send_at":"`+later+`","throttle_per_minute":100}`)
 	if code != http.StatusCreated {
 		t.Fatalf("create: %d %s", code, body)
 	}
@@ -632,8 +632,13 @@ func TestCampaignRetriesTemporaryFailuresOnTheirOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Status != "failed" || o.Attempts != b.cfg.MaxAttempts-1 || o.ErrorClass != "retries_exhausted" {
+	// Attempts counts every try, as a message record does (issue 14, point 9:
+	// it used to count only the failed tries before the last).
+	if o.Status != "failed" || o.Attempts != b.cfg.MaxAttempts || o.ErrorClass != "retries_exhausted" {
 		t.Errorf("outcome %+v, want failed after %d attempts", o, b.cfg.MaxAttempts)
+	}
+	if o, err := b.engine.Outcome(t.Context(), id, "t01"); err != nil || o.Status != "delivered" || o.Attempts != 1 {
+		t.Errorf("outcome of a first-try delivery %+v %v, want delivered after 1 attempt", o, err)
 	}
 }
 

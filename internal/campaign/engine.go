@@ -772,13 +772,15 @@ func (e *Engine) finished(ctx context.Context, p *plan, base store.Outcome, res 
 	case delivery.Held:
 		return wait(res.NotBefore, false)
 	case delivery.Delivered:
-		o.Status, o.ProviderID = store.OutcomeDelivered, res.Receipt.ProviderID
+		// Attempts counts every try, this one included, as a message
+		// record's attempts do: base.Attempts are the tries that failed before.
+		o.Status, o.ProviderID, o.Attempts = store.OutcomeDelivered, res.Receipt.ProviderID, base.Attempts+1
 		return store.Finished{Outcome: o, Advertising: res.Advertising, Window: p.capWindow}
 	case delivery.Failed:
 		if res.Class == delivery.ClassRender {
 			e.log.WarnContext(ctx, "campaign render failed", "campaign_id", p.c.ID, "recipient_id", base.Recipient, "err", res.Err)
 		}
-		o.Status, o.ErrorClass = store.OutcomeFailed, res.Class
+		o.Status, o.ErrorClass, o.Attempts = store.OutcomeFailed, res.Class, base.Attempts+1
 		return store.Finished{Outcome: o}
 	case delivery.Retry:
 		attempts := base.Attempts + 1

@@ -20,6 +20,7 @@ type Campaigns struct {
 	DefaultThrottle int           `env:"HEROLD_CAMPAIGN_DEFAULT_THROTTLE" default:"0" help:"messages per minute of a campaign that sets no throttle (0: as fast as the workers go)"`
 	MaxUpload       int64         `env:"HEROLD_CAMPAIGN_MAX_UPLOAD" default:"1073741824" help:"largest audience upload in bytes (streamed, never held in memory)"`
 	RecordTTL       time.Duration `env:"HEROLD_CAMPAIGN_RECORD_TTL" default:"9600h" help:"how long a finished campaign's per-recipient outcomes and counters are kept"`
+	Horizon         time.Duration `env:"HEROLD_CAMPAIGN_HORIZON" default:"8784h" help:"how far ahead a campaign's send_at may lie (default 366 days); must stay at least a day shorter than HEROLD_CAMPAIGN_RECORD_TTL"`
 }
 
 // Validate checks the numbers and the quiet-hour clock times.
@@ -45,6 +46,8 @@ func (c *Campaigns) Validate() error {
 		return fmt.Errorf("HEROLD_CAMPAIGN_MAX_UPLOAD: must be positive, got %d", c.MaxUpload)
 	case c.RecordTTL < time.Hour:
 		return fmt.Errorf("HEROLD_CAMPAIGN_RECORD_TTL: %s is shorter than an hour", c.RecordTTL)
+	case c.Horizon < time.Minute:
+		return fmt.Errorf("HEROLD_CAMPAIGN_HORIZON: %s is shorter than a minute", c.Horizon)
 	}
 	return nil
 }

@@ -10,7 +10,7 @@ var queueSuffixPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{0,64}$`)
 
 // Dispatch configures message submission and delivery (the dispatch issue).
 type Dispatch struct {
-	SendHorizon     time.Duration `env:"HEROLD_SEND_HORIZON" default:"720h" help:"how far ahead send_at may lie (default 30 days)"`
+	SendHorizon     time.Duration `env:"HEROLD_SEND_HORIZON" default:"720h" help:"how far ahead send_at may lie (default 30 days); must stay at least a day shorter than HEROLD_RECORD_TTL"`
 	SendAtTolerance time.Duration `env:"HEROLD_SEND_AT_TOLERANCE" default:"1m" help:"how far in the past send_at may lie (clock skew); older is rejected, within it the message goes out now"`
 	IdempotencyTTL  time.Duration `env:"HEROLD_IDEMPOTENCY_TTL" default:"24h" help:"how long an idempotency key is remembered per API key"`
 	SendTimeout     time.Duration `env:"HEROLD_SEND_TIMEOUT" default:"30s" help:"time limit of one delivery attempt to a provider"`

@@ -104,6 +104,7 @@ type Worker struct {
 	TaskCheckInterval time.Duration `env:"HEROLD_TASK_CHECK_INTERVAL" default:"50ms" help:"how often an idle worker looks for new tasks (asynq; the 1s default adds ~1s latency)"`
 	MaxRetry          int           `env:"HEROLD_MAX_RETRY" default:"12" help:"delivery attempts after the first before a message fails"`
 	Scheduler         bool          `env:"HEROLD_SCHEDULER" default:"true" help:"run the scheduler of periodic tasks in serve, worker and dev (keep it on in at least one process)"`
+	RecoverEvery      time.Duration `env:"HEROLD_WORKER_RECOVER_EVERY" default:"5s" help:"how often a worker hands the tasks of a crashed worker back to their queues; they run again at most 35s plus this after the crash"`
 }
 
 // Validate checks the worker's numbers.
@@ -116,6 +117,9 @@ func (w *Worker) Validate() error {
 	}
 	if w.MaxRetry < 0 {
 		return fmt.Errorf("HEROLD_MAX_RETRY: must not be negative, got %d", w.MaxRetry)
+	}
+	if w.RecoverEvery < 100*time.Millisecond || w.RecoverEvery > time.Minute {
+		return fmt.Errorf("HEROLD_WORKER_RECOVER_EVERY: want 100ms to 1m, got %s", w.RecoverEvery)
 	}
 	return nil
 }

@@ -268,7 +268,28 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 			settled = *r
 			return errSettled
 		}
-		// sending again is fine: a worker died between deciding and recording.
+		if r.Status == store.StatusSending || outcomeUnknown(r.Attempts) {
+			// The status sending is the mark every try sets before it decides
+			// and calls the provider; finding it, an earlier try stopped
+			// before recording its outcome (its worker died, or Redis went
+			// away after the provider accepted). That try may have sent the
+			// message, or a timed-out or cut-off try may have: this one goes
+			// out again and its attempt says possible_duplicate.
+			//
+			// On every channel it is sent again rather than failed as
+			// ambiguous. E-mail carries the same Message-ID, by which mail
+			// systems drop the second copy. SMS and messengers have no such
+			// key — Twilio's Messages API takes none and cannot be asked
+			// for "our" message — but the mark is set before the decision,
+			// so finding it does not mean the provider was called: most
+			// interrupted tries died before or after the call, not during
+			// it, and failing them would drop messages (an invoice, a
+			// service reply) that were never sent, with no way for anyone
+			// to find out which. A duplicate can happen only to the tries in
+			// flight at a crash, it is decided again now (a STOP or a
+			// withdrawal since stops it), and the record shows it.
+			r.Unconfirmed = true
+		}
 		r.Status, r.UpdatedAt = store.StatusSending, now
 		return nil
 	})
@@ -276,6 +297,17 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 		return settled, errSettled
 	}
 	return rec, err
+}
+
+// outcomeUnknown reports whether the last attempt ended without knowing if
+// the provider took the message: no answer within the send timeout, or the
+// send was cut off (the only attempts recorded with an error but no class).
+func outcomeUnknown(attempts []store.Attempt) bool {
+	if len(attempts) == 0 {
+		return false
+	}
+	a := attempts[len(attempts)-1]
+	return a.Class == delivery.ClassTimeout || (a.Class == "" && a.Error != "")
 }
 
 // finish applies fn to the stored record and returns the Outcome it records.

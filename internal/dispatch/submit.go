@@ -27,6 +27,7 @@ import (
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redisconn"
+	"github.com/heroldhq/herold/internal/render"
 	"github.com/heroldhq/herold/internal/store"
 )
 
@@ -109,6 +110,9 @@ type ServiceOptions struct {
 	RecordTTL time.Duration // HEROLD_RECORD_TTL
 	Region    string        // HEROLD_DEFAULT_REGION, for inline recipients' phone numbers
 	Locales   []string      // the locales Herold has templates for (render.Renderer.Locales)
+	// Templates knows the data the templates need (render.Renderer.Needs): a
+	// message lacking it is refused at intake. nil: not checked.
+	Templates *render.Needs
 	Log       *slog.Logger
 	Now       func() time.Time // default time.Now
 	// Events hears message.queued for every accepted message; nil: none.
@@ -345,7 +349,7 @@ func bodyHash(sub Submission) string {
 // recipient id and the parsed inline recipient (nil without one).
 func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, message.RecipientID, *recipient.Recipient, error) {
 	var bad invalid.List
-	in := delivery.Intake{Catalog: s.o.Catalog, Locales: s.o.Locales}
+	in := delivery.Intake{Catalog: s.o.Catalog, Locales: s.o.Locales, Templates: s.o.Templates}
 	spec, known := in.Type(&bad, sub.Type)
 	if known && sub.Key != nil && !sub.Key.AllowsSend(string(spec.Key), string(spec.Class)) {
 		// Checked before the other fields: a key that may not send the type
@@ -386,8 +390,9 @@ func (s *Service) validate(sub Submission, now time.Time) (policy.TypeSpec, mess
 		rid = r
 	}
 
-	in.Channels(&bad, spec, known, sub.Channels)
+	chans := in.Channels(&bad, spec, known, sub.Channels)
 	in.Data(&bad, spec, known, sub.Data)
+	in.TemplateData(&bad, spec, known, chans, sub.Locale, sub.Data)
 	in.Locale(&bad, sub.Locale)
 	in.SendAt(&bad, sub.SendAt, now, s.o.Settings.SendAtTolerance, s.o.Settings.SendHorizon, "HEROLD_SEND_HORIZON")
 	if sub.IdempotencyKey != "" && !idempotencyKeyPattern.MatchString(sub.IdempotencyKey) {

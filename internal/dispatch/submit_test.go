@@ -42,7 +42,7 @@ func TestSubmitEnqueueFailureLeavesNothing(t *testing.T) {
 	}
 	key := &apikey.Key{Name: "billing", Scopes: []string{"send:invoice"}}
 	sub := dispatch.Submission{Type: "invoice", RecipientID: "c-1", IdempotencyKey: "k-1", Key: key,
-		Data: map[string]map[string]any{"invoice": {"number": "1"}}}
+		Data: map[string]map[string]any{"invoice": invoiceData()["invoice"].(map[string]any)}}
 	if _, err := broken.Submit(t.Context(), sub); err == nil {
 		t.Fatal("Submit succeeded although the queue refused the task")
 	}

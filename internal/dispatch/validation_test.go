@@ -19,6 +19,11 @@ func TestSubmitValidation(t *testing.T) {
 	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	far := time.Now().Add(60 * 24 * time.Hour).UTC().Format(time.RFC3339)
 	ok := `"type":"invoice","recipient_id":"c-1"`
+	// inv is complete invoice data with the amount left to the case.
+	inv := func(amount string) string {
+		return `"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":` + amount +
+			`,"due_date":"2026-12-03","url":"https://service.example.com/r/1"}}`
+	}
 
 	tests := []struct {
 		name   string
@@ -56,7 +61,20 @@ func TestSubmitValidation(t *testing.T) {
 		{"several problems at once", `{"type":"invoice","recipient_id":"c 1","channels":["fax"],"locale":"x"}`, nil, 400, "channels[0]", "recipient id"},
 		{"body too large", `{` + ok + `,"data":{"invoice":{"note":"` + strings.Repeat("x", 5000) + `"}}}`, nil, 413, "", "exceeds"},
 		{"wrong content type", `type=invoice`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "", "Content-Type"},
-		{"unknown recipient", `{"type":"invoice","recipient_id":"c-nobody"}`, nil, 422, "recipient_id", "unknown recipient"},
+		{"unknown recipient", `{"type":"invoice","recipient_id":"c-nobody",` + inv("29.98") + `}`, nil, 422, "recipient_id", "unknown recipient"},
+		// Defect 1 of issue 14: 1e999 was accepted and made a record nobody could read.
+		{"number beyond float64", `{` + ok + `,` + inv("1e999") + `}`, nil, 400, "data.invoice.amount", "out of range"},
+		{"negative number beyond float64", `{` + ok + `,` + inv("-1e400") + `}`, nil, 400, "data.invoice.amount", "out of range"},
+		{"number that vanishes", `{` + ok + `,` + inv("1e-999") + `}`, nil, 400, "data.invoice.amount", "too small"},
+		{"number of absurd length", `{` + ok + `,` + inv("1"+strings.Repeat("0", 70)) + `}`, nil, 400, "data.invoice.amount", "more than 64"},
+		{"number deep inside", `{` + ok + `,"data":{"invoice":{"number":"RE-1","period":"November 2026","amount":1,"due_date":"2026-12-03","url":"u","lines":[{"amount":2},{"amount":1e999}]}}}`,
+			nil, 400, "data.invoice.lines[1].amount", "out of range"},
+		// Defect 10 of issue 14: missing template data was found only in the worker.
+		{"template data missing", `{"type":"promo_offer","recipient_id":"c-1","channels":["sms"],"data":{}}`, nil, 400, "data.offer.title",
+			"missing (read by the promo_offer template on sms)"},
+		{"template data of a fallback channel missing", `{` + ok + `,"channels":["sms","email"],"data":{"invoice":{"period":"November 2026","amount":1,"due_date":"2026-12-03","url":"u"}}}`,
+			nil, 400, "data.invoice.number", "read by the invoice template on email"},
+		{"template data of the wrong kind", `{` + ok + `,` + inv(`"neunundzwanzig"`) + `}`, nil, 400, "data.invoice.amount", "must be a number"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

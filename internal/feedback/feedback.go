@@ -33,6 +33,11 @@ const (
 // ErrUnknownNumber means no recipient has the number an opt-out came from.
 var ErrUnknownNumber = errors.New("no recipient with this number")
 
+// ErrReplayed means the opt-out's inbound message (by the provider's id)
+// was applied before: the provider, or someone with a copy of its signed
+// request, sent the same webhook again. Nothing was recorded.
+var ErrReplayed = errors.New("inbound message applied before")
+
 // Feedback applies reports. It is safe for concurrent use.
 type Feedback struct {
 	st  *store.Store
@@ -84,7 +89,11 @@ func (f *Feedback) OptedOut(ctx context.Context, id message.RecipientID, o conse
 
 // NumberOptedOut records an opt-out that came from a number (an inbound
 // STOP): the recipient is found by the number. ErrUnknownNumber if nobody
-// has it.
+// has it. An opt-out with the provider's message id is recorded once per
+// id: Twilio's signatures carry no timestamp, so a replayed STOP is as
+// validly signed as the first, and without this each replay would add an
+// objection (and, after the person consented again, revoke that consent).
+// A replay is ErrReplayed and records nothing.
 func (f *Feedback) NumberOptedOut(ctx context.Context, e164 string, o consent.OptOut) (message.RecipientID, consent.Event, error) {
 	id, err := f.st.RecipientByPhone(ctx, e164)
 	if err != nil {
@@ -93,8 +102,22 @@ func (f *Feedback) NumberOptedOut(ctx context.Context, e164 string, o consent.Op
 		}
 		return "", consent.Event{}, fmt.Errorf("find the number of an opt-out: %w", err)
 	}
-	ev, err := f.OptedOut(ctx, id, o)
-	return id, ev, err
+	if o.ProviderMessageID == "" {
+		ev, err := f.OptedOut(ctx, id, o)
+		return id, ev, err
+	}
+	ref := o.Provider + ":" + o.ProviderMessageID
+	events, err := f.st.AppendConsentOnce(context.WithoutCancel(ctx), id, ref, consent.OptOutEvent(o))
+	switch {
+	case errors.Is(err, store.ErrApplied):
+		f.log.InfoContext(ctx, "opt-out replayed: recorded before, nothing changed", "recipient_id", id, "channel", o.Channel, "provider", o.Provider)
+		return id, consent.Event{}, ErrReplayed
+	case err != nil:
+		return id, consent.Event{}, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
+	}
+	f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
+		"source", events[0].Source, "provider", o.Provider)
+	return id, events[0], nil
 }
 
 // HardBounced suppresses recipient id's contact point of channel ch: the

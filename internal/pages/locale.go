@@ -33,6 +33,7 @@ var texts = map[string]map[string]string{
 	"optional":             {de: "optional", en: "optional"},
 	"error.title":          {de: "Das hat nicht geklappt", en: "That did not work"},
 	"error.internal":       {de: "Ein technischer Fehler ist aufgetreten. Bitte versuchen Sie es später noch einmal.", en: "A technical error occurred. Please try again later."},
+	"error.unavailable":    {de: "Der Dienst ist gerade nicht erreichbar. Bitte versuchen Sie es in ein paar Minuten noch einmal – Ihre Angaben wurden nicht gespeichert.", en: "The service cannot be reached right now. Please try again in a few minutes – nothing you entered was saved."},
 	"error.csrf":           {de: "Das Formular ist abgelaufen oder wurde nicht von dieser Seite gesendet. Bitte laden Sie die Seite neu und versuchen Sie es noch einmal.", en: "The form has expired or was not sent from this page. Please reload the page and try again."},
 	"error.link":           {de: "Dieser Link ist ungültig oder abgelaufen. Bitte nutzen Sie den Link aus Ihrer neuesten E-Mail.", en: "This link is invalid or has expired. Please use the link from your most recent e-mail."},
 	"error.used":           {de: "Dieser Link wurde bereits verwendet.", en: "This link has already been used."},

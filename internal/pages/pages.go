@@ -413,18 +413,25 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, key str
 	p.render(w, r, v)
 }
 
+// retryAfterUnavailable is the Retry-After of a 503 page, in seconds: the
+// same wait the API asks producers for (api.RetryAfter).
+const retryAfterUnavailable = "5"
+
 // internal logs err (it never holds personal data: ids and wrapped store
-// errors only) and shows the neutral error page: 503 with Retry-After when
-// Redis cannot take the request now (a consent not yet confirmed by the
-// replicas, a failover under way), else 500.
+// errors only) and shows the neutral error page: a plain 503 with
+// Retry-After when the store cannot be reached (the person may simply try
+// again), else a 500.
 func (p *Pages) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
-	p.log.ErrorContext(r.Context(), "pages: "+op, "err", err)
-	status := http.StatusInternalServerError
+	// Redis cannot take the request now (down, a failover, a consent not
+	// yet confirmed by the replicas): the person may simply try again.
 	if redisconn.Unavailable(err) {
-		status = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "5")
+		p.log.WarnContext(r.Context(), "pages: "+op+": store unavailable", "err", err)
+		w.Header().Set("Retry-After", retryAfterUnavailable)
+		p.fail(w, r, http.StatusServiceUnavailable, "error.unavailable")
+		return
 	}
-	p.fail(w, r, status, "error.internal")
+	p.log.ErrorContext(r.Context(), "pages: "+op, "err", err)
+	p.fail(w, r, http.StatusInternalServerError, "error.internal")
 }
 
 // openToken opens the {token} path value for purpose and answers the neutral

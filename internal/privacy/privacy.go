@@ -8,6 +8,7 @@ package privacy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/heroldhq/herold/internal/events"
@@ -23,7 +24,9 @@ const ExportFormat = "herold.recipient-export/v1"
 // suppression flags, the consent ledger with the state it folds to, and every
 // message record still kept, each with the decisions that settled it, and
 // every campaign message (kept per campaign as a compact outcome entry, not
-// as a message record) with its decision.
+// as a message record) with its decision. Message records Herold cannot
+// decode (written by another version, or damaged) are exported as their
+// stored bytes in Undecodable, so no record keeps a person's data out of it.
 type Export struct {
 	Format           string                  `json:"format"`
 	ExportedAt       time.Time               `json:"exported_at"`
@@ -32,20 +35,33 @@ type Export struct {
 	Consents         store.Consents          `json:"consents"`
 	Messages         []store.MessageRecord   `json:"messages"`
 	CampaignMessages []store.CampaignMessage `json:"campaign_messages"`
+	Undecodable      []store.RawRecord       `json:"undecodable,omitempty"`
 }
 
 // Rights exports and erases people. It is safe for concurrent use.
 type Rights struct {
 	st     *store.Store
 	events events.Publisher
+	log    *slog.Logger
 }
 
+// Option configures Rights.
+type Option func(*Rights)
+
+// WithLog sets where Rights reports records it could not decode (by id
+// only); default: nowhere.
+func WithLog(l *slog.Logger) Option { return func(r *Rights) { r.log = l } }
+
 // New returns Rights over st; pub hears recipient.erased (nil: nobody).
-func New(st *store.Store, pub events.Publisher) *Rights {
+func New(st *store.Store, pub events.Publisher, opts ...Option) *Rights {
 	if pub == nil {
 		pub = events.Nop{}
 	}
-	return &Rights{st: st, events: pub}
+	r := &Rights{st: st, events: pub, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
 }
 
 // Export gathers everything held on id at now. Unknown recipient:
@@ -58,10 +74,11 @@ func (r *Rights) Export(ctx context.Context, id message.RecipientID, now time.Ti
 	if !snap.Found {
 		return Export{}, fmt.Errorf("export recipient %s: %w", id, store.ErrNotFound)
 	}
-	msgs, err := r.st.RecipientMessages(ctx, id)
+	msgs, raw, err := r.st.ExportMessages(ctx, id)
 	if err != nil {
 		return Export{}, fmt.Errorf("export recipient: %w", err)
 	}
+	r.reportUndecodable(ctx, "export", id, raw)
 	if msgs == nil {
 		msgs = []store.MessageRecord{}
 	}
@@ -77,7 +94,17 @@ func (r *Rights) Export(ctx context.Context, id message.RecipientID, now time.Ti
 		Consents:         store.ConsentsOf(id, snap.Events, now),
 		Messages:         msgs,
 		CampaignMessages: cms,
+		Undecodable:      raw,
 	}, nil
+}
+
+// reportUndecodable logs the ids of records that could not be decoded, so an
+// operator can find out why; the records themselves are exported or erased.
+func (r *Rights) reportUndecodable(ctx context.Context, op string, id message.RecipientID, raw []store.RawRecord) {
+	for _, rr := range raw {
+		r.log.WarnContext(ctx, "record cannot be decoded: handled as its stored bytes", "op", op,
+			"recipient_id", id, "kind", rr.Kind, "record_id", rr.ID)
+	}
 }
 
 // Erase erases id: its profile, consent ledger, index entries, frequency-cap
@@ -101,6 +128,9 @@ func (r *Rights) Erase(ctx context.Context, id message.RecipientID) error {
 	rec, err := r.st.GetRecipient(ctx, id)
 	if err != nil {
 		return fmt.Errorf("erase recipient: %w", err)
+	}
+	if _, raw, err := r.st.ExportMessages(ctx, id); err == nil {
+		r.reportUndecodable(ctx, "erase", id, raw) // DeleteRecipientMessages deletes them too
 	}
 	steps := []func() error{
 		func() error { return r.st.SuppressErased(ctx, rec) },

@@ -173,15 +173,19 @@ func (h *DeliverHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	return err
 }
 
-// RetryDelay returns asynq's RetryDelayFunc: a provider's Retry-After when
-// the error carries one (channels.RetryAfterError), else fallback (nil:
-// asynq.DefaultRetryDelayFunc, exponential back-off with jitter, n⁴+15 s plus
-// up to 30·(n+1) s).
+// RetryDelay returns asynq's RetryDelayFunc: none for a task whose lease
+// expired (asynq.ErrLeaseExpired: its worker died or lost Redis, the task
+// itself did not fail), a provider's Retry-After when the error carries one
+// (channels.RetryAfterError), else fallback (nil: asynq.DefaultRetryDelayFunc,
+// exponential back-off with jitter, n⁴+15 s plus up to 30·(n+1) s).
 func RetryDelay(fallback asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 	if fallback == nil {
 		fallback = asynq.DefaultRetryDelayFunc
 	}
 	return func(n int, err error, t *asynq.Task) time.Duration {
+		if leaseExpired(err) {
+			return 0
+		}
 		var h *HoldError
 		if errors.As(err, &h) {
 			return holdDelay(h)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"syscall"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -41,9 +42,12 @@ func Unavailable(err error) bool {
 		return true
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, redis.ErrPoolTimeout) ||
-		errors.Is(err, redis.ErrClosed) {
+		errors.Is(err, redis.ErrClosed) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) {
 		return true
 	}
-	// go-redis' failover client reports this one as a plain error.
-	return strings.Contains(err.Error(), "all sentinels specified in configuration are unreachable")
+	// go-redis does not export these two.
+	s := err.Error()
+	return strings.Contains(s, "all sentinels specified in configuration are unreachable") ||
+		strings.Contains(s, "redis: cluster has no nodes")
 }

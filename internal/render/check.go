@@ -40,6 +40,7 @@ func ParseSample(b []byte) (Sample, error) {
 	var s Sample
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // as the API decodes template data: numbers keep their digits
 	if err := dec.Decode(&s); err != nil {
 		return Sample{}, fmt.Errorf("sample data: %w", err)
 	}

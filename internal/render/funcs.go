@@ -1,11 +1,8 @@
 package render
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -28,12 +25,16 @@ func lang(locale string) string {
 //	date   "2006-01-02"|RFC 3339|time.Time   "03.12.2026" (de) / "3 December 2026" (en)
 //	title  salutation         "Frau"/"Herr" as "Frau"/"Herr" (de) or "Ms"/"Mr" (en); "" otherwise
 //	paragraphs text           text split at blank lines, for <p> in HTML
+//
+// money and num format a number from its decimal digits (decimal.go), so a
+// json.Number keeps every digit the producer sent; they round half away
+// from zero, as amounts are rounded on paper.
 func funcs(locale string) map[string]any {
 	l := lang(locale)
 	comma := strings.Contains(commaDecimal, " "+l+" ")
 	return map[string]any{
 		"money": func(v any, currency ...any) (string, error) {
-			f, err := number(v)
+			d, err := decimalOf(v)
 			if err != nil {
 				return "", fmt.Errorf("money: %w", err)
 			}
@@ -43,7 +44,7 @@ func funcs(locale string) map[string]any {
 					cur = strings.ToUpper(s)
 				}
 			}
-			amount := formatNumber(f, 2, true, comma)
+			amount := d.format(2, true, comma)
 			switch {
 			case cur == "EUR" && comma:
 				return amount + " €", nil
@@ -56,11 +57,11 @@ func funcs(locale string) map[string]any {
 			}
 		},
 		"num": func(v any) (string, error) {
-			f, err := number(v)
+			d, err := decimalOf(v)
 			if err != nil {
 				return "", fmt.Errorf("num: %w", err)
 			}
-			return formatNumber(f, 2, false, comma), nil
+			return d.format(2, false, comma), nil
 		},
 		"date": func(v any) (string, error) {
 			t, err := dateOf(v)
@@ -107,58 +108,6 @@ func funcs(locale string) map[string]any {
 }
 
 var errNotNumber = errors.New("want a number")
-
-// number accepts the numeric forms JSON and Go callers produce.
-func number(v any) (float64, error) {
-	switch n := v.(type) {
-	case float64:
-		return n, nil
-	case float32:
-		return float64(n), nil
-	case int:
-		return float64(n), nil
-	case int64:
-		return float64(n), nil
-	case json.Number:
-		return n.Float64()
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(n), 64)
-		if err != nil {
-			return 0, errNotNumber
-		}
-		return f, nil
-	}
-	return 0, errNotNumber
-}
-
-// formatNumber writes f with thousands separators and at most decimals
-// decimals; fixed keeps trailing zeros (amounts), else they are dropped.
-func formatNumber(f float64, decimals int, fixed, comma bool) string {
-	s := strconv.FormatFloat(math.Abs(f), 'f', decimals, 64)
-	intPart, frac, _ := strings.Cut(s, ".")
-	if !fixed {
-		frac = strings.TrimRight(frac, "0")
-	}
-	thousands, point := ",", "."
-	if comma {
-		thousands, point = ".", ","
-	}
-	var b strings.Builder
-	if f < 0 && strings.Trim(s, "0.") != "" {
-		b.WriteByte('-')
-	}
-	for i, c := range intPart {
-		if i > 0 && (len(intPart)-i)%3 == 0 {
-			b.WriteString(thousands)
-		}
-		b.WriteRune(c)
-	}
-	if frac != "" {
-		b.WriteString(point)
-		b.WriteString(frac)
-	}
-	return b.String()
-}
 
 func dateOf(v any) (time.Time, error) {
 	switch d := v.(type) {

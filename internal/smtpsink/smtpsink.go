@@ -37,6 +37,8 @@ type Sink struct {
 	srv      *smtp.Server
 	count    atomic.Int64
 	rcptSeen atomic.Int64
+	sessions atomic.Int64 // open connections
+	delay    atomic.Int64 // nanoseconds each message's DATA takes (SetDelay)
 	mu       sync.Mutex
 	mails    []Mail
 }
@@ -57,6 +59,7 @@ func NewFunc(fn func(Mail)) (*Sink, error) {
 
 func start(s *Sink) (*Sink, error) {
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		s.sessions.Add(1)
 		return &sinkSession{s: s}, nil
 	}))
 	s.srv.Domain = "localhost"
@@ -82,6 +85,14 @@ func (s *Sink) Close() error {
 	}
 	return err
 }
+
+// Sessions returns how many SMTP connections are open. After a sender
+// died, 0 means the sink has seen the end of every message it was sending.
+func (s *Sink) Sessions() int { return int(s.sessions.Load()) }
+
+// SetDelay makes every message take d before the sink accepts it, like a
+// slow relay, so that messages are in flight when a test kills a sender.
+func (s *Sink) SetDelay(d time.Duration) { s.delay.Store(int64(d)) }
 
 // Count returns how many messages were accepted.
 func (s *Sink) Count() int { return int(s.count.Load()) }
@@ -119,6 +130,9 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *sinkSession) Data(r io.Reader) error {
+	if d := time.Duration(ss.s.delay.Load()); d > 0 {
+		time.Sleep(d)
+	}
 	if !ss.s.keep {
 		_, err := io.Copy(io.Discard, r)
 		if err == nil {
@@ -144,4 +158,4 @@ func (ss *sinkSession) Data(r io.Reader) error {
 }
 
 func (ss *sinkSession) Reset()        { ss.cur = Mail{} }
-func (ss *sinkSession) Logout() error { return nil }
+func (ss *sinkSession) Logout() error { ss.s.sessions.Add(-1); return nil }

@@ -19,7 +19,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -298,9 +297,7 @@ func (s *Store) CampaignMessages(ctx context.Context, rid message.RecipientID) (
 	for i, h := range hits {
 		c := Campaign{ID: h.id}
 		if j := specs[i].Val(); j != "" {
-			if err := json.Unmarshal([]byte(j), &c); err != nil {
-				return nil, fmt.Errorf("campaign messages of %s: campaign %s: decode: %w", rid, h.id, err)
-			}
+			c = campaignSpecLenient(h.id, j)
 		}
 		out = append(out, campaignMessageOf(c, decodeOutcome(c.ID, c.Type, rid, h.entry)))
 	}

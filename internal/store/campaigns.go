@@ -409,8 +409,8 @@ func (s *Store) Campaign(ctx context.Context, id string) (Campaign, CampaignStat
 		return Campaign{}, "", fmt.Errorf("load campaign %s: %w", id, ErrNotFound)
 	}
 	var c Campaign
-	if err := json.Unmarshal([]byte(j), &c); err != nil {
-		return Campaign{}, "", fmt.Errorf("load campaign %s: decode: %w", id, err)
+	if err := decodeExact([]byte(j), &c); err != nil {
+		return Campaign{}, "", fmt.Errorf("load campaign %s: %w: %w", id, ErrUndecodable, err)
 	}
 	return c, CampaignState(st), nil
 }
@@ -442,8 +442,8 @@ func (s *Store) CampaignStatus(ctx context.Context, id string) (CampaignStatus, 
 		return CampaignStatus{}, fmt.Errorf("campaign %s status: %w", id, ErrNotFound)
 	}
 	var st CampaignStatus
-	if err := json.Unmarshal([]byte(m["j"]), &st.Campaign); err != nil {
-		return CampaignStatus{}, fmt.Errorf("campaign %s status: decode: %w", id, err)
+	if err := decodeExact([]byte(m["j"]), &st.Campaign); err != nil {
+		return CampaignStatus{}, fmt.Errorf("campaign %s status: %w: %w", id, ErrUndecodable, err)
 	}
 	st.State = CampaignState(m["state"])
 	st.StartedAt = fromMillis(m["started"])

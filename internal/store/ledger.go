@@ -28,6 +28,27 @@ return redis.call('RPUSH', KEYS[2], unpack(ARGV))`)
 
 func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey(string(id), "ledger") }
 
+// appliedKey is the set of references (such as "twilio:SM…", the provider's
+// id of an inbound STOP) whose events are in the ledger already. It shares
+// the recipient's hash tag with the ledger, so the check and the append are
+// one script on Redis Cluster too, and erasure deletes it with the ledger.
+func (s *Store) appliedKey(id message.RecipientID) string {
+	return s.recipientKey(string(id), "applied")
+}
+
+// appendOnceScript is appendScript that appends only if ARGV[1] is not in
+// the set KEYS[3] yet, and adds it. Returns the ledger length, -1 for an
+// unknown recipient, -2 when the reference was applied before.
+var appendOnceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return -2 end
+return redis.call('RPUSH', KEYS[2], unpack(ARGV, 2))`)
+
+// ErrApplied means AppendConsentOnce found its reference applied already:
+// the events came before (a provider replayed its webhook) and nothing was
+// appended.
+var ErrApplied = errors.New("already applied")
+
 // AppendConsent appends events to the consent ledger of id and returns them
 // as stored. It sets a missing ID (a time-ordered UUID) and a missing At (now);
 // every event must then pass consent.Event.Validate. Events are never changed
@@ -37,11 +58,88 @@ func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey
 // ErrNotFound, and nothing is written. With WithDurability it returns only
 // once the replicas asked for have the events, else a *redisconn.NotAckedError.
 func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ...consent.Event) ([]consent.Event, error) {
+	out, args, err := s.encodeEvents(id, in)
+	if err != nil {
+		return nil, err
+	}
+	n, err := s.appendEvents(ctx, appendScript, []string{s.profileKey(id), s.ledgerKey(id)}, args)
+	if err != nil {
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
+	}
+	if n < 0 {
+		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
+	}
+	s.recorded(ctx, id, out)
+	return out, nil
+}
+
+// recorded tells the event hub about consent events appended for id. The
+// consent is recorded; a webhook that cannot be told now does not undo it.
+func (s *Store) recorded(ctx context.Context, id message.RecipientID, out []consent.Event) {
+	evs := make([]events.Event, len(out))
+	for i, e := range out {
+		evs[i] = events.ConsentEvent(string(id), e.Channel, events.Consent{EventID: e.ID, Kind: string(e.Kind),
+			Purpose: e.Purpose, Source: string(e.Source), At: e.At, TextVersion: e.TextVersion,
+			TextSHA256: events.TextHash(e.Text), RecordedBy: e.RecordedBy})
+		evs[i].ID = events.DerivedID(events.ConsentRecorded, e.ID)
+	}
+	_ = s.tell(ctx, evs...)
+}
+
+// appendEvents runs an append script on keys (the profile and the ledger
+// first). When writes wait for replicas, WAIT goes
+// in the same pipeline as the script (one round trip, on the connection of
+// the write): a consent or withdrawal is confirmed only once it would survive
+// the loss of the primary. Unconfirmed (*redisconn.NotAckedError), the event
+// is on the primary all the same; a retry appends it again, which folds to
+// the same state.
+func (s *Store) appendEvents(ctx context.Context, script *redis.Script, keys []string, args []any) (int64, error) {
+	if s.dur.Replicas() == 0 {
+		return script.Run(ctx, s.rdb, keys, args...).Int64()
+	}
+	var cmd *redis.Cmd
+	if _, err := s.dur.Pipelined(ctx, s.rdb, keys[1], func(p redis.Pipeliner) error {
+		cmd = script.Eval(ctx, p, keys, args...) // Eval: a pipeline cannot fall back on NOSCRIPT
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	return cmd.Int64()
+}
+
+// AppendConsentOnce is AppendConsent for events that come with a reference
+// that identifies their cause, such as the provider's id of an inbound
+// message ("twilio:SM…"): the events are appended once per reference, so a
+// replayed webhook changes nothing. A reference seen before: ErrApplied.
+func (s *Store) AppendConsentOnce(ctx context.Context, id message.RecipientID, ref string, in ...consent.Event) ([]consent.Event, error) {
+	if ref == "" {
+		return nil, fmt.Errorf("append consent %s: empty reference", id)
+	}
+	out, args, err := s.encodeEvents(id, in)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{s.profileKey(id), s.ledgerKey(id), s.appliedKey(id)}
+	n, err := s.appendEvents(ctx, appendOnceScript, keys, append([]any{ref}, args...))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
+	case n == -1:
+		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
+	case n == -2:
+		return nil, fmt.Errorf("append consent %s: %s: %w", id, ref, ErrApplied)
+	}
+	s.recorded(ctx, id, out)
+	return out, nil
+}
+
+// encodeEvents checks and encodes events for the ledger (see AppendConsent).
+func (s *Store) encodeEvents(id message.RecipientID, in []consent.Event) ([]consent.Event, []any, error) {
 	if len(in) == 0 {
-		return nil, fmt.Errorf("append consent %s: no events", id)
+		return nil, nil, fmt.Errorf("append consent %s: no events", id)
 	}
 	if len(in) > maxAppend {
-		return nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(in), maxAppend)
+		return nil, nil, fmt.Errorf("append consent %s: %d events, at most %d at once", id, len(in), maxAppend)
 	}
 	out := make([]consent.Event, len(in))
 	args := make([]any, len(in))
@@ -50,7 +148,7 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 		if e.ID == "" {
 			u, err := uuid.NewV7()
 			if err != nil {
-				return nil, fmt.Errorf("append consent %s: event id: %w", id, err)
+				return nil, nil, fmt.Errorf("append consent %s: event id: %w", id, err)
 			}
 			e.ID = u.String()
 		}
@@ -59,52 +157,15 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 		}
 		e.At = e.At.UTC()
 		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("append consent %s: event %d: %w", id, i, err)
+			return nil, nil, fmt.Errorf("append consent %s: event %d: %w", id, i, err)
 		}
 		b, err := json.Marshal(e)
 		if err != nil {
-			return nil, fmt.Errorf("append consent %s: %w", id, err)
+			return nil, nil, fmt.Errorf("append consent %s: %w", id, err)
 		}
 		out[i], args[i] = e, b
 	}
-	n, err := s.appendEvents(ctx, id, args)
-	if err != nil {
-		return nil, fmt.Errorf("append consent %s: %w", id, err)
-	}
-	if n < 0 {
-		return nil, fmt.Errorf("append consent %s: %w", id, ErrNotFound)
-	}
-	evs := make([]events.Event, len(out))
-	for i, e := range out {
-		evs[i] = events.ConsentEvent(string(id), e.Channel, events.Consent{EventID: e.ID, Kind: string(e.Kind),
-			Purpose: e.Purpose, Source: string(e.Source), At: e.At, TextVersion: e.TextVersion,
-			TextSHA256: events.TextHash(e.Text), RecordedBy: e.RecordedBy})
-		evs[i].ID = events.DerivedID(events.ConsentRecorded, e.ID)
-	}
-	// The consent is recorded; a webhook that cannot be told now does not undo it.
-	_ = s.tell(ctx, evs...)
-	return out, nil
-}
-
-// appendEvents runs appendScript. When writes wait for replicas, WAIT goes
-// in the same pipeline as the script (one round trip, on the connection of
-// the write): a consent or withdrawal is confirmed only once it would survive
-// the loss of the primary. Unconfirmed (*redisconn.NotAckedError), the event
-// is on the primary all the same; a retry appends it again, which folds to
-// the same state.
-func (s *Store) appendEvents(ctx context.Context, id message.RecipientID, args []any) (int64, error) {
-	keys := []string{s.profileKey(id), s.ledgerKey(id)}
-	if s.dur.Replicas() == 0 {
-		return appendScript.Run(ctx, s.rdb, keys, args...).Int64()
-	}
-	var cmd *redis.Cmd
-	if _, err := s.dur.Pipelined(ctx, s.rdb, keys[1], func(p redis.Pipeliner) error {
-		cmd = appendScript.Eval(ctx, p, keys, args...) // Eval: a pipeline cannot fall back on NOSCRIPT
-		return nil
-	}); err != nil {
-		return 0, err
-	}
-	return cmd.Int64()
+	return out, args, nil
 }
 
 // Ledger returns every consent event of id in the order recorded, or an

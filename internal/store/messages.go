@@ -72,6 +72,11 @@ type Attempt struct {
 	Class     string                  `json:"error_class,omitempty"` // delivery.Class… code
 	Provider  *channels.ProviderError `json:"provider_error,omitempty"`
 	Permanent bool                    `json:"permanent,omitempty"`
+	// PossibleDuplicate: an earlier try may have reached the provider
+	// without its outcome being recorded (MessageRecord.Unconfirmed), so the
+	// person may have the message twice. E-mail carries the same Message-ID
+	// both times.
+	PossibleDuplicate bool `json:"possible_duplicate,omitempty"`
 }
 
 // ReportRef links a bounce or complaint report to the message it is about.
@@ -126,6 +131,16 @@ type MessageRecord struct {
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 	DeliveredAt time.Time `json:"delivered_at,omitzero"`
+
+	// Unconfirmed: an earlier try ended without a known outcome — a worker
+	// found the sending mark of one that never recorded its outcome (it died,
+	// or Redis went away, between the provider call and the record write),
+	// or the provider did not answer in time or the send was cut off — so
+	// the provider may have the message. The next attempt recorded is marked
+	// PossibleDuplicate and this is cleared (UpdateMessage does both, whoever
+	// appends the attempt); a message that ends without another attempt
+	// keeps it.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 
 	// Rev is the revision the record was read at; 0 for a record not stored yet.
 	Rev int64 `json:"-"`
@@ -193,8 +208,8 @@ func decodeMessage(id string, vals []any) (MessageRecord, error) {
 		return MessageRecord{}, fmt.Errorf("get message %s: %w", id, ErrNotFound)
 	}
 	var rec MessageRecord
-	if err := json.Unmarshal([]byte(js), &rec); err != nil {
-		return MessageRecord{}, fmt.Errorf("get message %s: decode: %w", id, err)
+	if err := decodeExact([]byte(js), &rec); err != nil {
+		return MessageRecord{}, fmt.Errorf("get message %s: %w: %w", id, ErrUndecodable, err)
 	}
 	rev, err := strconv.ParseInt(rs, 10, 64)
 	if err != nil {
@@ -238,11 +253,15 @@ func (s *Store) updateMessage(ctx context.Context, id string, first *MessageReco
 			}
 		}
 		rec.UpdatedAt = s.now().UTC()
+		tried := len(rec.Attempts)
 		switch err := fn(&rec); {
 		case errors.Is(err, ErrSkipUpdate):
 			return rec, nil
 		case err != nil:
 			return rec, err
+		}
+		if rec.Unconfirmed && len(rec.Attempts) > tried {
+			rec.Attempts[tried].PossibleDuplicate, rec.Unconfirmed = true, false
 		}
 		ok, err := s.writeMessage(ctx, &rec, ttl)
 		if err != nil {
@@ -338,14 +357,31 @@ func (s *Store) DeleteMessage(ctx context.Context, id string) error {
 }
 
 // RecipientMessages returns the records of every message to recipient id
-// still held, oldest first (for the export of a person's data).
+// still held, oldest first. A record that cannot be decoded is an error
+// wrapping ErrUndecodable; export and erasure use ExportMessages, which
+// never fails on one.
 func (s *Store) RecipientMessages(ctx context.Context, id message.RecipientID) ([]MessageRecord, error) {
+	recs, raw, err := s.ExportMessages(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > 0 {
+		return nil, fmt.Errorf("recipient messages %s: message %s: %w", id, raw[0].ID, ErrUndecodable)
+	}
+	return recs, nil
+}
+
+// ExportMessages returns the records of every message to recipient id still
+// held, oldest first, and, for the records that cannot be decoded (written by
+// another version, or damaged), their stored bytes: no record can keep a
+// person's data out of an export (Art. 15) or in Redis after an erasure.
+func (s *Store) ExportMessages(ctx context.Context, id message.RecipientID) ([]MessageRecord, []RawRecord, error) {
 	ids, err := s.rdb.ZRange(ctx, s.messageIndexKey(id), 0, -1).Result()
 	if err != nil {
-		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(ids))
@@ -353,28 +389,33 @@ func (s *Store) RecipientMessages(ctx context.Context, id message.RecipientID) (
 		cmds[i] = pipe.HMGet(ctx, s.messageKey(mid), "r", "j")
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 	}
 	out := make([]MessageRecord, 0, len(ids))
+	var raw []RawRecord
 	for i, cmd := range cmds {
 		rec, err := decodeMessage(ids[i], cmd.Val())
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			continue // expired: the index entry outlived it
-		}
-		if err != nil {
-			return nil, fmt.Errorf("recipient messages %s: %w", id, err)
+		case errors.Is(err, ErrUndecodable):
+			js, _ := cmd.Val()[1].(string)
+			raw = append(raw, RawRecord{Kind: "message", ID: ids[i], Raw: js})
+			continue
+		case err != nil:
+			return nil, nil, fmt.Errorf("recipient messages %s: %w", id, err)
 		}
 		out = append(out, rec)
 	}
-	return out, nil
+	return out, raw, nil
 }
 
 // DeleteRecipientMessages erases every message record of recipient id, with
 // its provider index entries and the recipient's index (for erasure, Art. 17).
 // A worker that later picks up one of these messages finds no record and
-// sends nothing.
+// sends nothing. Records that cannot be decoded are deleted too.
 func (s *Store) DeleteRecipientMessages(ctx context.Context, id message.RecipientID) error {
-	recs, err := s.RecipientMessages(ctx, id)
+	recs, raw, err := s.ExportMessages(ctx, id)
 	if err != nil {
 		return fmt.Errorf("delete recipient messages: %w", err)
 	}
@@ -389,6 +430,11 @@ func (s *Store) DeleteRecipientMessages(ctx context.Context, id message.Recipien
 	for _, r := range recs {
 		if r.ProviderID != "" {
 			keys = append(keys, s.providerKey(r.ProviderID))
+		}
+	}
+	for _, r := range raw {
+		if pid := r.providerID(); pid != "" {
+			keys = append(keys, s.providerKey(pid))
 		}
 	}
 	pipe := s.rdb.Pipeline()
@@ -433,6 +479,22 @@ func providerStatusRank(s MessageStatus) int {
 	return 0
 }
 
+// providerWordRank orders the provider's words, so a callback that arrives
+// late (Twilio does not promise their order) or again changes nothing.
+func providerWordRank(s string) int {
+	switch s {
+	case "sent":
+		return 1
+	case "delivered":
+		return 2
+	case "undelivered", "failed":
+		return 3
+	case "read":
+		return 4
+	}
+	return 0
+}
+
 // UpdateProviderStatus records a provider's status callback for the message
 // it knows as providerID. status is the provider's word (Twilio: queued,
 // sending, sent, delivered, undelivered, failed, read; SMTP DSNs: delivered,
@@ -465,6 +527,7 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		return MessageRecord{}, fmt.Errorf("update provider status %s: %w", id, ErrNotFound)
 	}
 	rec, err := s.UpdateMessage(ctx, id, ttl, func(rec *MessageRecord) error {
+		was, wasWord, wasCode := rec.Status, rec.ProviderStatus, rec.ProviderErrorCode
 		next := rec.Status
 		switch status {
 		case "delivered":
@@ -479,9 +542,16 @@ func (s *Store) UpdateProviderStatus(ctx context.Context, providerID string, sta
 		if providerStatusRank(next) > providerStatusRank(rec.Status) && !rec.Status.Pending() {
 			rec.Status = next
 		}
-		rec.ProviderStatus = status
+		if providerWordRank(status) >= providerWordRank(rec.ProviderStatus) {
+			rec.ProviderStatus = status // a late "sent" after "delivered" says nothing new
+		}
 		if errorCode != 0 {
 			rec.ProviderErrorCode = errorCode
+		}
+		if rec.Status == was && rec.ProviderStatus == wasWord && rec.ProviderErrorCode == wasCode {
+			// A replayed or stale callback: nothing changes, not even the
+			// revision or the time of the last change.
+			return ErrSkipUpdate
 		}
 		rec.UpdatedAt = s.now().UTC()
 		return nil

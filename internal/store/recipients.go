@@ -6,6 +6,7 @@ package store
 //
 //	<prefix>{r:<id>}:profile   string: the recipient.Recipient as JSON, with suppression flags per contact point
 //	<prefix>{r:<id>}:ledger    list: consent.Event JSON, appended only (RPUSH in a script that checks the profile)
+//	<prefix>{r:<id>}:applied   set: references whose events are in the ledger ("twilio:SM…", an inbound STOP), so a replay appends nothing
 //	<prefix>suppression        hash: <hmac>:<channel|all> → {"reason","at"}; kept after erasure
 //	<prefix>idx:email          hash: <hmac of the address, case-folded> → recipient id
 //	<prefix>idx:phone          hash: <hmac of the E.164 number> → recipient id

@@ -378,8 +378,8 @@ func (s *Store) DeleteRecipientKeys(ctx context.Context, id message.RecipientID)
 }
 
 // recipientKeys are the keys of id that erasure deletes in one DEL besides
-// the message log: profile, ledger and the frequency-cap log of advertising
-// deliveries.
+// the message log: profile, ledger, the references applied to the ledger and
+// the frequency-cap log of advertising deliveries.
 func (s *Store) recipientKeys(id message.RecipientID) []string {
-	return []string{s.profileKey(id), s.ledgerKey(id), s.advKey(id), s.recipientKey(string(id), "softbounce")}
+	return []string{s.profileKey(id), s.ledgerKey(id), s.appliedKey(id), s.advKey(id), s.recipientKey(string(id), "softbounce")}
 }
