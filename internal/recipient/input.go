@@ -38,6 +38,7 @@ type Input struct {
 	TimeZone      string          `json:"time_zone,omitempty"`
 	Contract      *ContractInput  `json:"contract,omitempty"`
 	OpenRequest   bool            `json:"open_request,omitempty"`
+	Attributes    map[string]any  `json:"attributes,omitempty"`
 	CreatedAt     json.RawMessage `json:"created_at,omitempty"` // ignored
 	UpdatedAt     json.RawMessage `json:"updated_at,omitempty"` // ignored
 }
@@ -199,6 +200,7 @@ func Parse(id string, in Input, region string) (Recipient, error) {
 			r.Contract = &ct
 		}
 	}
+	r.Attributes = parseAttributes(&bad, in.Attributes)
 	if err := bad.Err(); err != nil {
 		return Recipient{}, err
 	}
@@ -218,6 +220,9 @@ func (r Recipient) Input() Input {
 		Kind: string(r.Kind), Salutation: r.Salutation, FirstName: r.FirstName, LastName: r.LastName,
 		Company: r.Company, PostalAddress: r.PostalAddress, Locale: r.Locale, TimeZone: r.TimeZone,
 		OpenRequest: r.OpenRequest,
+	}
+	if len(r.Attributes) > 0 {
+		in.Attributes = r.Attributes.Clone()
 	}
 	for _, e := range r.Emails {
 		in.Emails = append(in.Emails, EmailInput{Address: e.Address, CollectedInSale: e.CollectedInSale})
