@@ -64,7 +64,9 @@ func TestMatch(t *testing.T) {
 	t.Parallel()
 	cat := catalog(t)
 	day := 24 * time.Hour
-	dsl := func(r *recipient.Recipient) { r.Attributes = recipient.Attributes{"product": []any{"dsl", "tv"}, "lines": 2.0, "tariff": "L", "vip": true, "score": "7.5"} }
+	dsl := func(r *recipient.Recipient) {
+		r.Attributes = recipient.Attributes{"product": []any{"dsl", "tv"}, "lines": 2.0, "tariff": "L", "vip": true, "score": "7.5"}
+	}
 	tests := []struct {
 		expr string
 		snap recipient.Snapshot
@@ -213,7 +215,9 @@ type memLoader struct {
 }
 
 func (m *memLoader) RecipientIDs(_ context.Context, after message.RecipientID, n int) ([]message.RecipientID, error) {
-	i, _ := slices.BinarySearchFunc(m.snaps, after, func(s recipient.Snapshot, id message.RecipientID) int { return strings.Compare(string(s.ID), string(id)) })
+	i, _ := slices.BinarySearchFunc(m.snaps, after, func(s recipient.Snapshot, id message.RecipientID) int {
+		return strings.Compare(string(s.ID), string(id))
+	})
 	if i < len(m.snaps) && m.snaps[i].ID == after {
 		i++
 	}
@@ -231,7 +235,9 @@ func (m *memLoader) Snapshots(_ context.Context, ids []message.RecipientID, ledg
 	}
 	out := make([]recipient.Snapshot, len(ids))
 	for i, id := range ids {
-		j, _ := slices.BinarySearchFunc(m.snaps, id, func(s recipient.Snapshot, id message.RecipientID) int { return strings.Compare(string(s.ID), string(id)) })
+		j, _ := slices.BinarySearchFunc(m.snaps, id, func(s recipient.Snapshot, id message.RecipientID) int {
+			return strings.Compare(string(s.ID), string(id))
+		})
 		out[i] = m.snaps[j]
 		if !ledger {
 			out[i].Events = nil
