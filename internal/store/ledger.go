@@ -65,6 +65,9 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, event
 		}
 		out[i], args[i] = e, b
 	}
+	if err := s.noteLists(ctx, id, out); err != nil { // audience.go: list candidates before the events
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
+	}
 	n, err := appendScript.Run(ctx, s.rdb, []string{s.profileKey(id), s.ledgerKey(id)}, args...).Int64()
 	if err != nil {
 		return nil, fmt.Errorf("append consent %s: %w", id, err)
