@@ -267,6 +267,9 @@ func (e *Engine) handleStart(ctx context.Context, t *asynq.Task) error {
 			return errors.Join(err, errPaused)
 		}
 	}
+	if err := e.evaluateSegment(ctx, p.Campaign); err != nil { // draft.go: a segment's snapshot joins the audience
+		return err
+	}
 	names, err := e.st.ChunkNames(ctx, p.Campaign, 0)
 	if err != nil {
 		return err
