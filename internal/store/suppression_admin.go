@@ -47,6 +47,10 @@ const (
 // ReasonImported is the default reason of an imported entry.
 const ReasonImported = "imported"
 
+// ValidReason reports whether s can be a suppression reason: a snake_case
+// code such as hard_bounce.
+func ValidReason(s string) bool { return reasonPattern.MatchString(s) }
+
 func kindOf(cp message.ContactPoint) string {
 	if cp == message.EmailAddress {
 		return KindEmail
