@@ -125,4 +125,3 @@ func (a *Audience) lastDryRun(w http.ResponseWriter, r *http.Request) {
 	}
 	WriteJSON(w, http.StatusOK, rep)
 }
-
