@@ -93,18 +93,20 @@ func (a *Audience) listRecipients(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, page)
 		return
 	}
-	ids, err := a.Store.RecipientIDs(ctx, after, limit)
+	ids, err := a.Store.RecipientIDs(ctx, after, limit+1) // one more: is there a next page?
 	if err != nil {
 		a.fail(w, r, "recipient", err)
 		return
 	}
+	more := len(ids) > limit
+	ids = ids[:min(len(ids), limit)]
 	recs, err := a.Store.Recipients(ctx, ids)
 	if err != nil {
 		a.fail(w, r, "recipient", err)
 		return
 	}
 	page.Recipients = append(page.Recipients, recs...)
-	if len(ids) == limit {
+	if more {
 		page.NextCursor = string(ids[len(ids)-1])
 	}
 	WriteJSON(w, http.StatusOK, page)

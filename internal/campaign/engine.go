@@ -445,7 +445,9 @@ func (e *Engine) process(ctx context.Context, p *plan, owner store.Owner, ids []
 			}
 		})
 	}
-	res, ferr := e.feed(ctx, p, owner, dedupe(ids), jobs)
+	uniq := dedupe(ids)
+	res, ferr := e.feed(ctx, p, owner, uniq, jobs)
+	res.dups += len(ids) - len(uniq) // an id twice in one chunk is a duplicate too, so the counters add up
 	close(jobs)
 	wg.Wait()
 	close(outs)
