@@ -24,11 +24,11 @@ import (
 const (
 	keyAudAdmin = "hrld_audience_admin_0123"
 	keyAudCRM   = "hrld_audience_crm_012345"   // recipients, segments, suppressions
-	keyMkt   = "hrld_audience_mkt_012345"   // campaigns of marketing types
-	keyDPO   = "hrld_audience_dpo_012345"   // compliance only
-	keyBill  = "hrld_audience_bill_012345"  // campaigns, but only invoices
-	keyRead  = "hrld_audience_read_012345"  // recipients only
-	keySupp  = "hrld_audience_supp_0123456" // suppressions only: may import, may not lift
+	keyMkt      = "hrld_audience_mkt_012345"   // campaigns of marketing types
+	keyDPO      = "hrld_audience_dpo_012345"   // compliance only
+	keyBill     = "hrld_audience_bill_012345"  // campaigns, but only invoices
+	keyRead     = "hrld_audience_read_012345"  // recipients only
+	keySupp     = "hrld_audience_supp_0123456" // suppressions only: may import, may not lift
 )
 
 type audience struct {
@@ -331,14 +331,14 @@ func population() (lines []string, reachable []string) {
 		person("s04", "customer", "de", false, `["dsl"]`, active, ev("grant", "advertising", "email")), // consent: in
 		person("s05", "customer", "de", false, `["dsl"]`, active, ev("grant", "advertising", "email"),
 			`{"kind":"withdraw","purpose":"advertising","channel":"email","at":"2026-01-06T10:00:00Z","source":"email"}`), // withdrawn: out
-		person("s06", "customer", "de", true, `["mobile"]`, active),                                      // other product: out
-		person("s07", "customer", "en", true, `["dsl"]`, active),                                         // other locale: out
-		person("s08", "prospect", "de", false, `["dsl"]`, "", ev("grant", "advertising", "email")),       // prospect: out
-		person("s09", "customer", "de", true, `["dsl"]`, ended),                                          // blocked: out
-		person("s10", "customer", "de", true, `["dsl","tv"]`, active, ev("object", "advertising", "sms")), // objected on sms only: in
-		person("s11", "customer", "de", true, `["dsl"]`, active),                                         // address suppressed (below): out
+		person("s06", "customer", "de", true, `["mobile"]`, active),                                              // other product: out
+		person("s07", "customer", "en", true, `["dsl"]`, active),                                                 // other locale: out
+		person("s08", "prospect", "de", false, `["dsl"]`, "", ev("grant", "advertising", "email")),               // prospect: out
+		person("s09", "customer", "de", true, `["dsl"]`, ended),                                                  // blocked: out
+		person("s10", "customer", "de", true, `["dsl","tv"]`, active, ev("object", "advertising", "sms")),        // objected on sms only: in
+		person("s11", "customer", "de", true, `["dsl"]`, active),                                                 // address suppressed (below): out
 		person("s12", "customer", "de", false, `["dsl"]`, active, ev("doi_request", "newsletter:news", "email")), // pending newsletter only: out
-		person("s13", "customer", "de", true, `"dsl"`, active, ev("object", "promo_offer", "email")),     // objected to this type: out
+		person("s13", "customer", "de", true, `"dsl"`, active, ev("object", "promo_offer", "email")),             // objected to this type: out
 	}
 	return lines, []string{"s01", "s04", "s10"}
 }
