@@ -7,6 +7,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -80,10 +81,53 @@ func parseAttributes(bad *invalid.List, in map[string]any) Attributes {
 			}
 		}
 	}
-	if b, err := json.Marshal(out); err == nil && len(b) > MaxAttributesJSON {
-		bad.Add("attributes", "%d bytes as JSON, at most %d", len(b), MaxAttributesJSON)
+	if n := jsonSize(out); n > MaxAttributesJSON {
+		bad.Add("attributes", "%d bytes as JSON, at most %d", n, MaxAttributesJSON)
 	}
 	return out
+}
+
+// jsonSize is about what a encodes to in JSON, counted without encoding
+// (a bulk import checks every profile): strings count their bytes, quotes
+// and the characters JSON escapes, numbers their shortest form.
+func jsonSize(a Attributes) int {
+	n := 2
+	for k, v := range a {
+		n += len(k) + 4 // "k":,
+		if l, ok := v.([]any); ok {
+			n += 2
+			for _, item := range l {
+				n += scalarSize(item) + 1
+			}
+			continue
+		}
+		n += scalarSize(v)
+	}
+	return n
+}
+
+func scalarSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		n := len(x) + 2
+		for i := 0; i < len(x); i++ {
+			switch x[i] {
+			case '"', '\\':
+				n++
+			case '<', '>', '&':
+				n += 5 // \u003c
+			}
+		}
+		return n
+	case float64:
+		return len(strconv.FormatFloat(x, 'g', -1, 64))
+	case bool:
+		if x {
+			return 4
+		}
+		return 5
+	}
+	return 4
 }
 
 // scalar checks one attribute value: a string within the limit, a finite

@@ -339,10 +339,13 @@ func NormalizeMobile(s, region string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a phone number (%v); give it in international form, e.g. +49 151 23456789", err)
 	}
-	if !phonenumbers.IsValidNumber(num) {
+	// GetNumberType matches the number against its region's patterns, as
+	// IsValidNumber does: UNKNOWN is an invalid number. Asking once halves
+	// the cost of a bulk import's numbers.
+	switch typ := phonenumbers.GetNumberType(num); {
+	case typ == phonenumbers.UNKNOWN:
 		return "", errors.New("not a valid phone number for its country")
-	}
-	if !slices.Contains(allowedNumTypes, phonenumbers.GetNumberType(num)) {
+	case !slices.Contains(allowedNumTypes, typ):
 		return "", errors.New("not a mobile number")
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil

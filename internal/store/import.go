@@ -2,7 +2,8 @@ package store
 
 // Bulk import: many profiles (and their consent events) upserted with
 // PutRecipient's rules in a few pipelined round trips per batch instead of
-// several per recipient.
+// several per recipient. ImportRecipients changes the recipients of the
+// items it is given (their stored form): callers hand them over.
 //
 // # Keys
 //
@@ -26,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/redis/go-redis/v9"
@@ -87,6 +89,8 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 		sup     *redis.SliceCmd
 		ledger  *redis.StringSliceCmd
 		q       suppressionQuery
+		emails  []string // contact hashes, computed once per item
+		phones  []string
 	}
 	reads := make([]read, len(items))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -94,7 +98,8 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 			id := it.Recipient.ID
 			r := &reads[i]
 			r.profile = p.Get(ctx, s.profileKey(id))
-			r.q = s.suppressionQuery(it.Recipient)
+			r.emails, r.phones = s.contactHashes(&it.Recipient)
+			r.q = suppressionQueryOf(r.emails, r.phones)
 			if len(r.q.fields) > 0 {
 				r.sup = p.HMGet(ctx, s.suppressionKey(), r.q.fields...)
 			}
@@ -166,16 +171,19 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 				return nil, fmt.Errorf("import %s: %w", it.Recipient.ID, err)
 			}
 		}
-		w.next = it.Recipient.Clone()
+		w.next = it.Recipient // the caller's items are ours to change
 		w.next.CreatedAt, w.next.UpdatedAt = now, now
 		if w.old != nil {
 			w.next.CreatedAt = w.old.CreatedAt
 		}
-		s.applySuppressions(&w.next, w.applied)
+		applySuppressionsOf(&w.next, r.emails, r.phones, w.applied)
 	}
 
-	// ---- write: one script per recipient, the indexes beside it
+	// ---- write: one script per recipient; the indexes as reindex keeps
+	// them, but in one command per index for the whole batch
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		var emailIdx, phoneIdx []any
+		var listed []redis.Z
 		for i := range writes {
 			w := &writes[i]
 			if w.skip {
@@ -192,12 +200,39 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 			}
 			id := w.next.ID
 			w.script = importScript.Eval(ctx, p, []string{s.profileKey(id), s.ledgerKey(id)}, args...)
-			if err := s.reindexIn(ctx, p, w.old, &w.next); err != nil {
-				return err
+			r := &reads[i]
+			if w.old != nil {
+				oldE, oldP := s.contactHashes(w.old)
+				for _, h := range oldE {
+					if !slices.Contains(r.emails, h) {
+						casDelScript.Eval(ctx, p, []string{s.emailIndexKey()}, h, string(id))
+					}
+				}
+				for _, h := range oldP {
+					if !slices.Contains(r.phones, h) {
+						casDelScript.Eval(ctx, p, []string{s.phoneIndexKey()}, h, string(id))
+					}
+				}
 			}
+			for _, h := range r.emails {
+				emailIdx = append(emailIdx, h, string(id))
+			}
+			for _, h := range r.phones {
+				phoneIdx = append(phoneIdx, h, string(id))
+			}
+			listed = append(listed, redis.Z{Member: string(id)})
 			if lists := eventLists(items[i].Events); len(lists) > 0 {
 				s.noteListsIn(ctx, p, id, lists)
 			}
+		}
+		if len(emailIdx) > 0 {
+			p.HSet(ctx, s.emailIndexKey(), emailIdx...)
+		}
+		if len(phoneIdx) > 0 {
+			p.HSet(ctx, s.phoneIndexKey(), phoneIdx...)
+		}
+		if len(listed) > 0 {
+			p.ZAdd(ctx, s.recipientsKey(), listed...)
 		}
 		return nil
 	})
@@ -247,9 +282,7 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 				return nil, err
 			}
 			w := &writes[c.i]
-			probe := w.next.Clone()
-			s.applySuppressions(&probe, after)
-			if !sameFlags(w.next, probe) {
+			if !sameSuppressions(w.applied, after) {
 				if _, err := s.refreshSuppressions(ctx, w.next.ID); err != nil && !errors.Is(err, ErrNotFound) {
 					return nil, fmt.Errorf("import %s: %w", w.next.ID, err)
 				}
@@ -260,6 +293,16 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 		res[i] = s.importSlowly(ctx, i, items[i], vet)
 	}
 	return res, nil
+}
+
+// sameSuppressions reports whether two readings of the suppression list
+// entries of one profile agree.
+func sameSuppressions(a, b map[string][]recipient.Suppression) bool {
+	return maps.EqualFunc(a, b, func(x, y []recipient.Suppression) bool {
+		return slices.EqualFunc(x, y, func(p, q recipient.Suppression) bool {
+			return p.Channel == q.Channel && p.Reason == q.Reason && p.At.Equal(q.At)
+		})
+	})
 }
 
 // importSlowly writes one item the way single requests do, for a recipient

@@ -13,7 +13,10 @@
 package store
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,6 +34,7 @@ type Store struct {
 	prefix string
 	salt   []byte           // HMAC key of suppression and index hashes (HEROLD_HASH_SALT)
 	now    func() time.Time // clock for created_at, updated_at and suppression times
+	macs   sync.Pool        // of HMAC-SHA256 keyed with salt: a bulk import hashes every address several times
 }
 
 // Option configures a Store.
@@ -50,6 +54,7 @@ func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.salt) }
 	return s
 }
 

@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"slices"
 	"strings"
@@ -60,9 +60,13 @@ func (s *Store) contactHash(cp message.ContactPoint, addr string) string {
 }
 
 func (s *Store) hash(v string) string {
-	m := hmac.New(sha256.New, s.salt)
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(v))
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(m.Sum(sum[:0]))
+	s.macs.Put(m)
+	return out
 }
 
 // scopes returns the channel scopes a suppression entry of contact point cp
@@ -105,6 +109,19 @@ func (s *Store) suppressionsFor(ctx context.Context, r recipient.Recipient) (map
 type suppressionQuery struct{ fields, hashes, scopeOf []string }
 
 func (s *Store) suppressionQuery(r recipient.Recipient) suppressionQuery {
+	var emails, phones []string
+	for _, e := range r.Emails {
+		emails = append(emails, s.emailHash(e.Address))
+	}
+	if r.Mobile != nil && r.Mobile.Number != "" {
+		phones = append(phones, s.phoneHash(r.Mobile.Number))
+	}
+	return suppressionQueryOf(emails, phones)
+}
+
+// suppressionQueryOf is suppressionQuery from the contact hashes already
+// computed (a bulk import hashes each address once).
+func suppressionQueryOf(emails, phones []string) suppressionQuery {
 	var q suppressionQuery
 	add := func(h string, sc []string) {
 		for _, c := range sc {
@@ -113,11 +130,11 @@ func (s *Store) suppressionQuery(r recipient.Recipient) suppressionQuery {
 			q.scopeOf = append(q.scopeOf, c)
 		}
 	}
-	for _, e := range r.Emails {
-		add(s.emailHash(e.Address), scopes(message.EmailAddress))
+	for _, h := range emails {
+		add(h, scopes(message.EmailAddress))
 	}
-	if r.Mobile != nil && r.Mobile.Number != "" {
-		add(s.phoneHash(r.Mobile.Number), scopes(message.MobileNumber))
+	for _, h := range phones {
+		add(h, scopes(message.MobileNumber))
 	}
 	return q
 }
@@ -142,11 +159,18 @@ func (q suppressionQuery) parse(vals []any) (map[string][]recipient.Suppression,
 
 // applySuppressions sets r's suppression flags from the list entries.
 func (s *Store) applySuppressions(r *recipient.Recipient, sup map[string][]recipient.Suppression) {
+	emails, phones := s.contactHashes(r)
+	applySuppressionsOf(r, emails, phones, sup)
+}
+
+// applySuppressionsOf is applySuppressions with r's contact hashes given
+// (contactHashes order).
+func applySuppressionsOf(r *recipient.Recipient, emails, phones []string, sup map[string][]recipient.Suppression) {
 	for i := range r.Emails {
-		r.Emails[i].Suppressed = slices.Clone(sup[s.emailHash(r.Emails[i].Address)])
+		r.Emails[i].Suppressed = slices.Clone(sup[emails[i]])
 	}
 	if r.Mobile != nil {
-		r.Mobile.Suppressed = slices.Clone(sup[s.phoneHash(r.Mobile.Number)])
+		r.Mobile.Suppressed = slices.Clone(sup[phones[0]])
 	}
 }
 
