@@ -106,7 +106,11 @@ func importCommand(ctx context.Context, inv *invocation, args []string) error {
 		return err
 	}
 	if sum.Rejected > 0 {
-		return &exitError{code: 1, err: fmt.Errorf("%d lines were not imported (listed above)", sum.Rejected)}
+		what := fmt.Sprintf("%d lines were", sum.Rejected)
+		if sum.Rejected == 1 {
+			what = "1 line was"
+		}
+		return &exitError{code: 1, err: fmt.Errorf("%s not imported (listed above)", what)}
 	}
 	return nil
 }

@@ -180,7 +180,12 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 	}
 
 	// ---- write: one script per recipient; the indexes as reindex keeps
-	// them, but in one command per index for the whole batch
+	// them, but in one command per index for the whole batch. EVALSHA
+	// spares Redis hashing the script's text for every recipient; it is
+	// loaded first (on every primary of a cluster).
+	if err := importScript.Load(ctx, s.rdb).Err(); err != nil {
+		return nil, fmt.Errorf("import %d recipients: load script: %w", len(items), err)
+	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		var emailIdx, phoneIdx []any
 		var listed []redis.Z
@@ -199,7 +204,7 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 				args = append(args, e)
 			}
 			id := w.next.ID
-			w.script = importScript.Eval(ctx, p, []string{s.profileKey(id), s.ledgerKey(id)}, args...)
+			w.script = importScript.EvalSha(ctx, p, []string{s.profileKey(id), s.ledgerKey(id)}, args...)
 			r := &reads[i]
 			if w.old != nil {
 				oldE, oldP := s.contactHashes(w.old)
@@ -254,6 +259,9 @@ func (s *Store) ImportRecipients(ctx context.Context, items []ImportItem, vet Im
 			continue
 		}
 		n, err := w.script.Int()
+		if redis.HasErrorPrefix(err, "NOSCRIPT") {
+			n, err = 0, nil // the script cache was flushed meanwhile: write it the slow way
+		}
 		if err != nil {
 			return nil, fmt.Errorf("import %s: %w", w.next.ID, err)
 		}
