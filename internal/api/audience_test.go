@@ -669,3 +669,45 @@ func TestLiftingASuppressionIsAuditedAndNeedsCompliance(t *testing.T) {
 		}
 	}
 }
+
+// nightZone names a fixed-offset zone in which it is about 23:00 now:
+// inside the catalog's quiet hours for advertising by phone.
+func nightZone() string {
+	offset := 23 - time.Now().UTC().Hour() // -1 … 23: Etc/GMT covers -12 … +14
+	if offset > 12 {
+		offset -= 24
+	}
+	switch {
+	case offset == 0:
+		return "Etc/GMT"
+	case offset > 0:
+		return "Etc/GMT-" + fmt.Sprint(offset)
+	default:
+		return "Etc/GMT+" + fmt.Sprint(-offset)
+	}
+}
+
+// A recipient the policy allows, but only after the end of quiet hours in
+// their time zone, is counted as a quiet_hours delay, not as a suppression.
+func TestDryRunCountsQuietHoursAsADelay(t *testing.T) {
+	t.Parallel()
+	a := setupAudience(t)
+	grant := `"consents":[{"kind":"grant","purpose":"advertising","channel":"sms","at":"2026-01-05T10:00:00Z","source":"web_form","text":"Ja, SMS"}]`
+	a.importNDJSON([]string{
+		fmt.Sprintf(`{"id":"q_night","kind":"customer","time_zone":%q,"mobile":{"number":"+4915100000001","verified_at":"2026-01-01T10:00:00Z"},"contract":{"started_at":"2024-01-01"},%s}`, nightZone(), grant),
+		fmt.Sprintf(`{"id":"q_day","kind":"customer","time_zone":%q,"mobile":{"number":"+4915100000002","verified_at":"2026-01-01T10:00:00Z"},"contract":{"started_at":"2024-01-01"},%s}`, apptest.DayZone(), grant),
+	})
+	var c struct{ ID string }
+	a.must("POST", "/v1/campaigns", keyMkt, map[string]any{"name": "SMS", "type": "promo_offer", "channels": []string{"sms"},
+		"data": offer(), "draft": true, "audience": []string{"q_night", "q_day"}}, 201, &c)
+	var rep dryRun
+	a.must("POST", "/v1/campaigns/"+c.ID+"/dry-run", keyMkt, nil, 200, &rep)
+	if rep.Audience != 2 || rep.Allowed != 1 || rep.Delayed["quiet_hours"] != 1 || len(rep.Suppressed) != 0 {
+		t.Fatalf("dry run %+v", rep)
+	}
+	for _, r := range rep.Rows {
+		if r.Outcome == "delayed" && (r.Channel != "sms" || r.Reason != "quiet_hours" || !slices.Equal(r.Sample, []string{"q_night"})) {
+			t.Fatalf("delayed row %+v", r)
+		}
+	}
+}

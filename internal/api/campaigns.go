@@ -356,7 +356,11 @@ func (c *Campaigns) steer(w http.ResponseWriter, r *http.Request, op func(id str
 		WriteError(w, c.problem(r, err))
 		return
 	}
-	WriteJSON(w, http.StatusOK, campaignViewOf(st))
+	v := campaignViewOf(st)
+	if src, err := c.Engine.Source(r.Context(), st.ID); err == nil {
+		v.Segment = src.Segment
+	}
+	WriteJSON(w, http.StatusOK, v)
 }
 
 func (c *Campaigns) pause(w http.ResponseWriter, r *http.Request) {
