@@ -9,6 +9,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/invalid"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/segment"
 	"github.com/heroldhq/herold/internal/store"
@@ -119,6 +120,20 @@ func pageLimit(r *http.Request, def, max int) (int, error) {
 		return 0, fieldProblem("limit", "want 1 to %d, not %q", max, s)
 	}
 	return n, nil
+}
+
+// recipientPaging reads ?limit= (default 100, at most 1000) and ?cursor=, a
+// recipient id the page starts after, of listings in id order.
+func recipientPaging(r *http.Request) (limit int, after message.RecipientID, err error) {
+	if limit, err = pageLimit(r, 100, 1000); err != nil {
+		return 0, "", err
+	}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		if after, err = message.ParseRecipientID(c); err != nil {
+			return 0, "", fieldProblem("cursor", "not a cursor from a previous page")
+		}
+	}
+	return limit, after, nil
 }
 
 // need checks one scope; on failure it has answered.

@@ -76,17 +76,10 @@ func (a *Audience) listMembers(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, fieldProblem("state", "want confirmed or pending, not %q", s))
 		return
 	}
-	limit, err := pageLimit(r, 100, 1000)
+	limit, after, err := recipientPaging(r)
 	if err != nil {
 		WriteError(w, err)
 		return
-	}
-	var after message.RecipientID
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		if after, err = message.ParseRecipientID(c); err != nil {
-			WriteError(w, fieldProblem("cursor", "not a cursor from a previous page"))
-			return
-		}
 	}
 	ctx := r.Context()
 	now := a.now()

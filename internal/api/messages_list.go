@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/store"
 )
 
 // personMessage is one message to a person as GET /v1/messages lists it: a
@@ -29,7 +29,7 @@ type personMessage struct {
 	StatusURL  string           `json:"status_url"`
 }
 
-func (m personMessage) cursor() string { return strconv.FormatInt(m.At.UnixMilli(), 10) + "." + m.ID }
+func (m personMessage) cursor() string { return store.TimeCursor(m.At.UnixMilli(), m.ID) }
 
 // listMessages answers GET /v1/messages?recipient_id=…: a person's
 // messages, newest first, paged (?cursor=, ?limit=): single messages and
@@ -56,12 +56,9 @@ func (a *Audience) listMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cursor := q.Get("cursor")
-	if cursor != "" {
-		ns, id, ok := strings.Cut(cursor, ".")
-		if _, err := strconv.ParseInt(ns, 10, 64); !ok || err != nil || id == "" {
-			WriteError(w, fieldProblem("cursor", "not a cursor from a previous page"))
-			return
-		}
+	if _, _, ok := store.ParseTimeCursor(cursor); cursor != "" && !ok {
+		WriteError(w, fieldProblem("cursor", "not a cursor from a previous page"))
+		return
 	}
 	allowed := func(t message.Type) bool {
 		spec, ok := a.Catalog.Type(t)
@@ -100,7 +97,7 @@ func (a *Audience) listMessages(w http.ResponseWriter, r *http.Request) {
 	})
 	start := 0
 	if cursor != "" {
-		start = slices.IndexFunc(all, func(m personMessage) bool { return before(m.cursor(), cursor) })
+		start = slices.IndexFunc(all, func(m personMessage) bool { return store.AfterCursor(m.cursor(), cursor) })
 		if start < 0 {
 			start = len(all)
 		}
@@ -117,17 +114,4 @@ func (a *Audience) listMessages(w http.ResponseWriter, r *http.Request) {
 		Messages   []personMessage `json:"messages"`
 		NextCursor string          `json:"next_cursor,omitempty"`
 	}{page, next})
-}
-
-// before reports whether cursor a comes after b in the listing (older, or
-// as old with a smaller id).
-func before(a, b string) bool {
-	an, aid, _ := strings.Cut(a, ".")
-	bn, bid, _ := strings.Cut(b, ".")
-	x, _ := strconv.ParseInt(an, 10, 64)
-	y, _ := strconv.ParseInt(bn, 10, 64)
-	if x != y {
-		return x < y
-	}
-	return aid < bid
 }

@@ -57,17 +57,10 @@ func (a *Audience) listRecipients(w http.ResponseWriter, r *http.Request) {
 		a.answerLookup(w, r, id, err)
 		return
 	}
-	limit, err := pageLimit(r, 100, 1000)
+	limit, after, err := recipientPaging(r)
 	if err != nil {
 		WriteError(w, err)
 		return
-	}
-	var after message.RecipientID
-	if c := q.Get("cursor"); c != "" {
-		if after, err = message.ParseRecipientID(c); err != nil {
-			WriteError(w, fieldProblem("cursor", "not a cursor from a previous page"))
-			return
-		}
 	}
 	page := recipientPage{Recipients: []recipient.Recipient{}}
 	if segID != "" {

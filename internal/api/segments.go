@@ -60,17 +60,27 @@ func (a *Audience) checkSegment(req segmentRequest, post bool) error {
 	return bad.Err()
 }
 
-func (a *Audience) createSegment(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, apikey.ScopeSegments) {
-		return
-	}
+// segmentBody checks the scope and reads and checks a POST (post) or PUT
+// body; on failure it has answered.
+func (a *Audience) segmentBody(w http.ResponseWriter, r *http.Request, post bool) (segmentRequest, bool) {
 	var req segmentRequest
+	if !need(w, r, apikey.ScopeSegments) {
+		return req, false
+	}
 	if err := DecodeJSON(w, r, a.MaxBody, &req); err != nil {
 		WriteError(w, err)
-		return
+		return req, false
 	}
-	if err := a.checkSegment(req, true); err != nil {
+	if err := a.checkSegment(req, post); err != nil {
 		WriteError(w, err)
+		return req, false
+	}
+	return req, true
+}
+
+func (a *Audience) createSegment(w http.ResponseWriter, r *http.Request) {
+	req, ok := a.segmentBody(w, r, true)
+	if !ok {
 		return
 	}
 	id := req.ID
@@ -138,16 +148,8 @@ func (a *Audience) segment(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Audience) updateSegment(w http.ResponseWriter, r *http.Request) {
-	if !need(w, r, apikey.ScopeSegments) {
-		return
-	}
-	var req segmentRequest
-	if err := DecodeJSON(w, r, a.MaxBody, &req); err != nil {
-		WriteError(w, err)
-		return
-	}
-	if err := a.checkSegment(req, false); err != nil {
-		WriteError(w, err)
+	req, ok := a.segmentBody(w, r, false)
+	if !ok {
 		return
 	}
 	seg, err := a.Store.UpdateSegment(r.Context(), r.PathValue("id"), store.Segment{Name: strings.TrimSpace(req.Name),

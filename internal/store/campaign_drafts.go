@@ -155,11 +155,11 @@ func (s *Store) ForgetSeen(ctx context.Context, id string) error {
 func (s *Store) Campaigns(ctx context.Context, cursor string, n int, states []CampaignState) ([]CampaignStatus, string, error) {
 	max := "+inf"
 	if cursor != "" {
-		ms, id, ok := strings.Cut(cursor, ".")
-		if _, err := strconv.ParseInt(ms, 10, 64); !ok || err != nil || id == "" {
+		ms, _, ok := ParseTimeCursor(cursor)
+		if !ok {
 			return nil, "", fmt.Errorf("campaigns: cursor %q: %w", cursor, ErrBadCursor)
 		}
-		max = ms
+		max = strconv.FormatInt(ms, 10)
 	}
 	var out []CampaignStatus
 	offset := int64(0)
@@ -171,8 +171,8 @@ func (s *Store) Campaigns(ctx context.Context, cursor string, n int, states []Ca
 		}
 		for _, z := range zs {
 			id, _ := z.Member.(string)
-			key := strconv.FormatInt(int64(z.Score), 10) + "." + id
-			if cursor != "" && !lessCursor(key, cursor) {
+			key := TimeCursor(int64(z.Score), id)
+			if cursor != "" && !AfterCursor(key, cursor) {
 				continue // the cursor's campaign and those of the same millisecond before it
 			}
 			st, err := s.CampaignStatus(ctx, id)
@@ -198,15 +198,24 @@ func (s *Store) Campaigns(ctx context.Context, cursor string, n int, states []Ca
 	return out, "", nil
 }
 
-// lessCursor orders campaign cursors "<created ms>.<id>" as the listing
-// walks them (newest first, then by id descending).
-func lessCursor(a, b string) bool {
-	am, aid, _ := strings.Cut(a, ".")
-	bm, bid, _ := strings.Cut(b, ".")
-	an, _ := strconv.ParseInt(am, 10, 64)
-	bn, _ := strconv.ParseInt(bm, 10, 64)
-	if an != bn {
-		return an < bn
+// TimeCursor is the cursor of a listing that goes newest first: the
+// item's time (unix ms) and its id, "<ms>.<id>".
+func TimeCursor(ms int64, id string) string { return strconv.FormatInt(ms, 10) + "." + id }
+
+// ParseTimeCursor splits a TimeCursor; ok is false for anything else.
+func ParseTimeCursor(c string) (ms int64, id string, ok bool) {
+	s, id, found := strings.Cut(c, ".")
+	ms, err := strconv.ParseInt(s, 10, 64)
+	return ms, id, found && err == nil && id != ""
+}
+
+// AfterCursor reports whether TimeCursor a comes after b in a listing
+// newest first: older, or as old with a smaller id.
+func AfterCursor(a, b string) bool {
+	am, aid, _ := ParseTimeCursor(a)
+	bm, bid, _ := ParseTimeCursor(b)
+	if am != bm {
+		return am < bm
 	}
 	return aid < bid
 }
