@@ -94,6 +94,8 @@ func commands() []command {
 		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
 		{"campaign", "campaign status ID: a campaign's state and counters with a live progress bar (via the API)", campaignCommand},
 		{"bench", "measure asynq, a campaign end to end, invoice latency, Redis memory and RSS on local sinks", benchCommand},
+		{"import", "import FILE: load recipients (NDJSON or CSV, with consent events) through the API, with a progress bar", importCommand},
+		{"bench-audience", "measure import rate, segment evaluation and dry run of a million recipients; print the figures", benchAudienceCommand},
 		// Areas add their subcommands here, e.g. `template preview` (templates),
 		// `campaign` and `bench` (campaigns).
 	}

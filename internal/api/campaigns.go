@@ -78,6 +78,12 @@ type CampaignRequest struct {
 	Throttle   *int                      `json:"throttle_per_minute"`
 	QuietHours *QuietHours               `json:"quiet_hours"`
 	Audience   []string                  `json:"audience"`
+	// Draft creates the campaign to be prepared and dry-run first; it
+	// starts with POST /v1/campaigns/{id}/start.
+	Draft bool `json:"draft"`
+	// Segment names a saved segment whose members (evaluated when the
+	// campaign starts) join the audience.
+	Segment string `json:"segment"`
 }
 
 // campaignView is a campaign as the API shows it.
@@ -100,6 +106,7 @@ type campaignView struct {
 	FinishedAt  time.Time              `json:"finished_at,omitzero"`
 	StatusURL   string                 `json:"status_url"`
 	AudienceURL string                 `json:"audience_url"`
+	Segment     string                 `json:"segment,omitempty"` // where the audience comes from besides uploads
 }
 
 func campaignViewOf(st store.CampaignStatus) campaignView {
@@ -206,7 +213,7 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 	if k, ok := KeyFrom(r.Context()); ok {
 		camp.CreatedBy = k.Name
 	}
-	if err := c.Engine.Create(r.Context(), camp, audience); err != nil {
+	if err := c.Engine.CreateWith(r.Context(), camp, audience, campaign.CreateOptions{Draft: req.Draft, Segment: req.Segment}); err != nil {
 		WriteError(w, c.problem(r, err))
 		return
 	}
@@ -215,8 +222,10 @@ func (c *Campaigns) create(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, c.problem(r, err))
 		return
 	}
+	v := campaignViewOf(st)
+	v.Segment = req.Segment
 	w.Header().Set("Location", "/v1/campaigns/"+camp.ID)
-	WriteJSON(w, http.StatusCreated, campaignViewOf(st))
+	WriteJSON(w, http.StatusCreated, v)
 }
 
 // Validate checks every field of a create request and reports all problems
@@ -300,7 +309,14 @@ func (c *Campaigns) get(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	WriteJSON(w, http.StatusOK, campaignViewOf(st))
+	v := campaignViewOf(st)
+	src, err := c.Engine.Source(r.Context(), st.ID)
+	if err != nil {
+		WriteError(w, c.problem(r, err))
+		return
+	}
+	v.Segment = src.Segment
+	WriteJSON(w, http.StatusOK, v)
 }
 
 func (c *Campaigns) upload(w http.ResponseWriter, r *http.Request) {
@@ -353,7 +369,11 @@ func (c *Campaigns) steer(w http.ResponseWriter, r *http.Request, op func(id str
 		WriteError(w, c.problem(r, err))
 		return
 	}
-	WriteJSON(w, http.StatusOK, campaignViewOf(st))
+	v := campaignViewOf(st)
+	if src, err := c.Engine.Source(r.Context(), st.ID); err == nil {
+		v.Segment = src.Segment
+	}
+	WriteJSON(w, http.StatusOK, v)
 }
 
 func (c *Campaigns) pause(w http.ResponseWriter, r *http.Request) {

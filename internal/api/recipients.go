@@ -300,6 +300,13 @@ func (h *Recipients) checkConfirmations(ctx context.Context, id message.Recipien
 	if err != nil {
 		return err
 	}
+	return confirmationProblem(h.Catalog, ledger, events, prefix)
+}
+
+// confirmationProblem is checkConfirmations' rule on a ledger already read
+// (ledger, then events in order): nil, or a 422 naming each doi_confirm
+// that confirms no pending signup within its window.
+func confirmationProblem(cat *policy.Catalog, ledger, events []consent.Event, prefix func(int) string) error {
 	var bad Fields
 	for i, e := range events {
 		if e.Kind != consent.DOIConfirm {
@@ -310,14 +317,14 @@ func (h *Recipients) checkConfirmations(ctx context.Context, id message.Recipien
 		before := append(slices.Clone(ledger), events[:i]...)
 		pending := consent.Fold(before, e.At).Entries[consent.Key{Purpose: e.Purpose, Channel: e.Channel}]
 		switch {
-		case h.Catalog == nil:
+		case cat == nil:
 			bad.Add(prefix(i)+"kind", "doi_confirm cannot be checked against its confirmation window: the server has no catalog")
 		case pending.Status != consent.DOIPending:
 			bad.Add(prefix(i)+"kind", "no pending doi_request for %s on %s before %s: a confirmation without a signup proves no consent",
 				e.Purpose, e.Channel, e.At.Format(time.RFC3339))
-		case !e.At.Before(h.Catalog.ConfirmBy(pending.Since)):
+		case !e.At.Before(cat.ConfirmBy(pending.Since)):
 			bad.Add(prefix(i)+"at", "%s is too late: the doi_request of %s could be confirmed until %s (catalog unconfirmed_signup_retention); the signup has expired, ask the person to sign up again",
-				e.At.Format(time.RFC3339), pending.Since.Format(time.RFC3339), h.Catalog.ConfirmBy(pending.Since).Format(time.RFC3339))
+				e.At.Format(time.RFC3339), pending.Since.Format(time.RFC3339), cat.ConfirmBy(pending.Since).Format(time.RFC3339))
 		}
 	}
 	if len(bad) > 0 {

@@ -6,7 +6,13 @@
 //	send:<type>          send messages of one type, e.g. send:invoice
 //	send:class:<class>   send every type of a queue class, e.g. send:class:transactional
 //	send:*               send every type
-//	recipients           manage recipients and their consent ledger
+//	recipients           manage recipients and their consent ledger; list, look up and
+//	                     import them; read newsletter lists' members
+//	segments             save, change, delete and evaluate segments (count, sample)
+//	suppressions         list, look up and import suppression list entries
+//	compliance           lift suppression entries (with a reason, audited) and export
+//	                     the audit trail; granted on purpose only: * includes it, no
+//	                     other scope does
 //	decisions            ask the policy (POST /v1/decisions) without sending
 //	campaigns            create and steer campaigns
 //	webhooks             manage webhook endpoints, their secrets and deliveries
@@ -34,6 +40,10 @@ const (
 	ScopeWebhooks   = "webhooks"
 	ScopeBounces    = "bounces"
 	ScopeSendAll    = "send:*"
+
+	ScopeSegments     = "segments"
+	ScopeSuppressions = "suppressions"
+	ScopeCompliance   = "compliance"
 )
 
 // SendScope is the scope that allows sending messages of type t.
@@ -109,7 +119,7 @@ func New(keys []Key) (*Ring, error) {
 func ValidateScope(s string) error {
 	switch {
 	case s == ScopeAll, s == ScopeRecipients, s == ScopeDecisions, s == ScopeCampaigns, s == ScopeSendAll,
-		s == ScopeWebhooks, s == ScopeBounces:
+		s == ScopeWebhooks, s == ScopeBounces, s == ScopeSegments, s == ScopeSuppressions, s == ScopeCompliance:
 		return nil
 	case strings.HasPrefix(s, "send:class:"):
 		switch strings.TrimPrefix(s, "send:class:") {
@@ -119,7 +129,7 @@ func ValidateScope(s string) error {
 	case strings.HasPrefix(s, "send:") && len(s) > len("send:"):
 		return nil
 	}
-	return fmt.Errorf("unknown scope %q (want send:<type>, send:class:<class>, send:*, recipients, decisions, campaigns, webhooks, bounces or *)", s)
+	return fmt.Errorf("unknown scope %q (want send:<type>, send:class:<class>, send:*, recipients, decisions, campaigns, webhooks, bounces, segments, suppressions, compliance or *)", s)
 }
 
 // Authenticate returns the key whose secret is token. It compares against

@@ -287,6 +287,9 @@ func (e *Engine) handleStart(ctx context.Context, t *asynq.Task) error {
 			return errors.Join(err, errPaused)
 		}
 	}
+	if err := e.evaluateSegment(ctx, p.Campaign); err != nil { // draft.go: a segment's snapshot joins the audience
+		return err
+	}
 	names, err := e.st.ChunkNames(ctx, p.Campaign, 0)
 	if err != nil {
 		return err
@@ -492,7 +495,9 @@ func (e *Engine) process(ctx context.Context, p *plan, owner store.Owner, ids []
 			}
 		})
 	}
-	res, ferr := e.feed(ctx, p, owner, dedupe(ids), jobs)
+	uniq := dedupe(ids)
+	res, ferr := e.feed(ctx, p, owner, uniq, jobs)
+	res.dups += len(ids) - len(uniq) // an id twice in one chunk is a duplicate too, so the counters add up
 	close(jobs)
 	wg.Wait()
 	close(outs)

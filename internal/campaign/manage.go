@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/events"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/redisconn"
@@ -38,11 +39,50 @@ func NewID() (string, error) {
 // Create stores a validated campaign with its inline audience and schedules
 // its start. c.StartAt must be set (see SendAt.Start).
 func (e *Engine) Create(ctx context.Context, c store.Campaign, audience []message.RecipientID) error {
+	return e.CreateWith(ctx, c, audience, CreateOptions{})
+}
+
+// CreateOptions are what a campaign may be created with besides its spec
+// and inline ids.
+type CreateOptions struct {
+	// Draft: the campaign waits for Start (audience, dry runs) instead of
+	// starting at its start time.
+	Draft bool
+	// Segment names a saved segment whose members join the audience. It is
+	// evaluated when the campaign starts; that snapshot is the audience (and
+	// every member is still decided again when its message goes out).
+	Segment string
+}
+
+// CreateWith is Create with options: a draft, an audience from a segment.
+// An unknown segment is an *invalid.Error on field "segment".
+func (e *Engine) CreateWith(ctx context.Context, c store.Campaign, audience []message.RecipientID, o CreateOptions) error {
+	if o.Segment != "" {
+		if _, err := e.st.Segment(ctx, o.Segment, 0); errors.Is(err, store.ErrNotFound) {
+			var bad invalid.List
+			bad.Add("segment", "no segment %q (create it with POST /v1/segments)", o.Segment)
+			return bad.Err()
+		} else if err != nil {
+			return err
+		}
+	}
 	if err := e.st.CreateCampaign(ctx, c); err != nil {
 		return err
 	}
+	if o.Draft {
+		// Created scheduled without a start task, then made a draft: nothing
+		// can start it in between.
+		if _, _, err := e.st.TransitionCampaign(ctx, c.ID, store.CampaignDraft, e.now(), store.CampaignScheduled); err != nil {
+			return err
+		}
+	}
+	if o.Segment != "" {
+		if err := e.st.SetCampaignSegment(ctx, c.ID, o.Segment); err != nil {
+			return err
+		}
+	}
 	if len(audience) > 0 {
-		if _, err := e.stageAndCommit(ctx, c.ID, func(add func(message.RecipientID) error) error {
+		if _, err := e.stageAndCommit(ctx, c.ID, uploadPrefix(), func(add func(message.RecipientID) error) error {
 			for _, id := range audience {
 				if err := add(id); err != nil {
 					return err
@@ -53,8 +93,10 @@ func (e *Engine) Create(ctx context.Context, c store.Campaign, audience []messag
 			return err
 		}
 	}
-	if err := e.enqueueStart(ctx, c.ID, c.StartAt); err != nil {
-		return err
+	if !o.Draft {
+		if err := e.enqueueStart(ctx, c.ID, c.StartAt); err != nil {
+			return err
+		}
 	}
 	// With HEROLD_REDIS_MIN_REPLICAS_ACK the 201 waits for the replicas.
 	return e.st.SyncCampaign(ctx, c.ID, redisconn.AsynqQueueKey(e.cfg.Queue))
@@ -137,7 +179,7 @@ func (e *Engine) Resume(ctx context.Context, id string) (store.CampaignState, er
 // and are counted.
 func (e *Engine) Cancel(ctx context.Context, id string) error {
 	ok, cur, err := e.st.TransitionCampaign(ctx, id, store.CampaignCanceled, e.now(),
-		store.CampaignScheduled, store.CampaignRunning, store.CampaignPaused)
+		store.CampaignDraft, store.CampaignScheduled, store.CampaignRunning, store.CampaignPaused)
 	if err != nil {
 		return err
 	}
@@ -311,7 +353,7 @@ func (e *Engine) Upload(ctx context.Context, id string, r io.Reader, format Form
 	} else if st.Final() {
 		return rep, fmt.Errorf("upload to campaign %s (%s): %w", id, st, ErrState)
 	}
-	total, err := e.stageAndCommit(ctx, id, func(add func(message.RecipientID) error) error {
+	total, err := e.stageAndCommit(ctx, id, uploadPrefix(), func(add func(message.RecipientID) error) error {
 		return scanAudience(r, format, bad, func(s string) error {
 			rep.Accepted++
 			return add(message.RecipientID(s))
@@ -327,14 +369,16 @@ func (e *Engine) Upload(ctx context.Context, id string, r io.Reader, format Form
 	return rep, err
 }
 
-// stageAndCommit stages the ids that fill adds, chunk by chunk, then commits
-// them in one step and enqueues their chunks if the campaign already runs.
-func (e *Engine) stageAndCommit(ctx context.Context, id string, fill func(add func(message.RecipientID) error) error) (int64, error) {
-	up := make([]byte, 4)
-	if _, err := rand.Read(up); err != nil {
-		return 0, fmt.Errorf("upload id: %w", err)
-	}
-	prefix := "u" + hex.EncodeToString(up) + "."
+// uploadPrefix starts the chunk names of one upload: random, so two uploads
+// at once never stage under the same names.
+func uploadPrefix() string {
+	return "u" + rand.Text()[:8] + "."
+}
+
+// stageAndCommit stages the ids that fill adds, chunk by chunk, as chunks
+// named prefix<n>, then commits them in one step and enqueues their chunks
+// if the campaign already runs.
+func (e *Engine) stageAndCommit(ctx context.Context, id, prefix string, fill func(add func(message.RecipientID) error) error) (int64, error) {
 	var names []string
 	buf := make([]message.RecipientID, 0, e.cfg.ChunkSize)
 	count := 0

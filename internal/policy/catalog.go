@@ -148,6 +148,9 @@ type TypeSpec struct {
 	Advertising bool
 	Retention   time.Duration // nominal: a year counts 365 days, a month 30
 	Lists       []string      // newsletter lists, the default first
+	// Attributes are the recipient's custom attributes a template of the
+	// type may show (see attributes.go); the renderer hides all others.
+	Attributes []string
 	// Notice is what the privacy notice says of the type in words; zero
 	// when the catalog has none (see Catalog.NoticeGaps).
 	Notice TypeNotice
@@ -165,6 +168,7 @@ func (t TypeSpec) clone() TypeSpec {
 	t.Channels = slices.Clone(t.Channels)
 	t.DataCategories = slices.Clone(t.DataCategories)
 	t.Lists = slices.Clone(t.Lists)
+	t.Attributes = slices.Clone(t.Attributes)
 	return t // rules is never mutated after parsing; Rules hands out copies
 }
 
@@ -281,6 +285,7 @@ type rawType struct {
 	DataCategories []string             `yaml:"data_categories"`
 	Retention      string               `yaml:"retention"`
 	Lists          []string             `yaml:"lists"`
+	Attributes     []string             `yaml:"attributes"`
 	Notice         *rawTypeNotice       `yaml:"notice"`
 }
 
@@ -495,6 +500,8 @@ func parseType(l *located, where string, rt rawType, all []rawType, keys map[str
 	if len(rt.DataCategories) == 0 {
 		l.add(where, "data_categories: none listed (at least contact)")
 	}
+
+	spec.Attributes = parseAttributes(l, where, rt.Attributes)
 
 	seenList := make(map[string]bool)
 	for _, name := range rt.Lists {

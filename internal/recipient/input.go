@@ -38,6 +38,7 @@ type Input struct {
 	TimeZone      string          `json:"time_zone,omitempty"`
 	Contract      *ContractInput  `json:"contract,omitempty"`
 	OpenRequest   bool            `json:"open_request,omitempty"`
+	Attributes    map[string]any  `json:"attributes,omitempty"`
 	CreatedAt     json.RawMessage `json:"created_at,omitempty"` // ignored
 	UpdatedAt     json.RawMessage `json:"updated_at,omitempty"` // ignored
 }
@@ -199,6 +200,7 @@ func Parse(id string, in Input, region string) (Recipient, error) {
 			r.Contract = &ct
 		}
 	}
+	r.Attributes = parseAttributes(&bad, in.Attributes)
 	if err := bad.Err(); err != nil {
 		return Recipient{}, err
 	}
@@ -218,6 +220,9 @@ func (r Recipient) Input() Input {
 		Kind: string(r.Kind), Salutation: r.Salutation, FirstName: r.FirstName, LastName: r.LastName,
 		Company: r.Company, PostalAddress: r.PostalAddress, Locale: r.Locale, TimeZone: r.TimeZone,
 		OpenRequest: r.OpenRequest,
+	}
+	if len(r.Attributes) > 0 {
+		in.Attributes = r.Attributes.Clone()
 	}
 	for _, e := range r.Emails {
 		in.Emails = append(in.Emails, EmailInput{Address: e.Address, CollectedInSale: e.CollectedInSale})
@@ -334,10 +339,13 @@ func NormalizeMobile(s, region string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("not a phone number (%v); give it in international form, e.g. +49 151 23456789", err)
 	}
-	if !phonenumbers.IsValidNumber(num) {
+	// GetNumberType matches the number against its region's patterns, as
+	// IsValidNumber does: UNKNOWN is an invalid number. Asking once halves
+	// the cost of a bulk import's numbers.
+	switch typ := phonenumbers.GetNumberType(num); {
+	case typ == phonenumbers.UNKNOWN:
 		return "", errors.New("not a valid phone number for its country")
-	}
-	if !slices.Contains(allowedNumTypes, phonenumbers.GetNumberType(num)) {
+	case !slices.Contains(allowedNumTypes, typ):
 		return "", errors.New("not a mobile number")
 	}
 	return phonenumbers.Format(num, phonenumbers.E164), nil

@@ -38,8 +38,11 @@ type Recipient struct {
 	TimeZone      string              `json:"time_zone,omitempty"` // IANA name
 	Contract      *Contract           `json:"contract,omitempty"`
 	OpenRequest   bool                `json:"open_request"`
-	CreatedAt     time.Time           `json:"created_at"`
-	UpdatedAt     time.Time           `json:"updated_at"`
+	// Attributes are the custom attributes a CRM keeps on the person
+	// (segments, and templates of the types that declare them).
+	Attributes Attributes `json:"attributes,omitempty"`
+	CreatedAt  time.Time  `json:"created_at"`
+	UpdatedAt  time.Time  `json:"updated_at"`
 }
 
 // Email is one e-mail address of a recipient.
@@ -130,14 +133,24 @@ func (r Recipient) SuppressionsOn(ch message.Channel) []Suppression {
 	return out
 }
 
-// Profile returns the contact category a template may use: salutation and names.
+// ProfileAttributes is the key under which Profile carries the custom
+// attributes. The renderer takes them out of the contact category and shows
+// a template only those its type declares (render's data guard).
+const ProfileAttributes = "attributes"
+
+// Profile returns the contact category a template may use: salutation and
+// names, and the custom attributes under ProfileAttributes.
 func (r Recipient) Profile() map[string]any {
-	return map[string]any{
+	p := map[string]any{
 		"salutation": r.Salutation,
 		"first_name": r.FirstName,
 		"last_name":  r.LastName,
 		"company":    r.Company,
 	}
+	if len(r.Attributes) > 0 {
+		p[ProfileAttributes] = map[string]any(r.Attributes.Clone())
+	}
+	return p
 }
 
 // Clone returns a copy of r that shares no slices or pointers with it.
@@ -159,5 +172,6 @@ func (r Recipient) Clone() Recipient {
 		c := *r.Contract
 		r.Contract = &c
 	}
+	r.Attributes = r.Attributes.Clone()
 	return r
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/heroldhq/herold/internal/token"
 )
 
-// recipient is one person of the equality tests.
-type recipient struct {
+// person is one recipient of the equality tests.
+type person struct {
 	name     string
 	personal Personal
 }
@@ -26,7 +26,7 @@ type recipient struct {
 // HTML escaper changes, values the text post-processing would change (which
 // must be rendered in full), a non-string profile value, locales and message
 // ids, each with and without consent to the use of usage data.
-func testRecipients(dec policy.Decision) []recipient {
+func testRecipients(dec policy.Decision) []person {
 	profiles := []struct {
 		name    string
 		profile map[string]any
@@ -55,7 +55,7 @@ func testRecipients(dec policy.Decision) []recipient {
 			noUsage = append(noUsage, c)
 		}
 	}
-	var out []recipient
+	var out []person
 	for i, pr := range profiles {
 		for _, usage := range []bool{true, false} {
 			d := dec
@@ -67,7 +67,7 @@ func testRecipients(dec policy.Decision) []recipient {
 			if i%4 == 3 {
 				id = ""
 			}
-			out = append(out, recipient{
+			out = append(out, person{
 				name: fmt.Sprintf("%s/usage=%v", pr.name, usage),
 				personal: Personal{MessageID: id, Recipient: message.RecipientID(fmt.Sprintf("C-%04d", i)),
 					RecipientLocale: locale, Profile: pr.profile, Decision: d},
@@ -128,7 +128,7 @@ func sameContent(t *testing.T, sealer *token.Sealer, want, got Content) {
 // (the second pass hits the variants the first one built), and requires
 // the same content or the same error. It returns how many renderings took
 // the prepared path.
-func compare(t *testing.T, r *Renderer, sealer *token.Sealer, shared Shared, rcpts []recipient) (fast int) {
+func compare(t *testing.T, r *Renderer, sealer *token.Sealer, shared Shared, rcpts []person) (fast int) {
 	t.Helper()
 	p, err := r.Prepare(shared)
 	if err != nil {
@@ -288,8 +288,8 @@ func TestPreparedOverrides(t *testing.T) {
 		{"body tag", `x`, `<p>x</{{.Data.contact.first_name}}></p>`, true},
 		{"signature", "x\n-{{.Data.contact.first_name}} \n\nSchluss", `<p>x</p>`, true},
 	}
-	rcpts := func(dec policy.Decision) []recipient {
-		var out []recipient
+	rcpts := func(dec policy.Decision) []person {
+		var out []person
 		for i, pr := range []map[string]any{
 			{"salutation": "Frau", "first_name": "Anna", "last_name": "Schmidt", "company": ""},
 			{"salutation": "Herr", "first_name": "Anna", "last_name": "Anna", "company": "12.5"},
@@ -303,7 +303,7 @@ func TestPreparedOverrides(t *testing.T) {
 			if i == 2 {
 				id = ""
 			}
-			out = append(out, recipient{name: fmt.Sprint(i), personal: Personal{MessageID: id,
+			out = append(out, person{name: fmt.Sprint(i), personal: Personal{MessageID: id,
 				Recipient: message.RecipientID(fmt.Sprint("C-", i)), Profile: pr, Decision: dec}})
 		}
 		return out

@@ -45,6 +45,7 @@ import (
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/token"
 	"github.com/heroldhq/herold/templates"
 )
@@ -290,7 +291,7 @@ func (r *Renderer) Render(req Request) (Content, error) {
 	if s == nil {
 		return Content{}, fmt.Errorf("%s: %w in any locale", where, ErrNoTemplate)
 	}
-	v := &view{Data: r.guard(req), Brand: r.brand, Locale: locale, Type: string(req.Type),
+	v := &view{Data: r.guard(req, spec), Brand: r.brand, Locale: locale, Type: string(req.Type),
 		Channel: string(req.Channel), MessageID: req.MessageID}
 	var notice optOut
 	if req.Decision.OptOutNotice {
@@ -406,7 +407,7 @@ func (r *Renderer) pick(t message.Type, ch message.Channel, msgLocale, rcptLocal
 
 // guard builds the template data: every known category is present, but only
 // the ones the decision allows carry data; contact comes from the profile.
-func (r *Renderer) guard(req Request) map[string]map[string]any {
+func (r *Renderer) guard(req Request, spec policy.TypeSpec) map[string]map[string]any {
 	data := make(map[string]map[string]any, len(r.categories)+len(req.Data))
 	for _, c := range r.categories {
 		data[c] = nil
@@ -422,11 +423,12 @@ func (r *Renderer) guard(req Request) map[string]map[string]any {
 	contact := map[string]any{"salutation": "", "first_name": "", "last_name": "", "company": ""}
 	maps.Copy(contact, req.Data[policy.DataContact])
 	for k, v := range req.Profile {
-		if v != nil && v != "" {
+		if v != nil && v != "" && k != recipient.ProfileAttributes {
 			contact[k] = v
 		}
 	}
 	data[policy.DataContact] = contact
+	data[DataAttributes] = attributeData(spec, req.Profile)
 	return data
 }
 

@@ -186,7 +186,7 @@ func (p *Prepared) trace(per Personal, locale string, s *set, byValue map[string
 	}
 	req := p.shared.Request(per)
 	req.Profile = profile
-	view := &view{Data: p.r.guard(req), Brand: p.r.brand, Locale: locale, Type: string(req.Type),
+	view := &view{Data: p.r.guard(req, p.spec), Brand: p.r.brand, Locale: locale, Type: string(req.Type),
 		Channel: string(req.Channel), MessageID: msgID}
 	var notice optOut
 	if per.Decision.OptOutNotice {

@@ -62,6 +62,9 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 	if err != nil {
 		return nil, err
 	}
+	if err := s.noteLists(ctx, id, out); err != nil { // audience.go: list candidates before the events
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
+	}
 	n, err := s.appendEvents(ctx, appendScript, []string{s.profileKey(id), s.ledgerKey(id)}, args)
 	if err != nil {
 		return nil, fmt.Errorf("append consent %s: %w", id, err)
@@ -118,6 +121,9 @@ func (s *Store) AppendConsentOnce(ctx context.Context, id message.RecipientID, r
 	out, args, err := s.encodeEvents(id, in)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.noteLists(ctx, id, out); err != nil {
+		return nil, fmt.Errorf("append consent %s: %w", id, err)
 	}
 	keys := []string{s.profileKey(id), s.ledgerKey(id), s.appliedKey(id)}
 	n, err := s.appendEvents(ctx, appendOnceScript, keys, append([]any{ref}, args...))

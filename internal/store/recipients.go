@@ -27,6 +27,7 @@ import (
 	"time"
 	_ "time/tzdata" // time zones validate the same on hosts without a zoneinfo database
 
+	gojson "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/message"
@@ -60,7 +61,9 @@ func (s *Store) GetRecipient(ctx context.Context, id message.RecipientID) (recip
 
 func decodeProfile(b []byte) (recipient.Recipient, error) {
 	var r recipient.Recipient
-	if err := json.Unmarshal(b, &r); err != nil {
+	// go-json reads the profiles encoding/json wrote about four times faster:
+	// a segment or a dry run decodes a million of them.
+	if err := gojson.Unmarshal(b, &r); err != nil {
 		return recipient.Recipient{}, fmt.Errorf("decode profile: %w", err)
 	}
 	if r.Emails == nil {

@@ -14,7 +14,10 @@ package store
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +40,7 @@ type Store struct {
 	now    func() time.Time // clock for created_at, updated_at and suppression times
 	events events.Publisher // hears consent.recorded and suppression.added
 	dur    redisconn.Durability
+	macs   sync.Pool        // of HMAC-SHA256 keyed with salt: a bulk import hashes every address several times
 }
 
 // Option configures a Store.
@@ -68,6 +72,7 @@ func New(rdb redis.UniversalClient, prefix string, opts ...Option) *Store {
 	for _, o := range opts {
 		o(s)
 	}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.salt) }
 	return s
 }
 

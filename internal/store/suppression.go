@@ -2,12 +2,12 @@ package store
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"slices"
 	"strings"
@@ -61,9 +61,13 @@ func (s *Store) contactHash(cp message.ContactPoint, addr string) string {
 }
 
 func (s *Store) hash(v string) string {
-	m := hmac.New(sha256.New, s.salt)
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(v))
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	out := hex.EncodeToString(m.Sum(sum[:0]))
+	s.macs.Put(m)
+	return out
 }
 
 // scopes returns the channel scopes a suppression entry of contact point cp
@@ -76,36 +80,70 @@ func scopes(cp message.ContactPoint) []string {
 	return out
 }
 
+// suppressionEntry is the stored value of a suppression list field (see
+// suppression_admin.go for kind, source, by and note).
 type suppressionEntry struct {
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
+	Kind   string    `json:"kind,omitempty"`   // email or phone
+	Source string    `json:"source,omitempty"` // erasure, delivery, import
+	By     string    `json:"by,omitempty"`     // the API key that imported it
+	Note   string    `json:"note,omitempty"`   // the importer's note, e.g. the previous provider
 }
 
 // suppressionsFor reads the suppression list entries of r's contact points,
 // keyed by contact hash, in one command.
 func (s *Store) suppressionsFor(ctx context.Context, r recipient.Recipient) (map[string][]recipient.Suppression, error) {
-	var fields, hashes, scopeOf []string
-	add := func(h string, sc []string) {
-		for _, c := range sc {
-			fields = append(fields, h+":"+c)
-			hashes = append(hashes, h)
-			scopeOf = append(scopeOf, c)
-		}
+	q := s.suppressionQuery(r)
+	if len(q.fields) == 0 {
+		return map[string][]recipient.Suppression{}, nil
 	}
-	for _, e := range r.Emails {
-		add(s.emailHash(e.Address), scopes(message.EmailAddress))
-	}
-	if r.Mobile != nil && r.Mobile.Number != "" {
-		add(s.phoneHash(r.Mobile.Number), scopes(message.MobileNumber))
-	}
-	out := map[string][]recipient.Suppression{}
-	if len(fields) == 0 {
-		return out, nil
-	}
-	vals, err := s.rdb.HMGet(ctx, s.suppressionKey(), fields...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.suppressionKey(), q.fields...).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read suppression list: %w", err)
 	}
+	return q.parse(vals)
+}
+
+// suppressionQuery is the suppression list fields of a profile's contact
+// points, each with the hash and scope it stands for.
+type suppressionQuery struct{ fields, hashes, scopeOf []string }
+
+func (s *Store) suppressionQuery(r recipient.Recipient) suppressionQuery {
+	var emails, phones []string
+	for _, e := range r.Emails {
+		emails = append(emails, s.emailHash(e.Address))
+	}
+	if r.Mobile != nil && r.Mobile.Number != "" {
+		phones = append(phones, s.phoneHash(r.Mobile.Number))
+	}
+	return suppressionQueryOf(emails, phones)
+}
+
+// suppressionQueryOf is suppressionQuery from the contact hashes already
+// computed (a bulk import hashes each address once).
+func suppressionQueryOf(emails, phones []string) suppressionQuery {
+	var q suppressionQuery
+	add := func(h string, sc []string) {
+		for _, c := range sc {
+			q.fields = append(q.fields, h+":"+c)
+			q.hashes = append(q.hashes, h)
+			q.scopeOf = append(q.scopeOf, c)
+		}
+	}
+	for _, h := range emails {
+		add(h, scopes(message.EmailAddress))
+	}
+	for _, h := range phones {
+		add(h, scopes(message.MobileNumber))
+	}
+	return q
+}
+
+// parse reads the HMGET answer to q, keyed by contact hash.
+func (q suppressionQuery) parse(vals []any) (map[string][]recipient.Suppression, error) {
+	hashes, scopeOf := q.hashes, q.scopeOf
+	out := map[string][]recipient.Suppression{}
 	for i, v := range vals {
 		str, ok := v.(string)
 		if !ok {
@@ -122,11 +160,18 @@ func (s *Store) suppressionsFor(ctx context.Context, r recipient.Recipient) (map
 
 // applySuppressions sets r's suppression flags from the list entries.
 func (s *Store) applySuppressions(r *recipient.Recipient, sup map[string][]recipient.Suppression) {
+	emails, phones := s.contactHashes(r)
+	applySuppressionsOf(r, emails, phones, sup)
+}
+
+// applySuppressionsOf is applySuppressions with r's contact hashes given
+// (contactHashes order).
+func applySuppressionsOf(r *recipient.Recipient, emails, phones []string, sup map[string][]recipient.Suppression) {
 	for i := range r.Emails {
-		r.Emails[i].Suppressed = slices.Clone(sup[s.emailHash(r.Emails[i].Address)])
+		r.Emails[i].Suppressed = slices.Clone(sup[emails[i]])
 	}
 	if r.Mobile != nil {
-		r.Mobile.Suppressed = slices.Clone(sup[s.phoneHash(r.Mobile.Number)])
+		r.Mobile.Suppressed = slices.Clone(sup[phones[0]])
 	}
 }
 
@@ -179,6 +224,15 @@ func sameFlags(a, b recipient.Recipient) bool {
 // and drops those of the old profile that it no longer has. Entries are keyed
 // by salted hash, never by the clear address.
 func (s *Store) reindex(ctx context.Context, old, cur *recipient.Recipient) error {
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error { return s.reindexIn(ctx, p, old, cur) })
+	if err != nil {
+		return fmt.Errorf("update indexes: %w", err)
+	}
+	return nil
+}
+
+// reindexIn queues reindex's commands on p (a bulk import's pipeline).
+func (s *Store) reindexIn(ctx context.Context, p redis.Pipeliner, old, cur *recipient.Recipient) error {
 	oldE, oldP := s.contactHashes(old)
 	newE, newP := s.contactHashes(cur)
 	id := ""
@@ -187,29 +241,23 @@ func (s *Store) reindex(ctx context.Context, old, cur *recipient.Recipient) erro
 	} else if old != nil {
 		id = string(old.ID)
 	}
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, h := range oldE {
-			if !slices.Contains(newE, h) {
-				casDelScript.Eval(ctx, p, []string{s.emailIndexKey()}, h, id)
-			}
+	for _, h := range oldE {
+		if !slices.Contains(newE, h) {
+			casDelScript.Eval(ctx, p, []string{s.emailIndexKey()}, h, id)
 		}
-		for _, h := range oldP {
-			if !slices.Contains(newP, h) {
-				casDelScript.Eval(ctx, p, []string{s.phoneIndexKey()}, h, id)
-			}
-		}
-		for _, h := range newE {
-			p.HSet(ctx, s.emailIndexKey(), h, id)
-		}
-		for _, h := range newP {
-			p.HSet(ctx, s.phoneIndexKey(), h, id)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("update indexes: %w", err)
 	}
-	return nil
+	for _, h := range oldP {
+		if !slices.Contains(newP, h) {
+			casDelScript.Eval(ctx, p, []string{s.phoneIndexKey()}, h, id)
+		}
+	}
+	for _, h := range newE {
+		p.HSet(ctx, s.emailIndexKey(), h, id)
+	}
+	for _, h := range newP {
+		p.HSet(ctx, s.phoneIndexKey(), h, id)
+	}
+	return s.indexAudience(ctx, p, old, cur) // audience.go
 }
 
 func (s *Store) contactHashes(r *recipient.Recipient) (emails, phones []string) {
@@ -299,7 +347,7 @@ func (s *Store) SuppressAddress(ctx context.Context, id message.RecipientID, ch 
 		return fmt.Errorf("suppress address %s on %s: %w", id, ch, ErrNoContactPoint)
 	}
 	h := s.contactHash(ch.Contact(), addr)
-	entry, err := json.Marshal(suppressionEntry{Reason: reason, At: s.now().UTC()})
+	entry, err := json.Marshal(suppressionEntry{Reason: reason, At: s.now().UTC(), Kind: kindOf(ch.Contact()), Source: SourceDelivery})
 	if err != nil {
 		return fmt.Errorf("suppress address %s: %w", id, err)
 	}
@@ -337,7 +385,12 @@ func (s *Store) IsSuppressed(ctx context.Context, ch message.Channel, addr strin
 // contacted. Erasure writes it first, so an erasure that fails half-way never
 // loses the suppression.
 func (s *Store) SuppressErased(ctx context.Context, r recipient.Recipient) error {
-	entry, err := json.Marshal(suppressionEntry{Reason: ReasonErased, At: s.now().UTC()})
+	now := s.now().UTC()
+	emailEntry, err := json.Marshal(suppressionEntry{Reason: ReasonErased, At: now, Kind: KindEmail, Source: SourceErasure})
+	if err != nil {
+		return fmt.Errorf("suppress erased %s: %w", r.ID, err)
+	}
+	phoneEntry, err := json.Marshal(suppressionEntry{Reason: ReasonErased, At: now, Kind: KindPhone, Source: SourceErasure})
 	if err != nil {
 		return fmt.Errorf("suppress erased %s: %w", r.ID, err)
 	}
@@ -346,8 +399,11 @@ func (s *Store) SuppressErased(ctx context.Context, r recipient.Recipient) error
 		return nil
 	}
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, h := range slices.Concat(emails, phones) {
-			p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, entry)
+		for _, h := range emails {
+			p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, emailEntry)
+		}
+		for _, h := range phones {
+			p.HSetNX(ctx, s.suppressionKey(), h+":"+consent.AllChannels, phoneEntry)
 		}
 		return nil
 	})
