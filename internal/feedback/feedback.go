@@ -30,8 +30,6 @@ const (
 	ReasonSoftBounce = "soft_bounce"
 )
 
-// ErrUnknownNumber means no recipient has the number an opt-out came from.
-var ErrUnknownNumber = errors.New("no recipient with this number")
 
 // Feedback applies reports. It is safe for concurrent use.
 type Feedback struct {
@@ -49,6 +47,15 @@ type Feedback struct {
 type SoftBounces struct {
 	Limit  int
 	Window time.Duration
+}
+
+// WithEvents lets f tell pub what it applied that producers hear of
+// (message.reply; bounces with WithBounces).
+func (f *Feedback) WithEvents(pub events.Publisher) *Feedback {
+	if pub != nil {
+		f.events = pub
+	}
+	return f
 }
 
 // New returns a Feedback writing to st.
@@ -71,30 +78,28 @@ func (f *Feedback) WithBounces(pub events.Publisher, soft SoftBounces, recordTTL
 }
 
 // OptedOut records an opt-out of recipient id: an objection to advertising
-// on the opt-out's channel (consent.OptOutEvent says why exactly that).
-func (f *Feedback) OptedOut(ctx context.Context, id message.RecipientID, o consent.OptOut) (consent.Event, error) {
-	events, err := f.st.AppendConsent(context.WithoutCancel(ctx), id, consent.OptOutEvent(o))
-	if err != nil {
-		return consent.Event{}, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
-	}
-	f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
-		"source", events[0].Source, "provider", o.Provider)
-	return events[0], nil
-}
-
-// NumberOptedOut records an opt-out that came from a number (an inbound
-// STOP): the recipient is found by the number. ErrUnknownNumber if nobody
-// has it.
-func (f *Feedback) NumberOptedOut(ctx context.Context, e164 string, o consent.OptOut) (message.RecipientID, consent.Event, error) {
-	id, err := f.st.RecipientByPhone(ctx, e164)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", consent.Event{}, ErrUnknownNumber
+// on the opt-out's channel (consent.OptOutEvent says why exactly that). An
+// opt-out that names the provider's message is recorded once however often
+// it is reported; recorded is false for a report already in the ledger.
+func (f *Feedback) OptedOut(ctx context.Context, id message.RecipientID, o consent.OptOut) (ev consent.Event, recorded bool, err error) {
+	e := consent.OptOutEvent(o)
+	ctx = context.WithoutCancel(ctx)
+	if e.ID != "" {
+		ev, recorded, err = f.st.AppendConsentOnce(ctx, id, e)
+	} else {
+		var evs []consent.Event
+		if evs, err = f.st.AppendConsent(ctx, id, e); err == nil {
+			ev, recorded = evs[0], true
 		}
-		return "", consent.Event{}, fmt.Errorf("find the number of an opt-out: %w", err)
 	}
-	ev, err := f.OptedOut(ctx, id, o)
-	return id, ev, err
+	if err != nil {
+		return consent.Event{}, false, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
+	}
+	if recorded {
+		f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
+			"source", ev.Source, "provider", o.Provider)
+	}
+	return ev, recorded, nil
 }
 
 // HardBounced suppresses recipient id's contact point of channel ch: the

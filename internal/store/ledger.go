@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -26,7 +27,63 @@ var appendScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 return redis.call('RPUSH', KEYS[2], unpack(ARGV))`)
 
+// appendOnceScript appends one event unless the ledger already holds an
+// event with its id: KEYS as appendScript; ARGV[1] the event as JSON,
+// ARGV[2] its id as it appears in the JSON ("id":"…"). Returns the ledger
+// length, 0 when the event was there already, -1 for an unknown recipient.
+// Ledgers hold tens of events, so reading one whole is cheap.
+var appendOnceScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+for _, e in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if string.find(e, ARGV[2], 1, true) then return 0 end
+end
+return redis.call('RPUSH', KEYS[2], ARGV[1])`)
+
 func (s *Store) ledgerKey(id message.RecipientID) string { return s.recipientKey(string(id), "ledger") }
+
+// recordedEvent is consent.recorded for ledger event e of recipient id.
+func recordedEvent(id message.RecipientID, e consent.Event) events.Event {
+	ev := events.ConsentEvent(string(id), e.Channel, events.Consent{EventID: e.ID, Kind: string(e.Kind),
+		Purpose: e.Purpose, Source: string(e.Source), At: e.At, TextVersion: e.TextVersion,
+		TextSHA256: events.TextHash(e.Text), RecordedBy: e.RecordedBy})
+	ev.ID = events.DerivedID(events.ConsentRecorded, e.ID)
+	return ev
+}
+
+// AppendConsentOnce appends e, whose ID the caller derived from what the
+// event proves (a provider's message id), unless the ledger holds an event
+// with that ID already: a report the provider sends twice, or a replayed
+// webhook, is recorded once. It returns the event as stored and whether it
+// was appended now. Unknown recipient: ErrNotFound.
+func (s *Store) AppendConsentOnce(ctx context.Context, id message.RecipientID, e consent.Event) (consent.Event, bool, error) {
+	if e.ID == "" {
+		return consent.Event{}, false, fmt.Errorf("append consent %s once: the event needs its id", id)
+	}
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.At = e.At.UTC()
+	if err := e.Validate(); err != nil {
+		return consent.Event{}, false, fmt.Errorf("append consent %s once: %w", id, err)
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return consent.Event{}, false, fmt.Errorf("append consent %s once: %w", id, err)
+	}
+	idField, _ := json.Marshal(map[string]string{"id": e.ID})
+	n, err := appendOnceScript.Run(ctx, s.rdb, []string{s.profileKey(id), s.ledgerKey(id)}, b,
+		strings.Trim(string(idField), "{}")).Int64()
+	switch {
+	case err != nil:
+		return consent.Event{}, false, fmt.Errorf("append consent %s once: %w", id, err)
+	case n < 0:
+		return consent.Event{}, false, fmt.Errorf("append consent %s once: %w", id, ErrNotFound)
+	case n == 0:
+		return e, false, nil
+	}
+	_ = s.tell(ctx, recordedEvent(id, e)) // recorded; a webhook that cannot be told now does not undo it
+	return e, true, nil
+}
 
 // AppendConsent appends events to the consent ledger of id and returns them
 // as stored. It sets a missing ID (a time-ordered UUID) and a missing At (now);
@@ -75,10 +132,7 @@ func (s *Store) AppendConsent(ctx context.Context, id message.RecipientID, in ..
 	}
 	evs := make([]events.Event, len(out))
 	for i, e := range out {
-		evs[i] = events.ConsentEvent(string(id), e.Channel, events.Consent{EventID: e.ID, Kind: string(e.Kind),
-			Purpose: e.Purpose, Source: string(e.Source), At: e.At, TextVersion: e.TextVersion,
-			TextSHA256: events.TextHash(e.Text), RecordedBy: e.RecordedBy})
-		evs[i].ID = events.DerivedID(events.ConsentRecorded, e.ID)
+		evs[i] = recordedEvent(id, e)
 	}
 	// The consent is recorded; a webhook that cannot be told now does not undo it.
 	_ = s.tell(ctx, evs...)
