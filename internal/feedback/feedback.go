@@ -30,7 +30,6 @@ const (
 	ReasonSoftBounce = "soft_bounce"
 )
 
-
 // Feedback applies reports. It is safe for concurrent use.
 type Feedback struct {
 	st  *store.Store
