@@ -2,9 +2,6 @@ package api_test
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -18,6 +15,7 @@ import (
 	"time"
 
 	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
@@ -102,22 +100,8 @@ func setupWebhooks(t *testing.T) webhookBundle {
 }
 
 // sign computes X-Twilio-Signature as Twilio documents it, independently of
-// twilio-go: base64(HMAC-SHA1(token, URL + each key and value, keys sorted)).
-func sign(token, u string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	b.WriteString(u)
-	for _, k := range keys {
-		b.WriteString(k + form.Get(k))
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
+// twilio-go's validator that the webhooks use.
+var sign = apptest.SignTwilio
 
 func (b webhookBundle) post(t *testing.T, path string, form url.Values, sig string) *http.Response {
 	t.Helper()
