@@ -278,7 +278,9 @@ func printRich(ctx context.Context, w io.Writer, ch message.Channel, smsFallback
 }
 
 // indent continues a multi-line value at column col.
-func indent(s string, col int) string { return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", col)) }
+func indent(s string, col int) string {
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", col))
+}
 
 // size is a byte count for people.
 func size(n int64) string {

@@ -49,13 +49,13 @@ func messengerEnv(t *testing.T) map[string]string {
 		}
 	}
 	return map[string]string{
-		"HEROLD_TEMPLATES_DIR":                  dir,
-		"HEROLD_WHATSAPP_FROM_MARKETING":        waFrom,
-		"HEROLD_WHATSAPP_CONTENT_SIDS":          "messenger_offer=" + waSID,
-		"HEROLD_RCS_FROM_MARKETING":             rcsAgent,
+		"HEROLD_TEMPLATES_DIR":                   dir,
+		"HEROLD_WHATSAPP_FROM_MARKETING":         waFrom,
+		"HEROLD_WHATSAPP_CONTENT_SIDS":           "messenger_offer=" + waSID,
+		"HEROLD_RCS_FROM_MARKETING":              rcsAgent,
 		"HEROLD_RCS_MESSAGING_SERVICE_MARKETING": rcsService,
-		"HEROLD_RCS_CONTENT_SIDS":               "messenger_offer=" + rcsSID,
-		"HEROLD_MAX_RETRY":                      "0",
+		"HEROLD_RCS_CONTENT_SIDS":                "messenger_offer=" + rcsSID,
+		"HEROLD_MAX_RETRY":                       "0",
 	}
 }
 
