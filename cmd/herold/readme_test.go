@@ -190,7 +190,7 @@ func TestReadmeRichContent(t *testing.T) {
 	}
 	for marker, path := range map[string]string{
 		"The default `messenger_offer` card on RCS": "../../templates/de/messenger_offer/rcs.content.yaml",
-		"and its variables (`rcs.vars.tmpl`":       "../../templates/de/messenger_offer/rcs.vars.tmpl",
+		"and its variables (`rcs.vars.tmpl`":        "../../templates/de/messenger_offer/rcs.vars.tmpl",
 	} {
 		if _, body := readmeBlocksAfter(t, readme, marker, 1); body[0] != uncommented(path) {
 			t.Errorf("README.md's block after %q is not %s:\n%s", marker, path, body[0])
