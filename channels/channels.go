@@ -35,9 +35,14 @@ type Outbound struct {
 	UnsubscribeMailto string // mailto: address
 	ListID            string // List-Id, e.g. "newsletter.example.com"
 
-	// WhatsApp approved template (ContentSid) and its variables, "1" → "Anna".
+	// Twilio Content template (ContentSid: WhatsApp's approved template, an
+	// RCS rich card) and its variables, "1" → "Anna".
 	ContentSID       string
 	ContentVariables map[string]string
+	// FreeForm: WhatsApp may carry Text without a template (the caller
+	// checked the person's session window). Without it and without a
+	// ContentSID the WhatsApp sender refuses the message.
+	FreeForm bool
 
 	// RCS: the decision allows falling back to SMS for phones without RCS.
 	SMSFallback bool
@@ -127,4 +132,10 @@ var (
 	ErrHardBounce = errors.New("hard bounce")
 	// ErrInvalidAddress: the address or number cannot receive this channel.
 	ErrInvalidAddress = errors.New("invalid address")
+	// ErrOutsideWindow: the channel takes only approved templates now — the
+	// person's session window is closed (Twilio 63016 on WhatsApp).
+	ErrOutsideWindow = errors.New("outside the session window: only approved templates may go")
+	// ErrNoTemplate: the message has no approved template and may not go as
+	// free text.
+	ErrNoTemplate = errors.New("no approved template")
 )

@@ -13,7 +13,10 @@
 //	<locale>/<type>/sms.txt.tmpl
 //	<locale>/<type>/whatsapp.txt.tmpl   text fallback (outbox, session messages)
 //	<locale>/<type>/whatsapp.vars.tmpl  "key=value" lines: variables of the approved ContentSid
-//	<locale>/<type>/rcs.txt.tmpl
+//	<locale>/<type>/whatsapp.content.yaml  the approved Twilio Content template as the phone shows it
+//	<locale>/<type>/rcs.txt.tmpl        plain text (no Content SID, outbox)
+//	<locale>/<type>/rcs.vars.tmpl       variables of the RCS rich card's ContentSid
+//	<locale>/<type>/rcs.content.yaml    the RCS card and its twilio/text SMS fallback
 //	samples/<type>.json              sample profile and data of one type
 package templates
 

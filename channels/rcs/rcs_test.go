@@ -1,6 +1,7 @@
 package rcs_test
 
 import (
+	"encoding/json"
 	"log/slog"
 	"testing"
 
@@ -87,6 +88,32 @@ func TestFallback(t *testing.T) {
 		}
 		if reqs[i].Form.Get("Body") == "" || reqs[i].Form.Get("StatusCallback") == "" {
 			t.Errorf("request %d lacks Body or StatusCallback: %v", i, reqs[i].Form)
+		}
+	}
+}
+
+// TestCard: a rich card goes as its ContentSid with the variables as JSON,
+// through the fallback service or to the rcs: address, never with a Body.
+func TestCard(t *testing.T) {
+	t.Parallel()
+	ts := twiliotest.New(t)
+	s := newSender(t, ts.Client(t), fullConfig)
+	for i, fallback := range []bool{true, false} {
+		m := offer("r-card", twiliotest.OKNumber, fallback)
+		m.ContentSID, m.ContentVariables = "HX0123456789abcdef0123456789abcdef", map[string]string{"1": "Jörg", "7": "https://h.example/u/x"}
+		if _, err := s.Send(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
+		f := ts.Requests()[i].Form
+		var vars map[string]string
+		if err := json.Unmarshal([]byte(f.Get("ContentVariables")), &vars); err != nil || vars["1"] != "Jörg" || vars["7"] != "https://h.example/u/x" {
+			t.Errorf("fallback %v: ContentVariables %q (%v)", fallback, f.Get("ContentVariables"), err)
+		}
+		if f.Get("ContentSid") != m.ContentSID || f.Has("Body") {
+			t.Errorf("fallback %v: ContentSid %q, Body %q; want the card only", fallback, f.Get("ContentSid"), f.Get("Body"))
+		}
+		if svc := f.Get("MessagingServiceSid"); (svc == fallbackService) != fallback {
+			t.Errorf("fallback %v: MessagingServiceSid %q", fallback, svc)
 		}
 	}
 }

@@ -46,7 +46,7 @@ func TestClassify(t *testing.T) {
 		{"21211 invalid number", rest(400, 21211), 400, 0, true, channels.ErrInvalidAddress, 0},
 		{"21614 not mobile", rest(400, 21614), 400, 0, true, channels.ErrInvalidAddress, 0},
 		{"21610 unsubscribed", rest(400, 21610), 400, 0, true, channels.ErrUnsubscribed, 0},
-		{"63016 window", rest(400, 63016), 400, 0, true, nil, 0},
+		{"63016 window", rest(400, 63016), 400, 0, true, channels.ErrOutsideWindow, 0},
 		{"other 4xx", rest(400, 21602), 400, 0, true, nil, 0},
 		{"429 with Retry-After", rest(429, 20429), 429, 9 * time.Second, false, nil, 9 * time.Second},
 		{"503", rest(503, 20503), 503, 0, false, nil, 0},

@@ -12,7 +12,8 @@
 // 429, 5xx, timeouts and network errors are retryable (a RetryAfterError when
 // Twilio sent Retry-After); 21211, 21612, 21614 and 63003 are permanent and
 // wrap channels.ErrInvalidAddress; 21610 is permanent and wraps
-// channels.ErrUnsubscribed; WhatsApp window and template errors and every
+// channels.ErrUnsubscribed; 63016 (outside the WhatsApp session window) is
+// permanent and wraps channels.ErrOutsideWindow; template errors and every
 // other 4xx are permanent, except 401 (bad credentials: the operator's
 // problem, not the message's). Errors are channels.ProviderError values with
 // HTTP status and Twilio code: Twilio's message text repeats the number.
@@ -265,6 +266,8 @@ func classify(err error, status int, retryAfter time.Duration) error {
 		return channels.Permanent(fmt.Errorf("%w: %w", channels.ErrInvalidAddress, perr))
 	case code == 21610:
 		return channels.Permanent(fmt.Errorf("%w: %w", channels.ErrUnsubscribed, perr))
+	case code == 63016:
+		return channels.Permanent(fmt.Errorf("%w: %w", channels.ErrOutsideWindow, perr))
 	default:
 		if perr.Detail == "" {
 			perr.Detail = "rejected"

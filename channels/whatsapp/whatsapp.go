@@ -2,10 +2,11 @@
 // channels/twilio for credentials and error classification).
 //
 // Business-initiated WhatsApp messages must use a template approved by Meta:
-// a Twilio Content SID (HX…) with variables. The template comes from the
-// rendered message (Outbound.ContentSID) or from the configured mapping of
-// message type and locale; a free-form body is sent only when no template
-// exists and the configuration allows it (inside a 24-hour session window).
+// a Twilio Content SID (HX…) with variables, which the renderer puts into
+// Outbound.ContentSID and ContentVariables. Free text goes only when the
+// caller says it may (Outbound.FreeForm: the person wrote within the last
+// 24 hours and free-form messages are allowed; internal/delivery keeps that
+// rule); anything else is refused, never sent.
 package whatsapp
 
 import (
@@ -24,24 +25,6 @@ type Config struct {
 	// From is the WhatsApp sender number (+E164, "whatsapp:" is added) or a
 	// Messaging Service SID, by queue class.
 	From twilio.From
-	// Templates maps "type:locale" or "type" to a Content SID (HX…).
-	Templates map[string]string
-	// FreeForm allows a plain body when no template is known.
-	FreeForm bool
-}
-
-// ParseTemplates reads "type:locale=HX…" or "type=HX…" items.
-func ParseTemplates(items []string) (map[string]string, error) {
-	out := make(map[string]string, len(items))
-	for _, it := range items {
-		key, sid, ok := strings.Cut(it, "=")
-		key, sid = strings.TrimSpace(key), strings.TrimSpace(sid)
-		if !ok || key == "" || !strings.HasPrefix(sid, "HX") || len(sid) != 34 {
-			return nil, fmt.Errorf("whatsapp template %q: want type:locale=HX… (a 34-character Content SID)", it)
-		}
-		out[key] = sid
-	}
-	return out, nil
 }
 
 // Sender sends WhatsApp messages. It is safe for concurrent use.
@@ -59,7 +42,8 @@ func New(tw *twilio.Client, cfg Config, log *slog.Logger) (*Sender, error) {
 	return &Sender{tw: tw, cfg: cfg, log: log}, nil
 }
 
-// Send sends m to whatsapp:m.To, with a template when there is one.
+// Send sends m to whatsapp:m.To: its approved template, or its text when
+// m.FreeForm allows free text.
 func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
 	from := s.cfg.From.For(m.Class)
 	if from == "" {
@@ -74,31 +58,16 @@ func (s *Sender) Send(ctx context.Context, m channels.Outbound) (channels.Receip
 	} else {
 		p.From = "whatsapp:" + strings.TrimPrefix(from, "whatsapp:")
 	}
-	switch sid := s.template(m); {
-	case sid != "":
-		p.ContentSID, p.ContentVariables = sid, m.ContentVariables
-	case s.cfg.FreeForm && m.Text != "":
+	switch {
+	case m.ContentSID != "":
+		p.ContentSID, p.ContentVariables = m.ContentSID, m.ContentVariables
+	case m.FreeForm && m.Text != "":
 		p.Body = m.Text
 	default:
-		return channels.Receipt{}, channels.Permanent(&channels.ProviderError{Provider: "twilio",
-			Detail: fmt.Sprintf("no approved WhatsApp template for type %q locale %q", m.Type, m.Locale)})
+		return channels.Receipt{}, channels.Permanent(fmt.Errorf("%w: %w", channels.ErrNoTemplate, &channels.ProviderError{Provider: "twilio",
+			Detail: fmt.Sprintf("no approved WhatsApp template for type %q locale %q", m.Type, m.Locale)}))
 	}
 	return s.tw.Send(ctx, p)
-}
-
-func (s *Sender) template(m channels.Outbound) string {
-	if m.ContentSID != "" {
-		return m.ContentSID
-	}
-	if sid := s.cfg.Templates[m.Type+":"+m.Locale]; sid != "" {
-		return sid
-	}
-	if lang, _, ok := strings.Cut(m.Locale, "-"); ok {
-		if sid := s.cfg.Templates[m.Type+":"+lang]; sid != "" {
-			return sid
-		}
-	}
-	return s.cfg.Templates[m.Type]
 }
 
 // RateKey names the provider sender m goes out from, for per-sender rate limits.

@@ -2,6 +2,7 @@ package whatsapp_test
 
 import (
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"testing"
 
@@ -18,13 +19,9 @@ const (
 	waFrom        = "+4930555000"
 )
 
-func newSender(t *testing.T, tw *twilio.Client, freeForm bool) *whatsapp.Sender {
+func newSender(t *testing.T, tw *twilio.Client) *whatsapp.Sender {
 	t.Helper()
-	tpl, err := whatsapp.ParseTemplates([]string{"messenger_offer:de=" + offerTemplate, "messenger_offer:en=" + enTemplate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := whatsapp.New(tw, whatsapp.Config{From: twilio.From{Marketing: waFrom, Transactional: waFrom}, Templates: tpl, FreeForm: freeForm}, slog.New(slog.DiscardHandler))
+	s, err := whatsapp.New(tw, whatsapp.Config{From: twilio.From{Marketing: waFrom, Transactional: waFrom}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,30 +30,30 @@ func newSender(t *testing.T, tw *twilio.Client, freeForm bool) *whatsapp.Sender 
 
 func offer(id, to string) channels.Outbound {
 	return channels.Outbound{MessageID: id, Type: "messenger_offer", Class: "marketing", Locale: "de-DE", To: to,
-		Text: "Hallo Jörg", ContentVariables: map[string]string{"1": "Jörg", "2": "5 GB"}}
+		Text: "Hallo Jörg", ContentSID: offerTemplate, ContentVariables: map[string]string{"1": "Jörg", "2": "5 GB"}}
 }
 
 func TestContract(t *testing.T) {
 	t.Parallel()
 	channeltest.Run(t, func(t *testing.T) channeltest.Harness {
 		ts := twiliotest.New(t)
-		s := newSender(t, ts.Client(t), false)
+		s := newSender(t, ts.Client(t))
 		noTemplate := offer("w-notpl", twiliotest.OKNumber)
-		noTemplate.Type = "survey"
+		noTemplate.ContentSID = ""
 		return channeltest.Harness{
 			Sender: s,
 			OK:     channeltest.Case{Msg: offer("w-ok", twiliotest.OKNumber)},
 			Permanent: []channeltest.Case{
-				{Msg: offer("w-63016", twiliotest.Number(63016))},
+				{Msg: offer("w-63016", twiliotest.Number(63016)), Is: channels.ErrOutsideWindow},
 				{Msg: offer("w-63024", twiliotest.Number(63024)), Is: channels.ErrInvalidAddress},
 				{Msg: offer("w-63027", twiliotest.Number(63027))},
 				{Msg: offer("w-21610", twiliotest.Number(21610)), Is: channels.ErrUnsubscribed},
-				{Msg: noTemplate},
+				{Msg: noTemplate, Is: channels.ErrNoTemplate},
 			},
 			Retryable: []channeltest.Case{
 				{Msg: offer("w-429", twiliotest.Number(429))},
 				{Msg: offer("w-63018", twiliotest.Number(63018))},
-				{Sender: newSender(t, twiliotest.Unreachable(t), false), Msg: offer("w-down", twiliotest.OKNumber)},
+				{Sender: newSender(t, twiliotest.Unreachable(t)), Msg: offer("w-down", twiliotest.OKNumber)},
 			},
 			Stall: channeltest.Case{Msg: offer("w-stall", twiliotest.Number(twiliotest.Stall))},
 		}
@@ -66,22 +63,17 @@ func TestContract(t *testing.T) {
 func TestTemplateFields(t *testing.T) {
 	t.Parallel()
 	ts := twiliotest.New(t)
-	s := newSender(t, ts.Client(t), false)
-	if _, err := s.Send(t.Context(), offer("w-1", twiliotest.OKNumber)); err != nil {
-		t.Fatal(err)
-	}
+	s := newSender(t, ts.Client(t))
 	en := offer("w-2", twiliotest.OKNumber)
-	en.Locale = "en"
-	if _, err := s.Send(t.Context(), en); err != nil {
-		t.Fatal(err)
-	}
-	rendered := offer("w-3", twiliotest.OKNumber)
-	rendered.ContentSID = "HXaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-	if _, err := s.Send(t.Context(), rendered); err != nil {
-		t.Fatal(err)
+	en.Locale, en.ContentSID = "en", enTemplate
+	for _, m := range []channels.Outbound{offer("w-1", twiliotest.OKNumber), en} {
+		m.FreeForm = true // a template wins even inside the session window
+		if _, err := s.Send(t.Context(), m); err != nil {
+			t.Fatal(err)
+		}
 	}
 	reqs := ts.Requests()
-	for i, sid := range []string{offerTemplate, enTemplate, rendered.ContentSID} {
+	for i, sid := range []string{offerTemplate, enTemplate} {
 		f := reqs[i].Form
 		if f.Get("To") != "whatsapp:"+twiliotest.OKNumber || f.Get("From") != "whatsapp:"+waFrom {
 			t.Errorf("request %d: To %q From %q, want whatsapp: addresses", i, f.Get("To"), f.Get("From"))
@@ -102,29 +94,23 @@ func TestTemplateFields(t *testing.T) {
 	}
 }
 
+// TestFreeForm: text without a template goes only when the caller allows
+// it (the session window is open); otherwise nothing reaches Twilio.
 func TestFreeForm(t *testing.T) {
 	t.Parallel()
 	ts := twiliotest.New(t)
 	m := offer("w-ff", twiliotest.OKNumber)
-	m.Type = "service_reply"
-	m.Class = "service"
-	if _, err := newSender(t, ts.Client(t), false).Send(t.Context(), m); !channels.IsPermanent(err) {
-		t.Fatalf("free-form without permission: err = %v, want permanent", err)
+	m.Type, m.Class, m.ContentSID = "service_reply", "service", ""
+	s := newSender(t, ts.Client(t))
+	if _, err := s.Send(t.Context(), m); !channels.IsPermanent(err) || !errors.Is(err, channels.ErrNoTemplate) {
+		t.Fatalf("free-form without permission: err = %v, want permanent, no template", err)
 	}
-	if _, err := newSender(t, ts.Client(t), true).Send(t.Context(), m); err != nil {
+	m.FreeForm = true
+	if _, err := s.Send(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
 	reqs := ts.Requests()
 	if len(reqs) != 1 || reqs[0].Form.Get("Body") != "Hallo Jörg" || reqs[0].Form.Has("ContentSid") {
 		t.Fatalf("requests = %+v, want one free-form body", reqs)
-	}
-}
-
-func TestParseTemplates(t *testing.T) {
-	t.Parallel()
-	for _, bad := range []string{"messenger_offer", "x=HX1", "=" + offerTemplate, "a:de=XX0123456789abcdef0123456789abcdef"} {
-		if _, err := whatsapp.ParseTemplates([]string{bad}); err == nil {
-			t.Errorf("ParseTemplates(%q) succeeded", bad)
-		}
 	}
 }

@@ -143,3 +143,82 @@ func TestReadmeConfigTableIsCurrent(t *testing.T) {
 		t.Errorf("README.md's configuration table is out of date: run make readme-config")
 	}
 }
+
+// readmeBlocksAfter returns the first n fenced blocks after the line holding
+// marker, with their languages.
+func readmeBlocksAfter(t *testing.T, readme, marker string, n int) (langs, bodies []string) {
+	t.Helper()
+	_, rest, ok := strings.Cut(readme, marker)
+	if !ok {
+		t.Fatalf("README.md has no %q", marker)
+	}
+	for range n {
+		var lang, body string
+		if _, rest, ok = strings.Cut(rest, "```"); !ok {
+			t.Fatalf("README.md has fewer than %d code blocks after %q", n, marker)
+		}
+		lang, rest, _ = strings.Cut(rest, "\n")
+		if body, rest, ok = strings.Cut(rest, "```"); !ok {
+			t.Fatalf("README.md: a block after %q does not end", marker)
+		}
+		langs, bodies = append(langs, lang), append(bodies, body)
+	}
+	return langs, bodies
+}
+
+// The rich content example of the README is the embedded template (comments
+// aside), and its preview is what the command prints, token aside.
+func TestReadmeRichContent(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	uncommented := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keep []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	for marker, path := range map[string]string{
+		"The default `messenger_offer` card on RCS": "../../templates/de/messenger_offer/rcs.content.yaml",
+		"and its variables (`rcs.vars.tmpl`":        "../../templates/de/messenger_offer/rcs.vars.tmpl",
+	} {
+		if _, body := readmeBlocksAfter(t, readme, marker, 1); body[0] != uncommented(path) {
+			t.Errorf("README.md's block after %q is not %s:\n%s", marker, path, body[0])
+		}
+	}
+
+	langs, blocks := readmeBlocksAfter(t, readme, "**Preview** what the phone shows", 2)
+	if langs[0] != "sh" || langs[1] != "text" {
+		t.Fatalf("preview blocks are %q, want sh and text", langs)
+	}
+	cmd, want := blocks[0], blocks[1]
+	env := map[string]string{}
+	var args []string
+	for _, f := range strings.Fields(strings.ReplaceAll(cmd, "\\\n", " ")) {
+		switch k, v, ok := strings.Cut(f, "="); {
+		case ok && args == nil && strings.HasPrefix(k, "HEROLD_"):
+			env[k] = v
+		case f == "go" || f == "run" || f == "./cmd/herold":
+		default:
+			args = append(args, f)
+		}
+	}
+	out, _, err := runOnce(t, env, args...)
+	if err != nil {
+		t.Fatalf("%v: %v", args, err)
+	}
+	got := regexp.MustCompile(`/unsubscribe/[A-Za-z0-9_-]+`).ReplaceAllString(out, "/unsubscribe/<token>")
+	if got != want {
+		t.Errorf("README.md's preview output is not what %v prints:\n%s", args, got)
+	}
+}

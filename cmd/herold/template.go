@@ -8,12 +8,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
 
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/media"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/render"
@@ -26,6 +28,12 @@ type templateSettings struct {
 	Core      config.Core
 	Brand     config.Brand
 	Templates config.Templates
+	Twilio    config.Twilio // which channels deliver through Twilio: their templates are required
+}
+
+// config is the part of the configuration the renderer is built from.
+func (s *templateSettings) config() config.Config {
+	return config.Config{HTTP: s.HTTP, Core: s.Core, Brand: s.Brand, Templates: s.Templates, Twilio: s.Twilio}
 }
 
 // loadTemplateTool reads the settings, the catalog and a token secret (the
@@ -52,7 +60,7 @@ func loadTemplateTool(inv *invocation, s *templateSettings, fs *flag.FlagSet, wa
 	if err != nil {
 		return nil, nil, fmt.Errorf("HEROLD_TOKEN_SECRET: %w", err)
 	}
-	r, err := app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Brand: s.Brand, Templates: s.Templates}, cat, sealer, warn)
+	r, err := app.NewRenderer(s.config(), cat, sealer, warn)
 	return r, cat, err
 }
 
@@ -69,7 +77,7 @@ func checkTemplates(inv *invocation, cat *policy.Catalog) error {
 		return err
 	}
 	n := 0
-	_, err = app.NewRenderer(config.Config{HTTP: s.HTTP, Core: s.Core, Brand: s.Brand, Templates: s.Templates}, cat, sealer, func(w string) {
+	_, err = app.NewRenderer(s.config(), cat, sealer, func(w string) {
 		n++
 		fmt.Fprintln(inv.stdout, "warning: template", w)
 	})
@@ -82,7 +90,7 @@ func checkTemplates(inv *invocation, cat *policy.Catalog) error {
 }
 
 // templateCommand is `herold template preview …`.
-func templateCommand(_ context.Context, inv *invocation, args []string) error {
+func templateCommand(ctx context.Context, inv *invocation, args []string) error {
 	if len(args) == 0 || args[0] != "preview" { // `herold template --help`: see helpArgs
 		return usageErrorf("herold template: want `herold template preview --type T --channel C`")
 	}
@@ -92,13 +100,16 @@ func templateCommand(_ context.Context, inv *invocation, args []string) error {
 	locale := fs.String("locale", "", "locale, e.g. de or en (default: HEROLD_DEFAULT_LOCALE)")
 	data := fs.String("data", "", `JSON file {"profile": {...}, "data": {"<category>": {...}}} (default: the type's sample data)`)
 	htmlOut := fs.String("html", "", "write the HTML part of an e-mail to this file")
+	probe := fs.Bool("probe-media", false, "ask the server of a WhatsApp or RCS card's media URL (HEAD) whether the provider would take the file: type and size")
 	var settings templateSettings
 	config.RegisterFlags(&settings.Brand, fs)
 	config.RegisterFlags(&settings.Templates, fs)
 	about := "Renders a message type on one channel exactly as Herold would send it, with the\n" +
 		"opt-out notice the catalog requires, and prints subject, text, headers and SMS\n" +
-		"segments. Templates come from the binary and HEROLD_TEMPLATES_DIR; the catalog\n" +
-		"from HEROLD_CATALOG. Nothing is sent or stored."
+		"segments; for WhatsApp and RCS also the Content SID, its variables and what the\n" +
+		"phone shows (card title, body, media, buttons, SMS fallback). Templates come from\n" +
+		"the binary and HEROLD_TEMPLATES_DIR; the catalog from HEROLD_CATALOG. Nothing is\n" +
+		"sent or stored."
 	if err := parseFlags(fs, inv, args[1:], about, ""); err != nil {
 		return err
 	}
@@ -112,13 +123,16 @@ func templateCommand(_ context.Context, inv *invocation, args []string) error {
 	if err != nil {
 		return err
 	}
-	return preview(inv.stdout, r, cat, previewArgs{typ: *typ, channel: *channel, locale: *locale, data: *data, html: *htmlOut})
+	return preview(ctx, inv.stdout, r, cat, previewArgs{typ: *typ, channel: *channel, locale: *locale, data: *data, html: *htmlOut, probe: *probe})
 }
 
-type previewArgs struct{ typ, channel, locale, data, html string }
+type previewArgs struct {
+	typ, channel, locale, data, html string
+	probe                            bool // HEAD the media URL of a rich card
+}
 
 // preview renders one message and prints it.
-func preview(w io.Writer, r *render.Renderer, cat *policy.Catalog, a previewArgs) error {
+func preview(ctx context.Context, w io.Writer, r *render.Renderer, cat *policy.Catalog, a previewArgs) error {
 	spec, ok := cat.Type(message.Type(a.typ))
 	if !ok {
 		var known []string
@@ -160,7 +174,8 @@ func preview(w io.Writer, r *render.Renderer, cat *policy.Catalog, a previewArgs
 			return usageErrorf("type %s has no sample data: pass --data FILE", spec.Key)
 		}
 	}
-	c, err := r.Render(render.PreviewRequest(spec, ch, locale, sample))
+	req := render.PreviewRequest(spec, ch, locale, sample)
+	c, err := r.Render(req)
 	if err != nil {
 		return err
 	}
@@ -178,20 +193,37 @@ func preview(w io.Writer, r *render.Renderer, cat *policy.Catalog, a previewArgs
 	if c.SMSEncoding != "" {
 		fmt.Fprintf(w, "SMS:      %s, %d segments, %d characters\n", c.SMSEncoding, c.SMSSegments, len([]rune(c.Text)))
 	}
-	if c.ContentSID != "" {
-		fmt.Fprintf(w, "ContentSid: %s\n", c.ContentSID)
-	}
-	if len(c.ContentVariables) > 0 {
-		keys := make([]string, 0, len(c.ContentVariables))
-		for k := range c.ContentVariables {
-			keys = append(keys, k)
+	if ch == message.WhatsApp || ch == message.RCS {
+		switch {
+		case c.ContentSID != "":
+			fmt.Fprintf(w, "ContentSid: %s\n", c.ContentSID)
+		case c.Rich != nil:
+			fmt.Fprintf(w, "ContentSid: none (HEROLD_%s_CONTENT_SIDS, or sid: in the content file): the text at the end goes instead\n",
+				strings.ToUpper(string(ch)))
 		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			fmt.Fprintf(w, "Variable %s: %s\n", k, c.ContentVariables[k])
+		if ch == message.RCS {
+			route := "RCS only (rcs: address, never as SMS)"
+			if req.Decision.SMSFallback {
+				route = "RCS with SMS fallback (Messaging Service), as a decision that allows SMS advertising too"
+			}
+			fmt.Fprintf(w, "Route:    %s\n", route)
 		}
 	}
-	fmt.Fprintf(w, "\n%s\n", c.Text)
+	for _, k := range slices.Sorted(maps.Keys(c.ContentVariables)) {
+		fmt.Fprintf(w, "Variable %s: %s\n", k, c.ContentVariables[k])
+	}
+	if c.Rich != nil {
+		if err := printRich(ctx, w, ch, req.Decision.SMSFallback, *c.Rich, a.probe); err != nil {
+			return err
+		}
+		label := "Text (sent instead when there is no Content SID):"
+		if ch == message.WhatsApp {
+			label = "Text (without a Content SID: only inside the person's 24-hour window, with HEROLD_WHATSAPP_FREE_FORM):"
+		}
+		fmt.Fprintf(w, "\n%s\n%s\n", label, c.Text)
+	} else {
+		fmt.Fprintf(w, "\n%s\n", c.Text)
+	}
 	if a.html != "" {
 		if c.HTML == "" {
 			return usageErrorf("--html: channel %s has no HTML part", ch)
@@ -202,4 +234,62 @@ func preview(w io.Writer, r *render.Renderer, cat *policy.Catalog, a previewArgs
 		fmt.Fprintf(w, "\nHTML written to %s\n", a.html)
 	}
 	return nil
+}
+
+// printRich prints what the phone shows of a rich message; with probe it
+// asks the media URL's server what the provider would find there.
+func printRich(ctx context.Context, w io.Writer, ch message.Channel, smsFallback bool, rc render.Rich, probe bool) error {
+	fmt.Fprintf(w, "\nOn the phone (%s):\n", rc.ContentType)
+	for _, f := range []struct{ name, v string }{{"Title", rc.Title}, {"Subtitle", rc.Subtitle}, {"Body", rc.Body}} {
+		if f.v != "" {
+			fmt.Fprintf(w, "  %-8s  %s\n", f.name+":", indent(f.v, 12))
+		}
+	}
+	if rc.Media != "" {
+		fallback := smsFallback && ch == message.RCS
+		t, err := media.Check(ch, rc.Media, fallback)
+		if err != nil {
+			return err
+		}
+		about := fmt.Sprintf("%s by its name, at most %d MB", t.MIME, t.MaxBytes>>20)
+		if probe {
+			info, err := media.Probe(ctx, nil, ch, rc.Media, fallback)
+			if err != nil {
+				return err
+			}
+			about = fmt.Sprintf("%s, %s, checked", info.MIME, size(info.Bytes))
+		}
+		fmt.Fprintf(w, "  %-8s  %s (%s)\n", "Media:", rc.Media, about)
+	}
+	for _, b := range rc.Buttons {
+		switch b.Type {
+		case render.ButtonQuickReply:
+			fmt.Fprintf(w, "  %-8s  [%s] replies %s\n", "Button:", b.Title, b.ID)
+		case render.ButtonURL:
+			fmt.Fprintf(w, "  %-8s  [%s] opens %s\n", "Button:", b.Title, b.URL)
+		default:
+			fmt.Fprintf(w, "  %-8s  [%s] calls %s\n", "Button:", b.Title, b.Phone)
+		}
+	}
+	if rc.Fallback != "" {
+		fmt.Fprintf(w, "Fallback (twilio/text, as SMS where the phone cannot show the card):\n  %s\n", indent(rc.Fallback, 2))
+	}
+	return nil
+}
+
+// indent continues a multi-line value at column col.
+func indent(s string, col int) string {
+	return strings.ReplaceAll(s, "\n", "\n"+strings.Repeat(" ", col))
+}
+
+// size is a byte count for people.
+func size(n int64) string {
+	switch {
+	case n < 0:
+		return "size not given"
+	case n < 1<<20:
+		return fmt.Sprintf("%d kB", (n+512)>>10)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	}
 }

@@ -26,7 +26,7 @@ func TestTemplatePreviewEveryType(t *testing.T) {
 					if ch == "email" {
 						args.html = filepath.Join(t.TempDir(), "out.html")
 					}
-					if err := preview(&out, r, cat, args); err != nil {
+					if err := preview(t.Context(), &out, r, cat, args); err != nil {
 						t.Fatalf("preview: %v", err)
 					}
 					got := out.String()
@@ -51,6 +51,12 @@ func TestTemplatePreviewEveryType(t *testing.T) {
 						if !strings.Contains(got, "SMS:      GSM-7") {
 							t.Errorf("no SMS encoding line:\n%s", got)
 						}
+					case "whatsapp", "rcs":
+						for _, want := range []string{"On the phone (twilio/card):", "  Media:    https://www.example.com/", "replies STOP", "ContentSid: none"} {
+							if !strings.Contains(got, want) {
+								t.Errorf("output lacks %q:\n%s", want, got)
+							}
+						}
 					}
 				})
 			}
@@ -72,6 +78,11 @@ func TestTemplateCommand(t *testing.T) {
 	if err := os.WriteFile(over, []byte("Invoice {{.Data.invoice.number}} from {{.Brand.Name}}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	offer := filepath.Join(dir, "offer.json")
+	if err := os.WriteFile(offer, []byte(`{"profile":{"first_name":"Jörg"},"data":{"offer":{"title":"5 GB","price":5,"valid_until":"2026-12-31","url":"https://www.example.com/o","image":"bilder/o.gif"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sids := map[string]string{"HEROLD_WHATSAPP_CONTENT_SIDS": "messenger_offer=HX0123456789abcdef0123456789abcdef"}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -79,6 +90,10 @@ func TestTemplateCommand(t *testing.T) {
 		want string // in stdout, or in the error when code > 0
 		code int
 	}{
+		{"whatsapp card", sids, []string{"template", "preview", "--type", "messenger_offer", "--channel", "whatsapp"}, "ContentSid: HX0123456789abcdef0123456789abcdef", 0},
+		{"rcs only or with fallback", nil, []string{"template", "preview", "--type", "messenger_offer", "--channel", "rcs"}, "Route:    RCS with SMS fallback", 0},
+		{"media the provider refuses", nil, []string{"template", "preview", "--type", "messenger_offer", "--channel", "whatsapp", "--data", offer},
+			`media refused: the media URL "https://www.example.com/bilder/o.gif" does not end in a file type whatsapp accepts`, 1},
 		{"own data", nil, []string{"template", "preview", "--type", "invoice", "--data", data}, "Guten Tag Herr Ng,", 0},
 		{"brand flag and override dir", map[string]string{"HEROLD_TEMPLATES_DIR": filepath.Join(dir, "tmpl")},
 			[]string{"template", "preview", "--type", "invoice", "--channel", "sms", "--locale", "en", "--brand-name", "Nordlicht"}, "Invoice RE-2026-11-004711 from Nordlicht", 0},

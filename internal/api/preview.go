@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/heroldhq/herold/internal/media"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/render"
@@ -101,6 +102,10 @@ func (p *Preview) preview(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, render.ErrMissingData) {
 			WriteError(w, Errorf(http.StatusUnprocessableEntity, "missing_data", "%v", err))
+			return
+		}
+		if errors.Is(err, media.ErrRefused) {
+			WriteError(w, Errorf(http.StatusUnprocessableEntity, "media_refused", "%v", err))
 			return
 		}
 		WriteError(w, err)

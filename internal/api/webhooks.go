@@ -12,7 +12,6 @@ import (
 
 	twclient "github.com/twilio/twilio-go/client"
 
-	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
@@ -26,11 +25,10 @@ type StatusUpdater interface {
 	UpdateProviderStatus(ctx context.Context, providerID string, status string, errorCode int) (store.MessageRecord, error)
 }
 
-// OptOutRecorder records an opt-out that came from a number
-// (feedback.Feedback implements it: the same rule as for a delivery the
-// provider refused with STOP). An unknown number is feedback.ErrUnknownNumber.
-type OptOutRecorder interface {
-	NumberOptedOut(ctx context.Context, e164 string, o consent.OptOut) (message.RecipientID, consent.Event, error)
+// InboundApplier applies an inbound message (feedback.Feedback implements
+// it: the same rules as for a delivery the provider refused with STOP).
+type InboundApplier interface {
+	Inbound(ctx context.Context, in feedback.Inbound) (feedback.InboundResult, error)
 }
 
 // Webhook paths, as configured at Twilio (StatusCallback is set per message).
@@ -42,34 +40,23 @@ const (
 // maxWebhookBody bounds a provider's form post.
 const maxWebhookBody = 64 << 10
 
-// Opt-out keywords: Twilio's standard list plus the German ones. A message
-// that is exactly one of them (case and surrounding punctuation aside) is an
-// objection to advertising on the channel it came in on (Art. 21 GDPR).
-var stopKeywords = map[string]bool{
-	"STOP": true, "STOPP": true, "ABMELDEN": true, "UNSUBSCRIBE": true, "CANCEL": true,
-	"END": true, "QUIT": true, "STOPALL": true, "OPTOUT": true, "REVOKE": true,
-}
-
-// Opt-in keywords. Twilio lifts its own block on them; Herold does not grant
-// consent on them (see Webhooks).
-var startKeywords = map[string]bool{"START": true, "UNSTOP": true, "YES": true}
-
 // Webhooks serves Twilio's callbacks. Every request must carry a valid
 // X-Twilio-Signature for PublicURL + its path, computed with the account's
 // auth token; anything else is answered 403 and changes nothing.
 //
-// Inbound STOP-like keywords are recorded as an objection to advertising on
-// that channel (sms, whatsapp or rcs; consent.OptOutEvent says why exactly
-// that), since the provider's block covers only the one sender number. START and UNSTOP are
-// logged and otherwise ignored: the ledger has no event kind that would
-// record them without granting, and a keyword proves neither the informed
-// consent nor the text agreed to (Art. 7 GDPR); the person can consent again
-// through the preference centre, which records it properly.
+// An inbound message goes to Inbound (internal/feedback): opt-out words
+// (STOP, STOPP, ABMELDEN, … in any case) and opt-out buttons become an
+// objection to advertising on that channel, recorded once per Twilio
+// MessageSid; other quick-reply buttons are published as message.reply;
+// a WhatsApp message opens the number's 24-hour session window. START and
+// UNSTOP are logged and grant nothing: a keyword proves neither informed
+// consent nor the text agreed to (Art. 7 GDPR); the person can consent
+// again through the preference centre, which records it properly.
 type Webhooks struct {
 	AuthToken string // Twilio auth token; empty: every callback is refused
 	PublicURL string // e.g. "https://herold.example", as Twilio calls it
 	Statuses  StatusUpdater
-	OptOuts   OptOutRecorder
+	Inbound   InboundApplier
 	// Events hears message.read and message.undelivered; nil: nobody.
 	Events events.Publisher
 	Log    *slog.Logger
@@ -174,49 +161,43 @@ func (h *Webhooks) tell(r *http.Request, rec store.MessageRecord, status string,
 	}
 }
 
-// inbound handles an incoming message: From, Body.
+// inbound handles an incoming message: From, Body, MessageSid and, for a
+// tapped quick-reply button, ButtonPayload (and OriginalRepliedMessageSid,
+// the message it answers).
 func (h *Webhooks) inbound(w http.ResponseWriter, r *http.Request) {
 	if !h.verify(w, r) {
 		return
 	}
+	now := time.Now
+	if h.Now != nil {
+		now = h.Now
+	}
 	ch, number := message.InboundChannel(r.PostForm.Get("From"))
-	keyword := normalizeKeyword(r.PostForm.Get("Body"))
 	ctx := r.Context()
+	res, err := h.Inbound.Inbound(ctx, feedback.Inbound{
+		Channel: ch, Number: number, Body: r.PostForm.Get("Body"), Button: r.PostForm.Get("ButtonPayload"),
+		ProviderMessageID: firstOf(r.PostForm, "MessageSid", "SmsSid"), RepliedTo: r.PostForm.Get("OriginalRepliedMessageSid"),
+		Provider: "twilio", At: now(),
+	})
+	if err != nil {
+		h.Log.ErrorContext(ctx, "inbound message: applying it failed", "channel", ch, "err", err)
+		WriteError(w, err) // 500: Twilio tries again, and the objection is recorded once
+		return
+	}
 	switch {
-	case stopKeywords[keyword]:
-		now := time.Now
-		if h.Now != nil {
-			now = h.Now
-		}
-		id, _, err := h.OptOuts.NumberOptedOut(ctx, number, consent.OptOut{
-			Channel: ch, At: now(), Keyword: keyword, Provider: "twilio",
-			ProviderMessageID: firstOf(r.PostForm, "MessageSid", "SmsSid"),
-		})
-		switch {
-		case errors.Is(err, feedback.ErrUnknownNumber):
-			h.Log.InfoContext(ctx, "opt-out keyword from an unknown number", "channel", ch, "keyword", keyword)
-		case errors.Is(err, feedback.ErrReplayed):
-			// The same inbound message again: answered as the first time, so
-			// Twilio stops retrying; nothing changes.
-			h.Log.InfoContext(ctx, "opt-out keyword replayed, ignored", "recipient_id", id, "channel", ch)
-		case err != nil:
-			h.Log.ErrorContext(ctx, "opt-out: recording the objection failed", "channel", ch, "err", err)
-			WriteError(w, err)
-			return
-		default:
-			h.Log.InfoContext(ctx, "objection recorded from opt-out keyword", "recipient_id", id, "channel", ch, "keyword", keyword)
-		}
-	case startKeywords[keyword]:
-		h.Log.InfoContext(ctx, "opt-in keyword ignored: it does not grant consent", "channel", ch, "keyword", keyword)
+	case res.Kind == feedback.InboundText:
+	case res.Kind == feedback.InboundOptIn:
+		h.Log.InfoContext(ctx, "opt-in keyword ignored: it does not grant consent", "channel", ch, "keyword", res.Keyword)
+	case res.Recipient == "":
+		h.Log.InfoContext(ctx, "inbound keyword or button from an unknown number", "channel", ch, "kind", res.Kind)
+	case res.Kind == feedback.InboundOptOut && !res.Recorded:
+		h.Log.InfoContext(ctx, "opt-out reported again: already recorded", "recipient_id", res.Recipient, "channel", ch)
+	default:
+		h.Log.InfoContext(ctx, "inbound message applied", "recipient_id", res.Recipient, "channel", ch, "kind", res.Kind,
+			"message_id", res.MessageID)
 	}
 	w.Header().Set("Content-Type", "text/xml; charset=utf-8")
 	io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`)
-}
-
-// normalizeKeyword upper-cases the body and drops surrounding space and
-// punctuation, so "Stop!" and " stopp." match.
-func normalizeKeyword(body string) string {
-	return strings.ToUpper(strings.Trim(body, " \t\r\n.!?,;:\"'"))
 }
 
 func firstOf(v map[string][]string, keys ...string) string {

@@ -1,9 +1,8 @@
 package api_test
 
 import (
-	"crypto/hmac"
-	"crypto/sha1"
-	"encoding/base64"
+	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -11,11 +10,14 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/heroldhq/herold/internal/api"
+	"github.com/heroldhq/herold/internal/apptest"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/feedback"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/recipient"
@@ -30,8 +32,33 @@ const (
 )
 
 type webhookBundle struct {
-	st  *store.Store
-	srv *httptest.Server
+	st     *store.Store
+	srv    *httptest.Server
+	events *eventLog
+}
+
+// eventLog keeps the events published, in order.
+type eventLog struct {
+	mu  sync.Mutex
+	evs []events.Event
+}
+
+func (l *eventLog) Publish(_ context.Context, evs ...events.Event) error {
+	for _, e := range evs {
+		if err := e.Validate(); err != nil {
+			return err
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evs = append(l.evs, evs...)
+	return nil
+}
+
+func (l *eventLog) all() []events.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.evs)
 }
 
 // setupWebhooks serves the webhooks over the real store on real Redis, with
@@ -58,31 +85,23 @@ func setupWebhooks(t *testing.T) webhookBundle {
 	if err := st.PutMessage(t.Context(), rec, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	offer := &store.MessageRecord{ID: "msg-offer", Type: "messenger_offer", Class: message.Marketing, RecipientID: "cust-1",
+		Status: store.StatusDelivered, Channel: message.WhatsApp, Provider: "twilio", ProviderID: "MMoffer"}
+	if err := st.PutMessage(t.Context(), offer, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	evs := &eventLog{}
 	mux := http.NewServeMux()
-	(&api.Webhooks{AuthToken: webhookToken, PublicURL: webhookPublic, Statuses: st, OptOuts: feedback.New(st, nil),
+	(&api.Webhooks{AuthToken: webhookToken, PublicURL: webhookPublic, Statuses: st, Inbound: feedback.New(st, nil).WithEvents(evs),
 		Log: slog.New(slog.DiscardHandler)}).Routes(mux)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return webhookBundle{st: st, srv: srv}
+	return webhookBundle{st: st, srv: srv, events: evs}
 }
 
 // sign computes X-Twilio-Signature as Twilio documents it, independently of
-// twilio-go: base64(HMAC-SHA1(token, URL + each key and value, keys sorted)).
-func sign(token, u string, form url.Values) string {
-	keys := make([]string, 0, len(form))
-	for k := range form {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var b strings.Builder
-	b.WriteString(u)
-	for _, k := range keys {
-		b.WriteString(k + form.Get(k))
-	}
-	mac := hmac.New(sha1.New, []byte(token))
-	mac.Write([]byte(b.String()))
-	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
-}
+// twilio-go's validator that the webhooks use.
+var sign = apptest.SignTwilio
 
 func (b webhookBundle) post(t *testing.T, path string, form url.Values, sig string) *http.Response {
 	t.Helper()
@@ -162,6 +181,7 @@ func TestInboundStop(t *testing.T) {
 	for i, in := range []struct{ from, body string }{
 		{webhookMobile, " Stopp. "},
 		{"whatsapp:" + webhookMobile, "ABMELDEN"},
+		{"rcs:" + webhookMobile, "stop"},
 		{webhookMobile, "Hallo, wann kommt meine Rechnung?"}, // not a keyword
 		{"+4915199999999", "STOP"},                           // unknown number
 	} {
@@ -175,14 +195,15 @@ func TestInboundStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(events) != 2 {
-		t.Fatalf("ledger has %d events, want 2 objections: %+v", len(events), events)
+	if len(events) != 3 {
+		t.Fatalf("ledger has %d events, want 3 objections: %+v", len(events), events)
 	}
 	for i, want := range []struct {
 		ch     string
 		source consent.Source
 		text   string
-	}{{"sms", consent.SMSKeyword, "STOPP (provider message SMin0)"}, {"whatsapp", consent.MessengerKeyword, "ABMELDEN (provider message SMin1)"}} {
+	}{{"sms", consent.SMSKeyword, "STOPP (provider message SMin0)"}, {"whatsapp", consent.MessengerKeyword, "ABMELDEN (provider message SMin1)"},
+		{"rcs", consent.MessengerKeyword, "STOP (provider message SMin2)"}} {
 		e := events[i]
 		if e.Kind != consent.Object || e.Purpose != consent.Advertising || e.Channel != want.ch || e.Source != want.source || e.Text != want.text {
 			t.Errorf("event %d = %+v, want an objection to advertising on %s from %s with the words sent", i, e, want.ch, want.source)
@@ -191,6 +212,74 @@ func TestInboundStop(t *testing.T) {
 	state := consent.Fold(events, time.Now())
 	if got := state.Lookup(consent.Advertising, message.SMS).Status; got != consent.Objected {
 		t.Errorf("advertising by sms: %q, want objected", got)
+	}
+}
+
+// TestInboundOptOutButtonOnce: the "Keine Angebote mehr" button (payload
+// STOP) on WhatsApp records one objection with the provider's message id as
+// proof; Twilio's retry and a replay of the same signed request record none.
+func TestInboundOptOutButtonOnce(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	form := url.Values{"From": {"whatsapp:" + webhookMobile}, "To": {"whatsapp:+4930555000"}, "Body": {"Keine Angebote mehr"},
+		"ButtonText": {"Keine Angebote mehr"}, "ButtonPayload": {"STOP"}, "MessageSid": {"SMbutton1"},
+		"OriginalRepliedMessageSid": {"MMoffer"}}
+	for range 3 {
+		if resp := b.postSigned(t, api.TwilioInboundPath, form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+	}
+	evs, err := b.st.Ledger(t.Context(), "cust-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 1 {
+		t.Fatalf("ledger has %d events, want one objection: %+v", len(evs), evs)
+	}
+	e := evs[0]
+	if e.Kind != consent.Object || e.Channel != "whatsapp" || e.Source != consent.MessengerKeyword ||
+		e.Text != "Keine Angebote mehr (button STOP) (provider message SMbutton1)" || e.ID != consent.ProofID("twilio", "SMbutton1") {
+		t.Errorf("objection = %+v", e)
+	}
+	if got := consent.Fold(evs, time.Now()).Lookup(consent.Advertising, message.SMS).Status; got != consent.None {
+		t.Errorf("a WhatsApp opt-out objected on sms too: %q", got)
+	}
+	// The WhatsApp message opened the number's session window.
+	if open, err := b.st.SessionOpen(t.Context(), message.WhatsApp, webhookMobile); err != nil || !open {
+		t.Errorf("session window open = %v, %v; want open", open, err)
+	}
+	if open, _ := b.st.SessionOpen(t.Context(), message.WhatsApp, "+4915199999999"); open {
+		t.Error("another number's window is open")
+	}
+}
+
+// TestInboundReplyButton: a button that is not an opt-out is handed on as
+// message.reply with its payload and ids only; nothing is written to the
+// ledger, and a repeat carries the same event id.
+func TestInboundReplyButton(t *testing.T) {
+	t.Parallel()
+	b := setupWebhooks(t)
+	form := url.Values{"From": {"whatsapp:" + webhookMobile}, "Body": {"Mehr erfahren, Anna hier"}, "ButtonText": {"Mehr erfahren"},
+		"ButtonPayload": {"MORE_INFO"}, "MessageSid": {"SMreply1"}, "OriginalRepliedMessageSid": {"MMoffer"}}
+	for range 2 {
+		if resp := b.postSigned(t, api.TwilioInboundPath, form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("status %d, want 200", resp.StatusCode)
+		}
+	}
+	if evs, _ := b.st.Ledger(t.Context(), "cust-1"); len(evs) != 0 {
+		t.Errorf("a reply wrote %d ledger events", len(evs))
+	}
+	got := b.events.all()
+	if len(got) != 2 || got[0].ID != got[1].ID {
+		t.Fatalf("events %+v, want the same message.reply twice (same id)", got)
+	}
+	e := got[0]
+	if e.Type != events.MessageReply || e.Data.Reply == nil || e.Data.Reply.Payload != "MORE_INFO" ||
+		e.Data.MessageID != "msg-offer" || e.Data.RecipientID != "cust-1" || e.Data.MessageType != "messenger_offer" || e.Data.Channel != "whatsapp" {
+		t.Errorf("event = %+v, reply %+v", e, e.Data.Reply)
+	}
+	if raw, _ := json.Marshal(e); strings.Contains(string(raw), "Anna") || strings.Contains(string(raw), "4915123456789") || strings.Contains(string(raw), "Mehr erfahren") {
+		t.Errorf("the event carries what the person wrote or their number: %s", raw)
 	}
 }
 
@@ -219,12 +308,25 @@ func TestInboundStartDoesNotRegrant(t *testing.T) {
 func TestInboundRejectsForgeries(t *testing.T) {
 	t.Parallel()
 	b := setupWebhooks(t)
-	form := url.Values{"From": {webhookMobile}, "Body": {"STOP"}}
-	if resp := b.post(t, api.TwilioInboundPath, form, sign("0000000000000000000000000000beef", webhookPublic+api.TwilioInboundPath, form)); resp.StatusCode != http.StatusForbidden {
-		t.Fatalf("status = %d, want 403", resp.StatusCode)
+	form := url.Values{"From": {"whatsapp:" + webhookMobile}, "Body": {"Keine Angebote mehr"}, "ButtonPayload": {"STOP"}, "MessageSid": {"SMf"}}
+	for name, sig := range map[string]string{
+		"no signature":  "",
+		"wrong token":   sign("0000000000000000000000000000beef", webhookPublic+api.TwilioInboundPath, form),
+		"other URL":     sign(webhookToken, "https://evil.example"+api.TwilioInboundPath, form),
+		"tampered form": sign(webhookToken, webhookPublic+api.TwilioInboundPath, url.Values{"From": {"whatsapp:" + webhookMobile}, "Body": {"Hallo"}}),
+	} {
+		if resp := b.post(t, api.TwilioInboundPath, form, sig); resp.StatusCode != http.StatusForbidden {
+			t.Errorf("%s: status = %d, want 403", name, resp.StatusCode)
+		}
 	}
 	if events, _ := b.st.Ledger(t.Context(), "cust-1"); len(events) != 0 {
 		t.Errorf("a forged STOP wrote %d events", len(events))
+	}
+	if open, _ := b.st.SessionOpen(t.Context(), message.WhatsApp, webhookMobile); open {
+		t.Error("a forged message opened the session window")
+	}
+	if got := b.events.all(); len(got) != 0 {
+		t.Errorf("a forged message published %+v", got)
 	}
 }
 

@@ -265,11 +265,11 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		return nil, fmt.Errorf("HEROLD_DEFAULT_TIME_ZONE: %w", err)
 	}
 	zones := recipient.NewZones(zone)
-	a.Feedback = feedback.New(a.Store, log.With("component", "feedback")).WithBounces(a.Events,
+	a.Feedback = feedback.New(a.Store, log.With("component", "feedback")).WithEvents(a.Events).WithBounces(a.Events,
 		feedback.SoftBounces{Limit: cfg.Events.Bounce.SoftLimit, Window: cfg.Events.Bounce.SoftWindow}, cfg.Core.RecordTTL)
 	if a.Delivery, err = delivery.New(delivery.Options{
 		Catalog: a.Catalog, Renderer: a.Renderer, Senders: senders, Feedback: a.Feedback, Zones: zones,
-		Events: a.Events, Metrics: a.Metrics,
+		Events: a.Events, Metrics: a.Metrics, Sessions: a.Store, FreeForm: FreeForm(cfg),
 		SendTimeout: cfg.Dispatch.SendTimeout, Log: log.With("component", "delivery"), Now: o.Now,
 	}); err != nil {
 		return nil, err
@@ -339,7 +339,7 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
 	(&api.Audience{Store: a.Store, Campaigns: a.Campaigns, Catalog: a.Catalog, Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "audience"), Now: o.Now}).Routes(a.apiMux)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
-		Statuses: a.Store, OptOuts: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
+		Statuses: a.Store, Inbound: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
 	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiMux)
 	if err := a.wireBounces(log.With("component", "bounces")); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/render"
@@ -59,11 +60,13 @@ func (e *CatalogError) Error() string {
 func (e *CatalogError) Unwrap() error { return e.Err }
 
 // NewRenderer builds the renderer from the configuration and checks that
-// every type of the catalog has its templates; warnings (long SMS, missing
-// ContentSid) go to warn.
+// every type of the catalog has its templates (and, on a WhatsApp that
+// delivers through Twilio, its approved Content SIDs); warnings (long SMS,
+// a missing Content SID where messages go to the outbox) go to warn.
 func NewRenderer(cfg config.Config, cat *policy.Catalog, sealer *token.Sealer, warn func(string)) (*render.Renderer, error) {
 	opts := render.OptionsFromConfig(cfg.Templates, cfg.Brand)
 	opts.Catalog, opts.Sealer, opts.PublicURL = cat, sealer, cfg.HTTP.PublicURL
+	opts.Live, opts.FreeForm = LiveChannels(cfg), FreeForm(cfg)
 	r, err := render.New(opts)
 	if err != nil {
 		return nil, err
@@ -76,6 +79,16 @@ func NewRenderer(cfg config.Config, cat *policy.Catalog, sealer *token.Sealer, w
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	return r, nil
+}
+
+// FreeForm lists the channels on which a message without an approved
+// template may go as free text inside the person's session window
+// (HEROLD_WHATSAPP_FREE_FORM).
+func FreeForm(cfg config.Config) []message.Channel {
+	if cfg.Twilio.WhatsAppFreeForm {
+		return []message.Channel{message.WhatsApp}
+	}
+	return nil
 }
 
 // Connect opens the one go-redis client that Herold and asynq share — a

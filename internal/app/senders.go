@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
@@ -140,10 +141,8 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 			return nil, err
 		}
 	}
-	smsFrom := twilio.From{Transactional: tw.SMSFromTransactional, Marketing: tw.SMSFromMarketing}
-	waFrom := twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing}
-	rcsFrom := twilio.From{Transactional: tw.RCSFromTransactional, Marketing: tw.RCSFromMarketing}
-	rcsFallback := twilio.From{Transactional: tw.RCSFallbackTransactional, Marketing: tw.RCSFallbackMarketing}
+	smsFrom, waFrom, rcsFrom, rcsFallback := phoneSenders(tw)
+	live := LiveChannels(cfg)
 	phone := []struct {
 		ch    message.Channel
 		from  twilio.From
@@ -155,13 +154,9 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 			return sms.New(client, sms.Config{From: smsFrom}, log)
 		}},
 		{message.WhatsApp, waFrom, twilio.From{}, tw.WhatsAppRate, func(log *slog.Logger) (channels.Sender, error) {
-			// One setting for approved templates: the renderer fills ContentSID
-			// from it, and the sender falls back to the same map.
-			tpl, err := whatsapp.ParseTemplates(cfg.Templates.WhatsAppContent)
-			if err != nil {
-				return nil, fmt.Errorf("HEROLD_WHATSAPP_CONTENT_SIDS: %w", err)
-			}
-			return whatsapp.New(client, whatsapp.Config{From: waFrom, Templates: tpl, FreeForm: tw.WhatsAppFreeForm}, log)
+			// Approved templates come from the renderer (ContentSID); when
+			// free text may go instead is delivery's rule (Outbound.FreeForm).
+			return whatsapp.New(client, whatsapp.Config{From: waFrom}, log)
 		}},
 		{message.RCS, rcsFrom, rcsFallback, tw.RCSRate, func(log *slog.Logger) (channels.Sender, error) {
 			return rcs.New(client, rcs.Config{From: rcsFrom, FallbackService: rcsFallback}, log)
@@ -171,7 +166,7 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 		switch {
 		case client == nil:
 			err = toOutbox(p.ch, "HEROLD_TWILIO_ACCOUNT_SID is not set")
-		case p.from.Empty() && p.extra.Empty():
+		case !slices.Contains(live, p.ch):
 			err = toOutbox(p.ch, "no sender configured for this channel")
 		default:
 			var s channels.Sender
@@ -187,6 +182,37 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 		}
 	}
 	return c, nil
+}
+
+// phoneSenders are the configured Twilio senders of SMS, WhatsApp and RCS
+// (RCS-only, and the Messaging Services RCS may fall back to SMS through).
+func phoneSenders(tw config.Twilio) (sms, whatsapp, rcs, rcsFallback twilio.From) {
+	return twilio.From{Transactional: tw.SMSFromTransactional, Marketing: tw.SMSFromMarketing},
+		twilio.From{Transactional: tw.WhatsAppFromTransactional, Marketing: tw.WhatsAppFromMarketing},
+		twilio.From{Transactional: tw.RCSFromTransactional, Marketing: tw.RCSFromMarketing},
+		twilio.From{Transactional: tw.RCSFallbackTransactional, Marketing: tw.RCSFallbackMarketing}
+}
+
+// LiveChannels lists the channels that deliver through a provider; the
+// others write to the outbox folder (BuildSenders decides by it).
+func LiveChannels(cfg config.Config) []message.Channel {
+	var live []message.Channel
+	if cfg.SMTP.Host != "" {
+		live = append(live, message.Email)
+	}
+	if !cfg.Twilio.Configured() {
+		return live
+	}
+	sms, wa, rcs, rcsFallback := phoneSenders(cfg.Twilio)
+	for _, p := range []struct {
+		ch message.Channel
+		ok bool
+	}{{message.SMS, !sms.Empty()}, {message.WhatsApp, !wa.Empty()}, {message.RCS, !rcs.Empty() || !rcsFallback.Empty()}} {
+		if p.ok {
+			live = append(live, p.ch)
+		}
+	}
+	return live
 }
 
 // identities turns the configured senders into the composer's.

@@ -1,14 +1,23 @@
 package apptest
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 	"sync"
+	"testing"
+
+	"github.com/heroldhq/herold/internal/api"
 )
 
 // TwilioReply is one scripted answer of the fake: an HTTP status and, for
@@ -24,16 +33,21 @@ type TwilioReply struct {
 type TwilioRequest struct {
 	To, From, Body, MessagingServiceSid, StatusCallback string
 	ContentSid, ContentVariables                        string
-	Status                                              int
-	SID                                                 string // answered SID on success
+	// Variables is ContentVariables decoded (the fake refuses anything but
+	// a JSON object of strings).
+	Variables map[string]string
+	Status    int
+	SID       string // answered SID on success
 }
 
 // TwilioFake is an httptest server that answers twilio-go's CreateMessage
 // like the Twilio API: it checks the path /2010-04-01/Accounts/{sid}/Messages.json,
-// HTTP basic auth with the account SID and token, the form content type and
-// the To field (E.164, optionally whatsapp:/rcs:), and From or
-// MessagingServiceSid and Body or ContentSid. A request that breaks these
-// rules gets 400 and is counted in Bad.
+// HTTP basic auth with the account SID and token, the form content type, the
+// To field (E.164, optionally whatsapp:/rcs:), From on the same channel as To
+// or a MessagingServiceSid (MG and 32 hex digits), and Body or a ContentSid
+// (HX and 32 hex digits) — never both — whose ContentVariables, if any, are
+// a JSON object of strings. A request that breaks these rules gets 400 and
+// is counted in Bad.
 type TwilioFake struct {
 	AccountSID, AuthToken string
 	srv                   *httptest.Server
@@ -139,15 +153,8 @@ func (f *TwilioFake) serve(w http.ResponseWriter, r *http.Request) {
 		MessagingServiceSid: r.PostForm.Get("MessagingServiceSid"), StatusCallback: r.PostForm.Get("StatusCallback"),
 		ContentSid: r.PostForm.Get("ContentSid"), ContentVariables: r.PostForm.Get("ContentVariables"),
 	}
-	switch {
-	case !validTo(req.To):
-		f.refuse(w, "To %q is not E.164", req.To)
-		return
-	case req.From == "" && req.MessagingServiceSid == "":
-		f.refuse(w, "neither From nor MessagingServiceSid")
-		return
-	case req.Body == "" && req.ContentSid == "":
-		f.refuse(w, "neither Body nor ContentSid")
+	if problem := checkCreate(&req); problem != "" {
+		f.refuse(w, "%s", problem)
 		return
 	}
 	f.mu.Lock()
@@ -187,6 +194,47 @@ func writeTwilioError(w http.ResponseWriter, status, code int, msg string) {
 	})
 }
 
+var (
+	contentSIDPattern = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
+	serviceSIDPattern = regexp.MustCompile(`^MG[0-9a-fA-F]{32}$`)
+)
+
+// checkCreate says what is wrong with a CreateMessage form, or "".
+func checkCreate(req *TwilioRequest) string {
+	switch {
+	case !validTo(req.To):
+		return fmt.Sprintf("To %q is not E.164", req.To)
+	case req.From == "" && req.MessagingServiceSid == "":
+		return "neither From nor MessagingServiceSid"
+	case req.MessagingServiceSid != "" && !serviceSIDPattern.MatchString(req.MessagingServiceSid):
+		return fmt.Sprintf("MessagingServiceSid %q is not MG and 32 hex digits", req.MessagingServiceSid)
+	case req.From != "" && channelOf(req.From) != channelOf(req.To):
+		return fmt.Sprintf("From %q and To %q are on different channels", req.From, req.To)
+	case req.Body == "" && req.ContentSid == "":
+		return "neither Body nor ContentSid"
+	case req.Body != "" && req.ContentSid != "":
+		return "both Body and ContentSid: Twilio would drop the Body"
+	case req.ContentSid != "" && !contentSIDPattern.MatchString(req.ContentSid):
+		return fmt.Sprintf("ContentSid %q is not HX and 32 hex digits", req.ContentSid)
+	case req.ContentVariables != "" && req.ContentSid == "":
+		return "ContentVariables without a ContentSid"
+	}
+	if req.ContentVariables != "" {
+		if err := json.Unmarshal([]byte(req.ContentVariables), &req.Variables); err != nil {
+			return fmt.Sprintf("ContentVariables is not a JSON object of strings: %v", err)
+		}
+	}
+	return ""
+}
+
+// channelOf is the channel prefix of a Twilio address ("whatsapp:", "rcs:"), or "".
+func channelOf(addr string) string {
+	if i := strings.IndexByte(addr, ':'); i > 0 {
+		return addr[:i+1]
+	}
+	return ""
+}
+
 func validTo(to string) bool {
 	for _, p := range []string{"whatsapp:", "rcs:"} {
 		if len(to) > len(p) && to[:len(p)] == p {
@@ -208,4 +256,44 @@ func newSID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return "SM" + hex.EncodeToString(b)
+}
+
+// SignTwilio computes X-Twilio-Signature as Twilio documents it, without
+// twilio-go: base64(HMAC-SHA1(token, URL + each key and value, keys sorted)).
+func SignTwilio(token, u string, form url.Values) string {
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	b.WriteString(u)
+	for _, k := range keys {
+		b.WriteString(k + form.Get(k))
+	}
+	mac := hmac.New(sha1.New, []byte(token))
+	mac.Write([]byte(b.String()))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// TwilioInbound posts form to Herold's inbound webhook as Twilio does, signed
+// with sig (SignTwilio of the auth token and HEROLD_PUBLIC_URL's webhook URL
+// when sig is ""), and returns the status.
+func (h *Herold) TwilioInbound(t testing.TB, form url.Values, sig string) int {
+	t.Helper()
+	if sig == "" {
+		sig = SignTwilio(AuthToken, strings.TrimRight(h.Config.HTTP.PublicURL, "/")+api.TwilioInboundPath, form)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.URL+api.TwilioInboundPath, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Twilio-Signature", sig)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -22,7 +22,8 @@ type Templates struct {
 	LinkTTL           time.Duration `env:"HEROLD_LINK_TTL" default:"8760h" help:"how long unsubscribe and preference links in messages stay valid"`
 	UnsubscribeMailto string        `env:"HEROLD_UNSUBSCRIBE_MAILTO" help:"address for the mailto: List-Unsubscribe header (RFC 2369); empty: https one-click only"`
 	ListIDDomain      string        `env:"HEROLD_LIST_ID_DOMAIN" help:"domain of the List-Id header of advertising and newsletters, e.g. lists.example.com (default: the public URL's host, unless that is an IP address)"`
-	WhatsAppContent   []string      `env:"HEROLD_WHATSAPP_CONTENT_SIDS" help:"approved WhatsApp templates as type=HX… or type:locale=HX…, comma-separated"`
+	WhatsAppContent   []string      `env:"HEROLD_WHATSAPP_CONTENT_SIDS" help:"approved WhatsApp templates (Twilio Content SIDs) as type=HX… or type:locale=HX…, comma-separated; type:locale wins over the sid of the locale's whatsapp.content.yaml, which wins over type"`
+	RCSContent        []string      `env:"HEROLD_RCS_CONTENT_SIDS" help:"Twilio Content SIDs of RCS rich cards as type=HX… or type:locale=HX…, comma-separated, chosen like HEROLD_WHATSAPP_CONTENT_SIDS; a type without one goes as plain text"`
 }
 
 var (
@@ -30,7 +31,7 @@ var (
 	sidPattern    = regexp.MustCompile(`^[a-z0-9_-]+(:[a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?=HX[0-9a-fA-F]{32}$`)
 )
 
-// Validate checks locales, limits and the WhatsApp content map.
+// Validate checks locales, limits and the WhatsApp and RCS content maps.
 func (t *Templates) Validate() error {
 	var probs []string
 	if !localePattern.MatchString(t.DefaultLocale) {
@@ -58,9 +59,14 @@ func (t *Templates) Validate() error {
 	if t.ListIDDomain != "" && (len(t.ListIDDomain) > 253 || !domainPattern.MatchString(strings.ToLower(t.ListIDDomain))) {
 		probs = append(probs, fmt.Sprintf("HEROLD_LIST_ID_DOMAIN: %q is not a domain name such as lists.example.com", t.ListIDDomain))
 	}
-	for _, s := range t.WhatsAppContent {
-		if !sidPattern.MatchString(s) {
-			probs = append(probs, fmt.Sprintf("HEROLD_WHATSAPP_CONTENT_SIDS: %q is not type=HX… or type:locale=HX… (HX and 32 hex digits)", s))
+	for _, set := range []struct {
+		name  string
+		items []string
+	}{{"HEROLD_WHATSAPP_CONTENT_SIDS", t.WhatsAppContent}, {"HEROLD_RCS_CONTENT_SIDS", t.RCSContent}} {
+		for _, s := range set.items {
+			if !sidPattern.MatchString(s) {
+				probs = append(probs, fmt.Sprintf("%s: %q is not type=HX… or type:locale=HX… (HX and 32 hex digits)", set.name, s))
+			}
 		}
 	}
 	if len(probs) > 0 {
@@ -70,9 +76,14 @@ func (t *Templates) Validate() error {
 }
 
 // ContentSIDs returns the WhatsApp content map as "type" or "type:locale" → ContentSid.
-func (t *Templates) ContentSIDs() map[string]string {
-	m := make(map[string]string, len(t.WhatsAppContent))
-	for _, s := range t.WhatsAppContent {
+func (t *Templates) ContentSIDs() map[string]string { return sidMap(t.WhatsAppContent) }
+
+// RCSContentSIDs returns the RCS content map as "type" or "type:locale" → ContentSid.
+func (t *Templates) RCSContentSIDs() map[string]string { return sidMap(t.RCSContent) }
+
+func sidMap(items []string) map[string]string {
+	m := make(map[string]string, len(items))
+	for _, s := range items {
 		if k, v, ok := strings.Cut(s, "="); ok {
 			m[k] = v
 		}

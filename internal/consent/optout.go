@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/heroldhq/herold/internal/message"
 )
 
@@ -13,9 +15,12 @@ import (
 type OptOut struct {
 	Channel message.Channel
 	At      time.Time
-	// Keyword is the exact words the person sent; empty when the provider
-	// only reported the opt-out.
+	// Keyword is the exact words the person sent (for a button, its text);
+	// empty when the provider only reported the opt-out.
 	Keyword string
+	// Button is the payload of the opt-out button the person tapped ("STOP"),
+	// empty for typed words.
+	Button string
 	// Provider reported it ("twilio"); Code is its error code (21610), 0 for an inbound keyword.
 	Provider string
 	Code     int
@@ -36,14 +41,25 @@ type OptOut struct {
 // something about surveys in particular, which the ledger must not invent.
 // Contract messages (invoices) are not advertising and keep going: their
 // own SMS sender is a different number, which the STOP did not block.
+//
+// An opt-out the provider names by its message id gets an event ID derived
+// from that id (ProofID), so the same inbound message — sent twice by the
+// provider, or replayed — is one event (store.AppendConsentOnce).
 func OptOutEvent(o OptOut) Event {
 	e := Event{Kind: Object, Purpose: Advertising, Channel: string(o.Channel), At: o.At.UTC(),
 		RecordedBy: "provider:" + o.Provider}
+	if o.ProviderMessageID != "" {
+		e.ID = ProofID(o.Provider, o.ProviderMessageID)
+	}
+	words := o.Keyword
+	if o.Button != "" {
+		words = fmt.Sprintf("%s (button %s)", o.Keyword, o.Button)
+	}
 	switch {
 	case o.Keyword != "" && o.Channel == message.SMS:
-		e.Source, e.Text = SMSKeyword, o.Keyword
-	case o.Keyword != "":
-		e.Source, e.Text = MessengerKeyword, o.Keyword
+		e.Source, e.Text = SMSKeyword, words
+	case o.Keyword != "" || o.Button != "":
+		e.Source, e.Text = MessengerKeyword, words
 	default:
 		e.Source = ProviderReport
 		e.Text = fmt.Sprintf("%s reported the recipient unsubscribed on %s", o.Provider, o.Channel)
@@ -61,4 +77,14 @@ func OptOutEvent(o OptOut) Event {
 		e.RecordedBy = "provider"
 	}
 	return e
+}
+
+// proofSpace is the UUID namespace of ledger event ids derived from what
+// they prove. Never change it: stored ids depend on it.
+var proofSpace = uuid.MustParse("6f1c2a8e-0d4b-4c8e-9a57-3b2d9e4f7a10")
+
+// ProofID is the ledger event id of the event that provider's message
+// providerMessageID proves: the same for every report of that message.
+func ProofID(provider, providerMessageID string) string {
+	return uuid.NewSHA1(proofSpace, []byte(provider+":"+providerMessageID)).String()
 }

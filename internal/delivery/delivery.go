@@ -12,7 +12,11 @@
 //  2. an allowed decision that must wait (quiet hours) is Held until its
 //     NotBefore: the caller decides again then, so a withdrawal that arrives
 //     meanwhile stops the message;
-//  3. render, send under the send timeout, and classify what the provider
+//  3. render; on a channel with a session window (WhatsApp) a message
+//     without an approved template goes as free text only inside the
+//     person's window and where free text is allowed, else it fails with
+//     no_template or outside_session_window (never silently dropped);
+//     send under the send timeout, and classify what the provider
 //     answered (Delivered, Failed for good, Retry later, or Interrupted when
 //     the caller's context ended mid-send);
 //  4. apply what a permanent error says about the person (a STOP is an
@@ -21,7 +25,8 @@
 //     receiver use.
 //
 // Every rule about delivering — quiet hours, the send timeout, what a STOP
-// or a hard bounce means, the address re-check — lives here or below, once.
+// or a hard bounce means, the address re-check, the session window — lives
+// here or below, once.
 package delivery
 
 import (
@@ -29,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/heroldhq/herold/channels"
@@ -126,6 +132,13 @@ const (
 	ClassProvider         = "provider_error"    // the provider answered with a temporary error (SMTP 4xx, HTTP 5xx)
 	ClassTransport        = "transport"         // the connection to the provider failed
 	ClassRetriesExhausted = "retries_exhausted" // a retryable error on the last allowed try
+	// ClassNoTemplate: the channel needs an approved template (WhatsApp) and
+	// the message has none, nor may it go as free text.
+	ClassNoTemplate = "no_template"
+	// ClassOutsideWindow: no approved template, and the person's session
+	// window (WhatsApp: 24 hours from their last message) is closed, so free
+	// text may not go either (also Twilio's 63016).
+	ClassOutsideWindow = "outside_session_window"
 )
 
 // Result is the outcome of one attempt.
@@ -168,10 +181,24 @@ type Options struct {
 	Events events.Publisher
 	// Metrics counts decisions, outcomes and provider calls; nil: none.
 	Metrics *metrics.Metrics
+	// Sessions tells whether a person's session window is open on a
+	// channel that has one (message.ChannelSpec.Session); nil: never.
+	Sessions Sessions
+	// FreeForm lists the channels on which a message without an approved
+	// template may go as free text inside the session window
+	// (HEROLD_WHATSAPP_FREE_FORM); on the others it fails with no_template.
+	FreeForm []message.Channel
 	// SendTimeout limits one provider call (HEROLD_SEND_TIMEOUT; default 30s).
 	SendTimeout time.Duration
 	Log         *slog.Logger
 	Now         func() time.Time // default time.Now
+}
+
+// Sessions answers whether the session window of a number is open on a
+// channel: the person wrote within message.ChannelSpec.Session
+// (store.Store implements it).
+type Sessions interface {
+	SessionOpen(ctx context.Context, ch message.Channel, e164 string) (bool, error)
 }
 
 // Deliverer runs attempts. It is safe for concurrent use.
@@ -362,13 +389,29 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 		// Missing data and refused categories fail the same way on every try.
 		return fail(ClassRender, channels.Permanent(fmt.Errorf("render: %w", err)))
 	}
+	freeForm := false
+	if cs, _ := ch.Spec(); cs.Session > 0 && content.ContentSID == "" {
+		class, err := d.session(ctx, spec, ch, content.Locale, r.Address(ch))
+		switch {
+		case class == ClassTransport:
+			res.Status, res.Class, res.TryClass, res.Err, res.DoneAt = Retry, class, class, err, d.Now()
+			if spec.LastTry {
+				res.Status, res.Class = Failed, ClassRetriesExhausted
+			}
+			return res
+		case err != nil:
+			return fail(class, err)
+		}
+		freeForm = true
+	}
 	sctx, cancel := context.WithTimeout(ctx, d.o.SendTimeout)
 	sendStart := d.Now()
 	receipt, err := sender.Send(sctx, channels.Outbound{
 		MessageID: spec.MessageID, Type: string(spec.Type), Class: string(spec.Class), Locale: content.Locale,
 		To: r.Address(ch), Subject: content.Subject, Text: content.Text, HTML: content.HTML,
 		UnsubscribeURL: content.UnsubscribeURL, UnsubscribeMailto: content.UnsubscribeMailto, ListID: content.ListID,
-		ContentSID: content.ContentSID, ContentVariables: content.ContentVariables, SMSFallback: dec.SMSFallback,
+		ContentSID: content.ContentSID, ContentVariables: content.ContentVariables, FreeForm: freeForm,
+		SMSFallback: dec.SMSFallback,
 	})
 	timedOut := errors.Is(sctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	cancel()
@@ -413,6 +456,30 @@ func (d *Deliverer) Attempt(ctx context.Context, spec Spec, snap recipient.Snaps
 	return res
 }
 
+// session is the rule of a channel with a session window (WhatsApp) for a
+// message without an approved template: it may go as free text only when
+// the channel allows free text and the person wrote within the window.
+// It returns "" and nil when the text may go; otherwise the error class and
+// a permanent error, or ClassTransport when the window could not be read.
+func (d *Deliverer) session(ctx context.Context, spec Spec, ch message.Channel, locale, number string) (string, error) {
+	if !slices.Contains(d.o.FreeForm, ch) {
+		return ClassNoTemplate, channels.Permanent(fmt.Errorf("%w for type %s locale %s on %s, and free-form messages are off there",
+			channels.ErrNoTemplate, spec.Type, locale, ch))
+	}
+	open := false
+	if d.o.Sessions != nil {
+		var err error
+		if open, err = d.o.Sessions.SessionOpen(ctx, ch, number); err != nil {
+			return ClassTransport, fmt.Errorf("read the session window: %w", err)
+		}
+	}
+	if !open {
+		return ClassOutsideWindow, channels.Permanent(fmt.Errorf("%w: no approved template for type %s locale %s on %s, and the person has not written within the window",
+			channels.ErrOutsideWindow, spec.Type, locale, ch))
+	}
+	return "", nil
+}
+
 // providerOf names who took the call: the receipt's provider, else the
 // provider of the error, else the channel.
 func providerOf(r channels.Receipt, err error, ch message.Channel) string {
@@ -438,7 +505,7 @@ func (d *Deliverer) afterPermanent(ctx context.Context, id message.RecipientID, 
 		if pe != nil {
 			o.Provider, o.Code = pe.Provider, pe.Code
 		}
-		if _, ferr := d.o.Feedback.OptedOut(ctx, id, o); ferr != nil {
+		if _, _, ferr := d.o.Feedback.OptedOut(ctx, id, o); ferr != nil {
 			d.o.Log.ErrorContext(ctx, "record a provider opt-out", "recipient_id", id, "message_id", msgID, "err", ferr)
 		}
 		return ClassUnsubscribed
@@ -449,6 +516,10 @@ func (d *Deliverer) afterPermanent(ctx context.Context, id message.RecipientID, 
 		return ClassHardBounce
 	case errors.Is(err, channels.ErrInvalidAddress):
 		return ClassInvalidAddress
+	case errors.Is(err, channels.ErrOutsideWindow):
+		return ClassOutsideWindow
+	case errors.Is(err, channels.ErrNoTemplate):
+		return ClassNoTemplate
 	}
 	return ClassPermanent
 }
@@ -471,6 +542,10 @@ func SafeError(err error) string {
 			s = channels.ErrHardBounce.Error() + ": " + s
 		case errors.Is(err, channels.ErrInvalidAddress):
 			s = channels.ErrInvalidAddress.Error() + ": " + s
+		case errors.Is(err, channels.ErrOutsideWindow):
+			s = channels.ErrOutsideWindow.Error() + ": " + s
+		case errors.Is(err, channels.ErrNoTemplate):
+			s = channels.ErrNoTemplate.Error() + ": " + s
 		}
 	}
 	if len(s) > 300 {

@@ -47,7 +47,7 @@ const (
 	MessageUndelivered Type = "message.undelivered" // the provider accepted it but could not deliver it
 	MessageBounced     Type = "message.bounced"     // an asynchronous bounce (DSN) came back; Bounce says which kind
 	MessageComplained  Type = "message.complained"  // the person reported it as spam (ARF feedback report)
-	MessageReply       Type = "message.reply"       // the person answered with a quick-reply button
+	MessageReply       Type = "message.reply"       // the person tapped a quick-reply button; Reply names its payload, MessageID the message answered when known
 	ConsentRecorded    Type = "consent.recorded"    // a grant, withdrawal, objection or double opt-in step
 	RecipientErased    Type = "recipient.erased"    // the person was erased (Art. 17 GDPR)
 	SuppressionAdded   Type = "suppression.added"   // a contact point was put on the suppression list
@@ -320,8 +320,10 @@ func (e Event) Validate() error {
 	}
 	d := e.Data
 	isMessage := strings.HasPrefix(string(e.Type), "message.")
-	checkID("data.message_id", d.MessageID, isMessage)
-	checkID("data.recipient_id", d.RecipientID, e.Type == RecipientErased || e.Type == ConsentRecorded)
+	// A reply may answer a message Herold no longer knows (or a campaign
+	// message, which keeps no provider index): it names the person instead.
+	checkID("data.message_id", d.MessageID, isMessage && e.Type != MessageReply)
+	checkID("data.recipient_id", d.RecipientID, e.Type == RecipientErased || e.Type == ConsentRecorded || e.Type == MessageReply)
 	checkID("data.campaign_id", d.CampaignID, strings.HasPrefix(string(e.Type), "campaign."))
 	checkCode("data.message_type", d.MessageType, false)
 	checkCode("data.channel", d.Channel, false)

@@ -31,6 +31,7 @@ func TestConstructorsAreValid(t *testing.T) {
 		events.Bounced(at, invoice, events.Bounce{Kind: "hard", Status: "5.1.1", ReportID: "rpt_x"}),
 		events.Bounced(at, invoice, events.Bounce{Kind: "complaint"}),
 		events.Replied(at, invoice, "YES_PLEASE"),
+		events.Replied(at, events.Message{RecipientID: "c-1001", Channel: "whatsapp"}, "MORE_INFO"), // answers a message Herold no longer knows
 		events.ConsentEvent("c-1001", "email", consent),
 		events.Erased(at, "c-1001"),
 		events.SuppressionEvent(events.SuppressionAdded, at, "c-1001", "email", "bounced"),
@@ -66,7 +67,8 @@ func TestValidateRefusesPersonalData(t *testing.T) {
 		{"E.164 number as recipient id", events.Queued(at, events.Message{ID: "msg_1", RecipientID: "+4915112345678"}), "data.recipient_id"},
 		{"number without plus as recipient id", events.Queued(at, events.Message{ID: "msg_1", RecipientID: "015112345678"}), "data.recipient_id"},
 		{"address as message id", events.Queued(at, events.Message{ID: "anna@example.com"}), "data.message_id"},
-		{"free text as reply payload", events.Replied(at, events.Message{ID: "msg_1"}, "Ja gerne, ruft mich an"), "data.reply.payload"},
+		{"free text as reply payload", events.Replied(at, events.Message{ID: "msg_1", RecipientID: "c-1"}, "Ja gerne, ruft mich an"), "data.reply.payload"},
+		{"reply without the person", events.Replied(at, events.Message{ID: "msg_1"}, "MORE"), "data.recipient_id"},
 		{"free text as reason", events.Suppressed(at, events.Message{ID: "msg_1"}, "User anna@example.com unknown"), "data.reason"},
 		{"missing reason", events.Suppressed(at, events.Message{ID: "msg_1"}, ""), "data.reason"},
 		{"missing message id", events.Read(at, events.Message{}), "data.message_id"},

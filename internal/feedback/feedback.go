@@ -30,14 +30,6 @@ const (
 	ReasonSoftBounce = "soft_bounce"
 )
 
-// ErrUnknownNumber means no recipient has the number an opt-out came from.
-var ErrUnknownNumber = errors.New("no recipient with this number")
-
-// ErrReplayed means the opt-out's inbound message (by the provider's id)
-// was applied before: the provider, or someone with a copy of its signed
-// request, sent the same webhook again. Nothing was recorded.
-var ErrReplayed = errors.New("inbound message applied before")
-
 // Feedback applies reports. It is safe for concurrent use.
 type Feedback struct {
 	st  *store.Store
@@ -54,6 +46,15 @@ type Feedback struct {
 type SoftBounces struct {
 	Limit  int
 	Window time.Duration
+}
+
+// WithEvents lets f tell pub what it applied that producers hear of
+// (message.reply; bounces with WithBounces).
+func (f *Feedback) WithEvents(pub events.Publisher) *Feedback {
+	if pub != nil {
+		f.events = pub
+	}
+	return f
 }
 
 // New returns a Feedback writing to st.
@@ -76,48 +77,37 @@ func (f *Feedback) WithBounces(pub events.Publisher, soft SoftBounces, recordTTL
 }
 
 // OptedOut records an opt-out of recipient id: an objection to advertising
-// on the opt-out's channel (consent.OptOutEvent says why exactly that).
-func (f *Feedback) OptedOut(ctx context.Context, id message.RecipientID, o consent.OptOut) (consent.Event, error) {
-	events, err := f.st.AppendConsent(context.WithoutCancel(ctx), id, consent.OptOutEvent(o))
-	if err != nil {
-		return consent.Event{}, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
-	}
-	f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
-		"source", events[0].Source, "provider", o.Provider)
-	return events[0], nil
-}
-
-// NumberOptedOut records an opt-out that came from a number (an inbound
-// STOP): the recipient is found by the number. ErrUnknownNumber if nobody
-// has it. An opt-out with the provider's message id is recorded once per
-// id: Twilio's signatures carry no timestamp, so a replayed STOP is as
-// validly signed as the first, and without this each replay would add an
-// objection (and, after the person consented again, revoke that consent).
-// A replay is ErrReplayed and records nothing.
-func (f *Feedback) NumberOptedOut(ctx context.Context, e164 string, o consent.OptOut) (message.RecipientID, consent.Event, error) {
-	id, err := f.st.RecipientByPhone(ctx, e164)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", consent.Event{}, ErrUnknownNumber
+// on the opt-out's channel (consent.OptOutEvent says why exactly that). An
+// opt-out that names the provider's message is recorded once however often
+// it is reported; recorded is false for a report already in the ledger.
+func (f *Feedback) OptedOut(ctx context.Context, id message.RecipientID, o consent.OptOut) (ev consent.Event, recorded bool, err error) {
+	e := consent.OptOutEvent(o)
+	ctx = context.WithoutCancel(ctx)
+	if e.ID != "" {
+		// The id is derived from the provider's message (consent.ProofID):
+		// it is also the reference that makes the append happen once.
+		var evs []consent.Event
+		evs, err = f.st.AppendConsentOnce(ctx, id, e.ID, e)
+		switch {
+		case errors.Is(err, store.ErrApplied):
+			ev, err = e, nil
+		case err == nil:
+			ev, recorded = evs[0], true
 		}
-		return "", consent.Event{}, fmt.Errorf("find the number of an opt-out: %w", err)
+	} else {
+		var evs []consent.Event
+		if evs, err = f.st.AppendConsent(ctx, id, e); err == nil {
+			ev, recorded = evs[0], true
+		}
 	}
-	if o.ProviderMessageID == "" {
-		ev, err := f.OptedOut(ctx, id, o)
-		return id, ev, err
+	if err != nil {
+		return consent.Event{}, false, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
 	}
-	ref := o.Provider + ":" + o.ProviderMessageID
-	events, err := f.st.AppendConsentOnce(context.WithoutCancel(ctx), id, ref, consent.OptOutEvent(o))
-	switch {
-	case errors.Is(err, store.ErrApplied):
-		f.log.InfoContext(ctx, "opt-out replayed: recorded before, nothing changed", "recipient_id", id, "channel", o.Channel, "provider", o.Provider)
-		return id, consent.Event{}, ErrReplayed
-	case err != nil:
-		return id, consent.Event{}, fmt.Errorf("record opt-out of %s on %s: %w", id, o.Channel, err)
+	if recorded {
+		f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
+			"source", ev.Source, "provider", o.Provider)
 	}
-	f.log.InfoContext(ctx, "objection recorded from an opt-out", "recipient_id", id, "channel", o.Channel,
-		"source", events[0].Source, "provider", o.Provider)
-	return id, events[0], nil
+	return ev, recorded, nil
 }
 
 // HardBounced suppresses recipient id's contact point of channel ch: the

@@ -3,6 +3,7 @@ package message
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Channel is a delivery channel. The set is closed: parse it at the edge
@@ -46,6 +47,10 @@ type ChannelSpec struct {
 	// InboundPrefix is how the provider names a sender on this channel in
 	// inbound webhooks ("whatsapp:+49…"); "" for a bare number.
 	InboundPrefix string
+	// Session is the channel's customer service window (WhatsApp: 24 hours
+	// from the person's last message): inside it free text may go, outside
+	// it only templates the provider approved. 0: no such rule.
+	Session time.Duration
 	// Name is the channel's name for people, by locale ("E-Mail").
 	Name map[string]string
 	// By completes a sentence about being contacted on the channel, by
@@ -62,7 +67,7 @@ var registry = []ChannelSpec{
 	{Channel: SMS, Contact: MobileNumber, Code: 's',
 		Name: map[string]string{"de": "SMS", "en": "SMS"},
 		By:   map[string]string{"de": "per SMS", "en": "by SMS"}},
-	{Channel: WhatsApp, Contact: MobileNumber, Verified: true, Code: 'w', InboundPrefix: "whatsapp:",
+	{Channel: WhatsApp, Contact: MobileNumber, Verified: true, Code: 'w', InboundPrefix: "whatsapp:", Session: 24 * time.Hour,
 		Name: map[string]string{"de": "WhatsApp", "en": "WhatsApp"},
 		By:   map[string]string{"de": "über WhatsApp", "en": "on WhatsApp"}},
 	{Channel: RCS, Contact: MobileNumber, Verified: true, Code: 'r', InboundPrefix: "rcs:",

@@ -5,7 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template/parse"
 
+	"github.com/heroldhq/herold/internal/media"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 )
@@ -62,49 +67,195 @@ func PreviewRequest(spec policy.TypeSpec, ch message.Channel, locale string, s S
 		Profile: s.Profile, Data: s.Data, Decision: dec}
 }
 
-// Check verifies that every type of cat has templates for every channel it
-// may use in every required locale (error), and renders each SMS with the
-// sample data to warn when it needs more than the configured number of
-// segments, when sample data is missing or does not render, and when a
-// WhatsApp type has no approved ContentSid.
+// Check verifies the templates of every type of cat, in every required
+// locale, on every channel the type may use. Errors:
+//   - a channel has no template;
+//   - a WhatsApp type has no approved Content SID while WhatsApp delivers
+//     through a provider (Options.Live) without free-form messages: outside
+//     the 24-hour session window every such message would fail;
+//   - a vars template uses a data category the type does not declare (it
+//     could never fill that variable);
+//   - a content file uses a variable the vars template does not fill, does
+//     not show the opt-out link the type requires (for an RCS card that may
+//     fall back to SMS: in its twilio/text body too), or its sample media URL
+//     is one the provider refuses.
+//
+// Warnings: SMS longer than the configured number of segments, missing or
+// unrenderable sample data, a Content SID set without a content file (the
+// preview cannot show the card), and the missing Content SID of a channel
+// that writes to the outbox.
 func (r *Renderer) Check(cat *policy.Catalog) (warnings []string, err error) {
 	var errs []error
 	for _, spec := range cat.Types() {
 		for _, ch := range spec.Channels {
 			for _, l := range r.locales {
-				if !r.Has(spec.Key, ch, l) {
+				s := r.sets[setKey{l, spec.Key, ch}]
+				if s == nil {
 					req, _ := channelParts(ch)
 					errs = append(errs, fmt.Errorf("type %s: channel %s: locale %s: no template (want %s)", spec.Key, ch, l, partPath(l, spec.Key, req[0])))
 					continue
 				}
-				if ch == message.WhatsApp && r.contentSIDs[string(spec.Key)+":"+l] == "" && r.contentSIDs[string(spec.Key)] == "" {
-					warnings = append(warnings, fmt.Sprintf("type %s: whatsapp: locale %s: no approved ContentSid configured (HEROLD_WHATSAPP_CONTENT_SIDS); only the text fallback is rendered", spec.Key, l))
-				}
-				if ch != message.SMS && !(ch == message.RCS && hasSMSFallback(spec)) {
-					continue
-				}
-				s, ok, err := r.Sample(spec.Key, l)
-				if err != nil {
-					warnings = append(warnings, fmt.Sprintf("type %s: %v", spec.Key, err))
-					continue
-				}
-				if !ok {
-					warnings = append(warnings, fmt.Sprintf("type %s: %s: locale %s: no sample data (templates/samples/%s.json): SMS length not checked", spec.Key, ch, l, spec.Key))
-					continue
-				}
-				c, err := r.Render(PreviewRequest(spec, ch, l, s))
-				if err != nil {
-					warnings = append(warnings, fmt.Sprintf("type %s: %s: locale %s: sample does not render: %v", spec.Key, ch, l, err))
-					continue
-				}
-				if c.SMSSegments > r.maxSegments {
-					warnings = append(warnings, fmt.Sprintf("type %s: %s: locale %s: sample renders as %d %s segments (%d characters), more than %d",
-						spec.Key, ch, l, c.SMSSegments, c.SMSEncoding, len([]rune(c.Text)), r.maxSegments))
-				}
+				where := fmt.Sprintf("type %s: %s: locale %s", spec.Key, ch, l)
+				w, e := r.checkSet(spec, ch, l, s, where)
+				warnings, errs = append(warnings, w...), append(errs, e...)
 			}
 		}
 	}
 	return warnings, errors.Join(errs...)
+}
+
+// checkSet checks the templates s of one type, channel and locale.
+func (r *Renderer) checkSet(spec policy.TypeSpec, ch message.Channel, l string, s *set, where string) (warnings []string, errs []error) {
+	sid := r.contentSID(ch, spec.Key, l, s)
+	if cs, _ := ch.Spec(); cs.Session > 0 && sid == "" {
+		msg := fmt.Sprintf("%s: no approved Content SID (set %s=%s:%s=HX… or sid: in %s): outside the %d-hour session window such a message fails with no_template or outside_session_window",
+			where, sidSetting(ch), spec.Key, l, contentPath(l, spec.Key, ch), int(cs.Session.Hours()))
+		if slices.Contains(r.live, ch) && !slices.Contains(r.freeForm, ch) {
+			errs = append(errs, errors.New(msg))
+		} else {
+			warnings = append(warnings, msg)
+		}
+	}
+	if sid != "" && s.layout == nil && (ch == message.WhatsApp || ch == message.RCS) {
+		warnings = append(warnings, fmt.Sprintf("%s: Content SID %s has no content file (%s): previews cannot show what the phone shows", where, sid, contentPath(l, spec.Key, ch)))
+	}
+	if s.vars != nil {
+		errs = append(errs, checkCategories(spec, s.vars, where)...)
+	}
+	if s.layout != nil && s.vars == nil {
+		if vars := s.layout.variables(); len(vars) > 0 {
+			errs = append(errs, fmt.Errorf("%s: %s uses {{%s}}, but there is no %s to fill it", where, s.layout.path, vars[0], partPath(l, spec.Key, string(ch)+".vars")))
+		}
+	}
+	fallback := ch == message.RCS && hasSMSFallback(spec)
+	if ch != message.SMS && !fallback && s.layout == nil {
+		return warnings, errs
+	}
+	sample, ok, err := r.Sample(spec.Key, l)
+	if err != nil {
+		return append(warnings, fmt.Sprintf("type %s: %v", spec.Key, err)), errs
+	}
+	if !ok {
+		return append(warnings, fmt.Sprintf("%s: no sample data (templates/samples/%s.json): SMS length and rich content not checked", where, spec.Key)), errs
+	}
+	c, err := r.Render(PreviewRequest(spec, ch, l, sample))
+	switch {
+	case err != nil && (errors.Is(err, errUnfilled) || errors.Is(err, media.ErrRefused)):
+		return warnings, append(errs, fmt.Errorf("%s: %w", where, err))
+	case err != nil:
+		return append(warnings, fmt.Sprintf("%s: sample does not render: %v", where, err)), errs
+	}
+	if c.SMSSegments > r.maxSegments && (ch == message.SMS || fallback) {
+		warnings = append(warnings, fmt.Sprintf("%s: sample renders as %d %s segments (%d characters), more than %d",
+			where, c.SMSSegments, c.SMSEncoding, len([]rune(c.Text)), r.maxSegments))
+	}
+	if s.layout != nil && spec.OptOutNotice {
+		link := r.optOutVariable(c.ContentVariables)
+		switch {
+		case link == "":
+			errs = append(errs, fmt.Errorf("%s: the type needs an opt-out notice, but %s has no variables to carry its link", where, s.layout.path))
+		case !s.layout.uses(link, ""):
+			errs = append(errs, fmt.Errorf("%s: %s does not show the opt-out link {{%s}}: the approved template must", where, s.layout.path, link))
+		case fallback && s.layout.rich.Fallback == "":
+			errs = append(errs, fmt.Errorf("%s: %s has no twilio/text: where RCS falls back to SMS, the SMS must carry the opt-out link {{%s}}", where, s.layout.path, link))
+		case fallback && !s.layout.uses(link, "fallback"):
+			errs = append(errs, fmt.Errorf("%s: the twilio/text of %s does not show the opt-out link {{%s}}, and it is what an SMS fallback carries", where, s.layout.path, link))
+		}
+	}
+	return warnings, errs
+}
+
+// optOutVariable names the variable that carries the unsubscribe link.
+func (r *Renderer) optOutVariable(vars map[string]string) string {
+	for k, v := range vars {
+		if strings.HasPrefix(v, r.publicURL+"/unsubscribe/") {
+			return k
+		}
+	}
+	return ""
+}
+
+// sidSetting names the setting that maps a channel's Content SIDs.
+func sidSetting(ch message.Channel) string {
+	return "HEROLD_" + strings.ToUpper(string(ch)) + "_CONTENT_SIDS"
+}
+
+// checkCategories refuses a vars template that reads a data category the
+// type does not declare: Herold could never fill that variable, since
+// intake refuses such data and the guard would empty it.
+func checkCategories(spec policy.TypeSpec, vars *textTemplate, where string) []error {
+	used := map[string]bool{}
+	seen := map[string]bool{}
+	var walk func(n parse.Node)
+	walk = func(n parse.Node) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe)
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c)
+				}
+			}
+		case *parse.CommandNode:
+			if len(n.Args) >= 3 {
+				id, isIdent := n.Args[0].(*parse.IdentifierNode)
+				f, isField := n.Args[1].(*parse.FieldNode)
+				str, isString := n.Args[2].(*parse.StringNode)
+				if isIdent && id.Ident == "index" && isField && slices.Equal(f.Ident, []string{"Data"}) && isString {
+					used[str.Text] = true
+				}
+			}
+			for _, a := range n.Args {
+				walk(a)
+			}
+		case *parse.FieldNode:
+			if len(n.Ident) >= 2 && n.Ident[0] == "Data" {
+				used[n.Ident[1]] = true
+			}
+		case *parse.VariableNode:
+			if len(n.Ident) >= 3 && n.Ident[0] == "$" && n.Ident[1] == "Data" {
+				used[n.Ident[2]] = true
+			}
+		case *parse.ChainNode:
+			walk(n.Node)
+		case *parse.IfNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.WithNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.RangeNode:
+			walk(n.Pipe)
+			walk(n.List)
+			walk(n.ElseList)
+		case *parse.TemplateNode:
+			walk(n.Pipe)
+			if t := vars.t.Lookup(n.Name); t != nil && t.Tree != nil && !seen[n.Name] {
+				seen[n.Name] = true
+				walk(t.Tree.Root)
+			}
+		}
+	}
+	if t := vars.t.Lookup(vars.entry); t != nil && t.Tree != nil {
+		walk(t.Tree.Root)
+	}
+	var errs []error
+	for _, c := range slices.Sorted(maps.Keys(used)) {
+		if c != policy.DataContact && !slices.Contains(spec.DataCategories, c) {
+			errs = append(errs, fmt.Errorf("%s: %s uses data category %q, which type %s does not declare (declared: %s): the variable could never be filled",
+				where, vars.entry, c, spec.Key, strings.Join(spec.DataCategories, ", ")))
+		}
+	}
+	return errs
 }
 
 func hasSMSFallback(spec policy.TypeSpec) bool {

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	htemplate "html/template"
@@ -24,6 +25,7 @@ const (
 	partWAText  = "whatsapp.txt"
 	partWAVars  = "whatsapp.vars"
 	partRCS     = "rcs.txt"
+	partRCSVars = "rcs.vars"
 
 	layoutHTML = "layout/email.html.tmpl"
 	layoutText = "layout/email.txt.tmpl"
@@ -39,7 +41,7 @@ func channelParts(ch message.Channel) (required, optional []string) {
 	case message.WhatsApp:
 		return []string{partWAText}, []string{partWAVars}
 	case message.RCS:
-		return []string{partRCS}, nil
+		return []string{partRCS}, []string{partRCSVars}
 	}
 	return nil, nil
 }
@@ -67,7 +69,8 @@ type set struct {
 	parts     map[string]string // part → file, to parse the set again for tracing
 	subject   textTemplate
 	text      textTemplate
-	vars      *textTemplate
+	vars      *textTemplate // whatsapp.vars or rcs.vars: the ContentVariables
+	layout    *layout       // the rich content file, if any
 	html      *htemplate.Template
 	htmlEntry string
 }
@@ -86,7 +89,7 @@ func loadFiles(fsys fs.FS, dir string) (map[string][]byte, error) {
 				}
 				return nil
 			}
-			if d.IsDir() || (!strings.HasSuffix(path, ".tmpl") && !strings.HasSuffix(path, ".json")) {
+			if d.IsDir() || (!strings.HasSuffix(path, ".tmpl") && !strings.HasSuffix(path, ".json") && !strings.HasSuffix(path, ".yaml")) {
 				return nil
 			}
 			b, err := fs.ReadFile(fsys, path)
@@ -117,6 +120,18 @@ func (r *Renderer) parse() error {
 	var errs []error
 	locales := map[string]bool{}
 	for path := range r.files {
+		if m := contentFilePath.FindStringSubmatch(path); m != nil {
+			k := setKey{m[1], message.Type(m[2]), message.Channel(m[3])}
+			if groups[k] == nil {
+				groups[k] = map[string]string{}
+			}
+			groups[k][partContent] = path
+			continue
+		}
+		if strings.HasSuffix(path, ".yaml") && !strings.HasPrefix(path, "samples/") {
+			errs = append(errs, fmt.Errorf("template %s: want <locale>/<type>/whatsapp.content.yaml or rcs.content.yaml", path))
+			continue
+		}
 		if !strings.HasSuffix(path, ".tmpl") || strings.HasPrefix(path, "layout/") {
 			continue
 		}
@@ -201,12 +216,17 @@ func (r *Renderer) build(k setKey, parts map[string]string, fm map[string]any) (
 			}
 		}
 	}
-	if p := parts[partWAVars]; p != "" {
+	if p := cmp.Or(parts[partWAVars], parts[partRCSVars]); p != "" {
 		v, err := r.buildText(fm, pname, pbody, "", p)
 		if err != nil {
 			return nil, err
 		}
 		s.vars = &v
+	}
+	if p := parts[partContent]; p != "" {
+		if s.layout, err = parseLayout(p, r.files[p]); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

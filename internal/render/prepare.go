@@ -181,9 +181,9 @@ func (p *Prepared) key(b []byte, locale string, per Personal, st *prepState) ([]
 		b = append(b, dec.Rule...)
 		b = append(b, 0)
 		b = append(b, dec.Channel...)
-		if dec.SMSFallback {
-			b = append(b, 'f')
-		}
+	}
+	if per.Decision.SMSFallback {
+		b = append(b, 'f') // the notice, and the media limits of a rich card
 	}
 	b = append(b, 0)
 	switch {
@@ -314,6 +314,7 @@ type variant struct {
 	email     bool
 	sms       bool // SMS or RCS: segments are counted on the final text
 	static    Content
+	layout    *layout // rich content, filled from the spliced variables
 	subject   []piece
 	text      []piece
 	html      []piece
@@ -367,6 +368,13 @@ func (p *Prepared) fill(v *variant, per Personal) (Content, bool) {
 		for _, vp := range v.vars {
 			c.ContentVariables[vp.name] = p.r.assemble(vp.pieces, vals)
 		}
+	}
+	if v.layout != nil {
+		rich, err := p.r.rich(v.layout, p.shared.Channel, per.Decision.SMSFallback, c.ContentVariables)
+		if err != nil {
+			return Content{}, false // Render reports it
+		}
+		c.Rich = rich
 	}
 	if v.sms {
 		c.SMSEncoding, c.SMSSegments = SMSInfo(c.Text)

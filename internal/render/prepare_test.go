@@ -108,6 +108,14 @@ func sameContent(t *testing.T, sealer *token.Sealer, want, got Content) {
 			}
 			c.ContentVariables = vars
 		}
+		if c.Rich != nil {
+			rich := *c.Rich
+			rich.Buttons = slices.Clone(rich.Buttons)
+			for _, f := range rich.fields() {
+				*f = unseal(t, sealer, *f)
+			}
+			c.Rich = &rich
+		}
 		return c
 	}
 	w, g := norm(want), norm(got)
@@ -117,6 +125,7 @@ func sameContent(t *testing.T, sealer *token.Sealer, want, got Content) {
 		{"list id", w.ListID, g.ListID}, {"locale", w.Locale, g.Locale}, {"content sid", w.ContentSID, g.ContentSID},
 		{"sms encoding", w.SMSEncoding, g.SMSEncoding}, {"sms segments", fmt.Sprint(w.SMSSegments), fmt.Sprint(g.SMSSegments)},
 		{"variables", fmt.Sprint(w.ContentVariables), fmt.Sprint(g.ContentVariables)},
+		{"rich content", fmt.Sprintf("%+v", w.Rich), fmt.Sprintf("%+v", g.Rich)},
 	} {
 		if f.w != f.g {
 			t.Errorf("%s differs:\n%s", f.name, diff(f.w, f.g))

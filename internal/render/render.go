@@ -43,6 +43,7 @@ import (
 	"unicode"
 
 	"github.com/heroldhq/herold/internal/config"
+	"github.com/heroldhq/herold/internal/media"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/policy"
 	"github.com/heroldhq/herold/internal/recipient"
@@ -92,8 +93,20 @@ type Options struct {
 	SMSMaxSegments    int           // Check warns above this; default 3
 	SMSStopNumber     string        // number for STOP replies in the SMS notice
 	SMSOmitLink       bool          // leave the link out of the SMS notice when SMSStopNumber is set
-	ContentSIDs       map[string]string
-	Now               func() time.Time // default time.Now
+	// ContentSIDs and RCSContentSIDs name the approved Twilio Content
+	// templates of WhatsApp and RCS by "type:locale" or "type"
+	// (HEROLD_WHATSAPP_CONTENT_SIDS, HEROLD_RCS_CONTENT_SIDS). A
+	// "type:locale" entry wins over the sid of the locale's content file,
+	// which wins over a "type" entry.
+	ContentSIDs    map[string]string
+	RCSContentSIDs map[string]string
+	// Live lists the channels that deliver through a provider, not the
+	// outbox folder. Check refuses a type that needs an approved template on
+	// a live channel (WhatsApp outside the session window) and has none,
+	// unless FreeForm lists the channel.
+	Live     []message.Channel
+	FreeForm []message.Channel
+	Now      func() time.Time // default time.Now
 }
 
 // OptionsFromConfig fills the Options that come from the Templates and Brand
@@ -110,6 +123,7 @@ func OptionsFromConfig(c config.Templates, b config.Brand) Options {
 		SMSStopNumber:     c.SMSStopNumber,
 		SMSOmitLink:       !c.SMSOptOutLink,
 		ContentSIDs:       c.ContentSIDs(),
+		RCSContentSIDs:    c.RCSContentSIDs(),
 		Brand: Brand{Name: b.Name, URL: b.URL, ServiceURL: b.ServiceURL, Support: b.Support,
 			Address: b.Address, Imprint: b.Imprint, Color: b.Color},
 	}
@@ -132,17 +146,20 @@ type Request struct {
 
 // Content is the rendered message, ready for channels.Outbound.
 type Content struct {
-	Subject           string            `json:"subject,omitempty"`
-	Text              string            `json:"text"`
-	HTML              string            `json:"html,omitempty"`
-	Locale            string            `json:"locale"`
-	SMSEncoding       string            `json:"sms_encoding,omitempty"`
-	SMSSegments       int               `json:"sms_segments,omitempty"`
-	ContentSID        string            `json:"content_sid,omitempty"`
-	ContentVariables  map[string]string `json:"content_variables,omitempty"`
-	UnsubscribeURL    string            `json:"unsubscribe_url,omitempty"`
-	UnsubscribeMailto string            `json:"unsubscribe_mailto,omitempty"`
-	ListID            string            `json:"list_id,omitempty"`
+	Subject          string            `json:"subject,omitempty"`
+	Text             string            `json:"text"`
+	HTML             string            `json:"html,omitempty"`
+	Locale           string            `json:"locale"`
+	SMSEncoding      string            `json:"sms_encoding,omitempty"`
+	SMSSegments      int               `json:"sms_segments,omitempty"`
+	ContentSID       string            `json:"content_sid,omitempty"`
+	ContentVariables map[string]string `json:"content_variables,omitempty"`
+	// Rich is what the phone shows when the message goes with its Content
+	// SID (WhatsApp, RCS), from the type's content file; nil without one.
+	Rich              *Rich  `json:"rich,omitempty"`
+	UnsubscribeURL    string `json:"unsubscribe_url,omitempty"`
+	UnsubscribeMailto string `json:"unsubscribe_mailto,omitempty"`
+	ListID            string `json:"list_id,omitempty"`
 }
 
 // view is the value every template executes on.
@@ -176,7 +193,9 @@ type Renderer struct {
 	maxSegments   int
 	smsStop       string
 	smsOmitLink   bool
-	contentSIDs   map[string]string
+	contentSIDs   map[message.Channel]map[string]string
+	live          []message.Channel
+	freeForm      []message.Channel
 	categories    []string
 	now           func() time.Time
 
@@ -210,8 +229,11 @@ func New(opts Options) (*Renderer, error) {
 		maxSegments:   cmp.Or(opts.SMSMaxSegments, 3),
 		smsStop:       opts.SMSStopNumber,
 		smsOmitLink:   opts.SMSOmitLink,
-		contentSIDs:   maps.Clone(opts.ContentSIDs),
-		now:           opts.Now,
+		contentSIDs: map[message.Channel]map[string]string{message.WhatsApp: maps.Clone(opts.ContentSIDs),
+			message.RCS: maps.Clone(opts.RCSContentSIDs)},
+		live:     slices.Clone(opts.Live),
+		freeForm: slices.Clone(opts.FreeForm),
+		now:      opts.Now,
 	}
 	if r.now == nil {
 		r.now = time.Now
@@ -356,23 +378,28 @@ func (r *Renderer) content(where string, req Request, s *set, locale string, v *
 		default:
 			c.Text += "\n\n" + noticeMessenger(notice, l)
 		}
-		if req.Channel == message.WhatsApp {
-			if s.vars != nil {
-				out, err := r.execText(*s.vars, v)
-				if err != nil {
-					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
-				}
-				vars, err := parseVars(out)
-				if err != nil {
-					return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
-				}
-				if req.Decision.OptOutNotice {
-					vars[nextVar(vars)] = notice.unsubscribe
-				}
-				c.ContentVariables = vars
+		if s.vars != nil {
+			out, err := r.execText(*s.vars, v)
+			if err != nil {
+				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
 			}
-			c.ContentSID = cmp.Or(r.contentSIDs[string(req.Type)+":"+locale], r.contentSIDs[string(req.Type)])
+			vars, err := parseVars(out)
+			if err != nil {
+				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+			}
+			if req.Decision.OptOutNotice {
+				vars[nextVar(vars)] = notice.unsubscribe
+			}
+			c.ContentVariables = vars
 		}
+		if s.layout != nil {
+			rich, err := r.rich(s.layout, req.Channel, req.Decision.SMSFallback, c.ContentVariables)
+			if err != nil {
+				return Content{}, fmt.Errorf("%s/%s: %w", where, locale, err)
+			}
+			c.Rich = rich
+		}
+		c.ContentSID = r.contentSID(req.Channel, req.Type, locale, s)
 	default:
 		return Content{}, fmt.Errorf("%s: %w: unknown channel", where, ErrNoTemplate)
 	}
@@ -380,6 +407,34 @@ func (r *Renderer) content(where string, req Request, s *set, locale string, v *
 		c.SMSEncoding, c.SMSSegments = SMSInfo(c.Text)
 	}
 	return c, nil
+}
+
+// rich fills a layout with the message's variables and checks its media
+// URL as the provider would (internal/media): a refused URL fails the
+// message, never reaches the provider.
+func (r *Renderer) rich(l *layout, ch message.Channel, smsFallback bool, vars map[string]string) (*Rich, error) {
+	rich, err := l.fill(vars)
+	if err != nil {
+		return nil, err
+	}
+	if rich.Media != "" {
+		if _, err := media.Check(ch, rich.Media, smsFallback && ch == message.RCS); err != nil {
+			return nil, fmt.Errorf("%s: %w", l.path, err)
+		}
+	}
+	return &rich, nil
+}
+
+// contentSID is the approved template of type t on channel ch in locale,
+// whose templates s are: the "type:locale" setting, else the sid of the
+// locale's content file, else the "type" setting; "" without one.
+func (r *Renderer) contentSID(ch message.Channel, t message.Type, locale string, s *set) string {
+	m := r.contentSIDs[ch]
+	sid := m[string(t)+":"+locale]
+	if sid == "" && s.layout != nil {
+		sid = s.layout.sid
+	}
+	return cmp.Or(sid, m[string(t)])
 }
 
 // unsubscribeMailto is the mailto: List-Unsubscribe target carrying the

@@ -59,6 +59,20 @@ func golden(c Content) string {
 	for _, k := range sortedKeys(c.ContentVariables) {
 		fmt.Fprintf(&b, "variable %s: %s\n", k, c.ContentVariables[k])
 	}
+	if rc := c.Rich; rc != nil {
+		fmt.Fprintf(&b, "---- %s\n", rc.ContentType)
+		for _, f := range []struct{ name, v string }{{"title", rc.Title}, {"subtitle", rc.Subtitle}, {"body", rc.Body}, {"media", rc.Media}} {
+			if f.v != "" {
+				fmt.Fprintf(&b, "%s: %s\n", f.name, f.v)
+			}
+		}
+		for _, bt := range rc.Buttons {
+			fmt.Fprintf(&b, "button %s %q: %s\n", bt.Type, bt.Title, bt.ID+bt.URL+bt.Phone)
+		}
+		if rc.Fallback != "" {
+			fmt.Fprintf(&b, "---- twilio/text\n%s\n", rc.Fallback)
+		}
+	}
 	if c.UnsubscribeURL != "" {
 		fmt.Fprintf(&b, "list-unsubscribe: <%s>, <%s>\nlist-id: %s\n", c.UnsubscribeURL, c.UnsubscribeMailto, c.ListID)
 	}
@@ -493,7 +507,7 @@ func TestCheck(t *testing.T) {
 		t.Fatalf("default templates: %v", err)
 	}
 	for _, w := range warnings {
-		if !strings.Contains(w, "ContentSid") {
+		if !strings.Contains(w, "Content SID") {
 			t.Errorf("unexpected warning on the default templates: %s", w)
 		}
 	}
@@ -524,8 +538,8 @@ func TestCheck(t *testing.T) {
 		if strings.Contains(w, "type promo_offer: sms: locale de") && strings.Contains(w, "more than 1") {
 			found = true
 		}
-		if strings.Contains(w, "ContentSid") {
-			t.Errorf("warning despite a configured ContentSid: %s", w)
+		if strings.Contains(w, "Content SID") {
+			t.Errorf("warning despite a configured Content SID: %s", w)
 		}
 	}
 	if !found {
@@ -564,7 +578,7 @@ func TestWhatsAppContent(t *testing.T) {
 	if de.ContentSID != "HXaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" || en.ContentSID != "HXbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb" {
 		t.Errorf("content sids = %q, %q", de.ContentSID, en.ContentSID)
 	}
-	if de.ContentVariables["1"] != "Mia" || de.ContentVariables["3"] != "24,99 €" || !strings.Contains(de.ContentVariables["6"], "/unsubscribe/") {
+	if de.ContentVariables["1"] != "Mia" || de.ContentVariables["3"] != "24,99 €" || !strings.Contains(de.ContentVariables["7"], "/unsubscribe/") {
 		t.Errorf("variables = %v", de.ContentVariables)
 	}
 	req := PreviewRequest(sp, message.WhatsApp, "de", sample(t, r, sp.Key, "de"))

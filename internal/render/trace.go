@@ -207,7 +207,7 @@ func (p *Prepared) trace(per Personal, locale string, s *set, byValue map[string
 
 	v = &variant{fields: tr.fields, scope: notice.scope, notice: per.Decision.OptOutNotice,
 		email: req.Channel == message.Email, sms: req.Channel == message.SMS || req.Channel == message.RCS,
-		static: Content{Locale: c.Locale, ContentSID: c.ContentSID, ListID: c.ListID}}
+		static: Content{Locale: c.Locale, ContentSID: c.ContentSID, ListID: c.ListID}, layout: ts.layout}
 	count := 0
 	cut := func(s string, isHTML bool) []piece {
 		pieces, personal, ok := p.cut(s)

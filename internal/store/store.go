@@ -40,7 +40,7 @@ type Store struct {
 	now    func() time.Time // clock for created_at, updated_at and suppression times
 	events events.Publisher // hears consent.recorded and suppression.added
 	dur    redisconn.Durability
-	macs   sync.Pool        // of HMAC-SHA256 keyed with salt: a bulk import hashes every address several times
+	macs   sync.Pool // of HMAC-SHA256 keyed with salt: a bulk import hashes every address several times
 }
 
 // Option configures a Store.
