@@ -81,6 +81,10 @@ func roleCommand(r role) func(ctx context.Context, inv *invocation, args []strin
 			}
 			cfg.Redis.URL, cfg.Redis.Password = dev.URL(), ""
 			cfg.Redis.MinReplicasAck = 0 // the embedded Redis has no replicas
+			if inv.getenv("HEROLD_WEBHOOKS_ALLOW_PRIVATE") == "" && !isFlagSet(fs, "webhooks-allow-private") {
+				// A trial's webhook receiver runs on the same machine.
+				cfg.Events.Webhooks.AllowPrivate = true
+			}
 		}
 
 		// Listen before anything else connects, so a taken port fails fast.

@@ -28,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/events"
 	"github.com/heroldhq/herold/internal/message"
 )
 
@@ -260,6 +261,11 @@ func (s *Store) LiftSuppression(ctx context.Context, id, by, why string) (Suppre
 	}
 	if err := s.refreshHolders(ctx, holders); err != nil {
 		return e, rec, fmt.Errorf("lift suppression %s: %w", id, err)
+	}
+	for rid := range holders {
+		ev := events.SuppressionEvent(events.SuppressionLifted, rec.At, string(rid), e.Channel, e.Reason)
+		ev.ID = events.DerivedID(events.SuppressionLifted, rec.ID, string(rid))
+		_ = s.tell(ctx, ev) // the lift holds; telling it is a courtesy
 	}
 	return e, rec, nil
 }
