@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -127,6 +128,7 @@ type App struct {
 	scheduler *asynq.Scheduler
 	ownRedis  bool
 	closers   []func() error
+	debugAddr atomic.Value // string: where the pprof endpoint listens (Run)
 }
 
 // New builds Herold. On error it has released what it opened.
@@ -615,6 +617,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 			_ = a.Metrics.Serve(mctx, mln, m.Token, a.Log.With("component", "metrics"))
 		}()
 		closers = append(closers, func(context.Context) { stopMetrics(); <-mdone })
+	}
+	if addr := a.Config.Debug.Addr; addr != "" {
+		stop, err := a.serveDebug(addr)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, stop)
 	}
 	if a.Role.Scheduler {
 		if err := a.scheduler.Start(); err != nil {

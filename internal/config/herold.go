@@ -24,6 +24,7 @@ type Config struct {
 	Dispatch  Dispatch
 	Events    Events
 	Console   Console
+	Debug     Debug
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.
