@@ -84,10 +84,9 @@ func prefixed(p string) func(string) bool {
 
 // cpuShares is how a CPU profile's time divides into the buckets.
 type cpuShares struct {
-	total   int64            // nanoseconds of CPU in the profile
-	by      map[string]int64 // bucket name → nanoseconds
-	alloc   int64            // samples under runtime.mallocgc (not the collector's), in their callers' buckets
-	samples int64
+	total int64            // nanoseconds of CPU in the profile
+	by    map[string]int64 // bucket name → nanoseconds
+	alloc int64            // nanoseconds under runtime.mallocgc (not the collector's), in their callers' buckets
 }
 
 // share is the fraction of the profile's CPU in bucket name.
@@ -126,7 +125,6 @@ func attribute(b []byte) (cpuShares, error) {
 	for _, smp := range p.Sample {
 		v := smp.Value[vi]
 		s.total += v
-		s.samples++
 		name, alloc := classify(smp)
 		s.by[name] += v
 		if alloc && name != gcBucket.name {
