@@ -150,8 +150,8 @@ func runBench(ctx context.Context, out, progress io.Writer, log *slog.Logger, ba
 	defer func() { err = errors.Join(err, b.run.Close(context.WithoutCancel(ctx))) }()
 	r.overrides = b.run.Overrides
 	c := b.run.app.Config
-	r.sizing = fmt.Sprintf("HEROLD_SMTP_POOL_SIZE=%d HEROLD_CAMPAIGN_WORKERS=%d HEROLD_CAMPAIGN_SENDERS=%d HEROLD_CAMPAIGN_CHUNK_SIZE=%d HEROLD_WORKER_CONCURRENCY=%d",
-		c.SMTP.PoolSize, c.Campaigns.Workers, c.Campaigns.Senders, c.Campaigns.ChunkSize, c.Worker.Concurrency)
+	r.sizing = fmt.Sprintf("HEROLD_SMTP_POOL_SIZE=%d (in effect %d) HEROLD_CAMPAIGN_WORKERS=%d HEROLD_CAMPAIGN_SENDERS=%d HEROLD_CAMPAIGN_CHUNK_SIZE=%d HEROLD_WORKER_CONCURRENCY=%d",
+		c.SMTP.PoolSize, c.SMTPPoolSize(), c.Campaigns.Workers, c.Campaigns.Senders, c.Campaigns.ChunkSize, c.Worker.Concurrency)
 	fmt.Fprintf(progress, "herold bench: %s\n  %s\n", r.machine, r.sizing)
 
 	for _, phase := range []struct {
@@ -406,7 +406,7 @@ func (b *bench) bareSend(ctx context.Context, into *sendRun) error {
 	if err != nil {
 		return err
 	}
-	par := max(2*a.Config.SMTP.PoolSize, a.Config.Campaigns.Workers*a.Config.Campaigns.Senders)
+	par := max(2*a.Config.SMTPPoolSize(), a.Config.Campaigns.Workers*a.Config.Campaigns.Senders)
 	var sent atomic.Int64
 	run, err := b.measure(ctx, func() error {
 		var next atomic.Int64

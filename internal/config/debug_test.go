@@ -51,3 +51,25 @@ func TestSetBySettingName(t *testing.T) {
 		t.Error("Set an unknown variable: no error")
 	}
 }
+
+// The SMTP pool follows the campaign's sends unless set: every send has a
+// connection, and single messages have four of their own.
+func TestSMTPPoolSizedWithTheCampaignSends(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		env  map[string]string
+		want int
+	}{
+		{nil, 2*8 + 4},
+		{map[string]string{"HEROLD_CAMPAIGN_WORKERS": "3", "HEROLD_CAMPAIGN_SENDERS": "10"}, 34},
+		{map[string]string{"HEROLD_SMTP_POOL_SIZE": "6", "HEROLD_CAMPAIGN_SENDERS": "10"}, 6},
+	} {
+		cfg, err := load(t, tc.env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.SMTPPoolSize(); got != tc.want {
+			t.Errorf("%v: SMTPPoolSize() = %d, want %d", tc.env, got, tc.want)
+		}
+	}
+}
