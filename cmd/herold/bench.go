@@ -172,7 +172,7 @@ func runBench(ctx context.Context, out, progress io.Writer, log *slog.Logger, ba
 		if err := phase.run(ctx); err != nil {
 			return fmt.Errorf("%s: %w", phase.name, err)
 		}
-		fmt.Fprintf(progress, "  %s: %s\n", phase.name, time.Since(t0).Round(time.Millisecond))
+		fmt.Fprintf(progress, "  %s: %s (peak RSS so far %s)\n", phase.name, time.Since(t0).Round(time.Millisecond), peakRSS())
 	}
 	r.loadAfter = loadAverage()
 	r.rss = peakRSS()
