@@ -36,6 +36,7 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
+	tuneGC(os.Getenv)
 	inv := &invocation{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:], getenv: os.Getenv, environ: os.Environ()}
 	if err := invoke(ctx, inv); err != nil {
 		fmt.Fprintln(os.Stderr, "herold:", err)
