@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -93,12 +92,9 @@ func runBenchAudience(ctx context.Context, out io.Writer, log *slog.Logger, base
 	if err != nil {
 		return err
 	}
+	base.HTTP.MaxBody = 1 << 20 // import requests of 20,000 lines
 	run, err := startToolRun(ctx, base, rdb, toolRunOptions{name: "bench-audience", role: app.Role{Name: "bench-audience", HTTP: true},
-		apiKeys: "bench:" + secret + ":*", smtpPool: 1, from: "news@example.com",
-		adjust: func(c *config.Config) {
-			// A dry run of a million takes seconds: the HTTP server must wait for it.
-			c.HTTP.MaxBody = 1 << 20
-		}}, log)
+		apiKeys: "bench:" + secret + ":*", smtpPool: 1, from: "news@example.com"}, log)
 	if err != nil {
 		return err
 	}
@@ -200,14 +196,14 @@ type cpuMeter struct {
 
 func newCPUMeter(ctx context.Context, rdb redis.UniversalClient) *cpuMeter {
 	m := &cpuMeter{ctx: ctx, rdb: rdb}
-	m.self, m.server = processCPU(), redisCPU(ctx, rdb)
+	m.self, m.server = selfCPU(), serverCPU(ctx, rdb)
 	return m
 }
 
 // since returns the CPU used since the meter was made (or last read) per n
 // items, for this process and for Redis, and starts again.
 func (m *cpuMeter) since(n int) string {
-	self, server := processCPU(), redisCPU(m.ctx, m.rdb)
+	self, server := selfCPU(), serverCPU(m.ctx, m.rdb)
 	per := func(d time.Duration) string {
 		return fmt.Sprintf("%.0f µs", float64(d.Microseconds())/float64(max(n, 1)))
 	}
@@ -216,29 +212,19 @@ func (m *cpuMeter) since(n int) string {
 	return out
 }
 
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func redisCPU(ctx context.Context, rdb redis.UniversalClient) time.Duration {
-	info, err := rdb.Info(ctx, "cpu").Result()
+// selfCPU is this process's CPU time so far (0 where it cannot be read).
+func selfCPU() time.Duration {
+	c, err := processCPU()
 	if err != nil {
 		return 0
 	}
-	var total float64
-	for line := range strings.SplitSeq(info, "\n") {
-		for _, k := range []string{"used_cpu_user:", "used_cpu_sys:"} {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(line), k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f
-			}
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	return c.total()
+}
+
+// serverCPU is the Redis server's CPU time so far (0 where it cannot be read).
+func serverCPU(ctx context.Context, rdb redis.UniversalClient) time.Duration {
+	d, _ := redisCPU(ctx, rdb)
+	return d
 }
 
 func redisUsedMemory(ctx context.Context, rdb redis.UniversalClient) int64 {

@@ -76,6 +76,8 @@ func sectionTitle(name string) string {
 		return "Events: webhooks to producers, bounces, metrics"
 	case "Console":
 		return "Console: operator console users, sessions, sign-in back-off"
+	case "Debug":
+		return "Debug: the operator's profiling endpoint (pprof)"
 	}
 	return name
 }

@@ -36,7 +36,8 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	inv := &invocation{stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:], getenv: os.Getenv, environ: os.Environ()}
+	tuneGC(os.Getenv)
+	inv := &invocation{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:], getenv: os.Getenv, environ: os.Environ()}
 	if err := invoke(ctx, inv); err != nil {
 		fmt.Fprintln(os.Stderr, "herold:", err)
 		os.Exit(exitCode(err))
@@ -59,6 +60,7 @@ func invoke(ctx context.Context, inv *invocation) error {
 
 // invocation is one call of the command.
 type invocation struct {
+	stdin          io.Reader // nil: none (tests that run the command in-process)
 	stdout, stderr io.Writer
 	args           []string
 	getenv         func(string) string
@@ -93,11 +95,18 @@ func commands() []command {
 		{"load", "push N messages through API, queue, worker and SMTP to a local sink; print messages/s", loadCommand},
 		{"template", "template preview --type T --channel C [--locale L] [--data FILE] [--html FILE]: render a message", templateCommand},
 		{"campaign", "campaign status ID: a campaign's state and counters with a live progress bar (via the API)", campaignCommand},
-		{"bench", "measure asynq, a campaign end to end, invoice latency, Redis memory and RSS on local sinks", benchCommand},
+		{"bench", "measure a campaign against the bare-send limit, CPU per message and where it goes, invoice latency, Redis memory, RSS", benchCommand},
 		{"import", "import FILE: load recipients (NDJSON or CSV, with consent events) through the API, with a progress bar", importCommand},
 		{"bench-audience", "measure import rate, segment evaluation and dry run of a million recipients; print the figures", benchAudienceCommand},
 		// Areas add their subcommands here, e.g. `template preview` (templates),
 		// `campaign` and `bench` (campaigns).
+	}
+}
+
+// hiddenCommands are for Herold's own use and not listed by `herold help`.
+func hiddenCommands() []command {
+	return []command{
+		{"sink", "the SMTP sink process of herold bench (loopback; counts and discards)", sinkCommand},
 	}
 }
 
@@ -115,12 +124,13 @@ func dispatch(ctx context.Context, inv *invocation) error {
 	case "-v", "-version", "--version":
 		name = "version"
 	}
-	i := slices.IndexFunc(commands(), func(c command) bool { return c.name == name })
+	all := append(commands(), hiddenCommands()...)
+	i := slices.IndexFunc(all, func(c command) bool { return c.name == name })
 	if i < 0 {
 		printUsage(inv.stderr)
 		return usageErrorf("unknown command %q", name)
 	}
-	return commands()[i].run(ctx, inv, args[1:])
+	return all[i].run(ctx, inv, args[1:])
 }
 
 func printUsage(w io.Writer) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,30 +32,49 @@ func runTag() string {
 }
 
 // toolRun is one run of `herold load` or `herold bench`: Herold built by the
-// composition root exactly as `herold serve` builds it, under a key prefix and
-// queue names of this run only, sending e-mail to an SMTP sink that counts
-// without keeping.
+// composition root exactly as `herold serve` builds it, from the settings
+// serve would read, except those in Overrides: a key prefix and queue names
+// of this run only, e-mail to an SMTP sink that counts without keeping,
+// phone channels to an outbox, secrets of its own, no listeners of its own
+// beyond a loopback HTTP port.
 type toolRun struct {
 	app    *app.App
-	sink   *smtpsink.Sink
+	sink   *smtpsink.Sink // the in-process sink, unless the run was given one
 	rdb    redis.UniversalClient
 	prefix string
 	outbox string
 	base   string // the HTTP side's URL, when the role has one
+	// Overrides are the settings the run sets, in the order applied.
+	Overrides []override
 
 	cancel context.CancelFunc
 	done   chan error
+}
+
+// override is a setting a tool run sets instead of the configured one.
+type override struct {
+	env, value string
+	secret     bool // shown masked
+}
+
+func (o override) String() string {
+	if o.secret {
+		return o.env + "=(this run's own)"
+	}
+	return o.env + "=" + o.value
 }
 
 type toolRunOptions struct {
 	name     string   // "load" or "bench": names the prefix and queues
 	role     app.Role // which servers run
 	apiKeys  string   // HEROLD_API_KEYS of the run
-	smtpPool int
+	smtpPool int      // HEROLD_SMTP_POOL_SIZE of the run; 0: as configured
 	from     string
-	// adjust, if set, changes the run's configuration before it is built.
-	adjust func(*config.Config)
-	wrap   func(message.Channel, channels.Sender) channels.Sender
+	// sinkHost and sinkPort name an SMTP sink running elsewhere (the bench's
+	// sink process); empty: an in-process sink.
+	sinkHost string
+	sinkPort int
+	wrap     func(message.Channel, channels.Sender) channels.Sender
 }
 
 // startToolRun builds and starts Herold for a tool run on base (the
@@ -67,26 +87,47 @@ func startToolRun(ctx context.Context, base config.Config, rdb redis.UniversalCl
 			r.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	if r.sink, err = smtpsink.New(false); err != nil {
-		return nil, err
+	if o.sinkHost == "" {
+		if r.sink, err = smtpsink.New(false); err != nil {
+			return nil, err
+		}
+		o.sinkHost, o.sinkPort = r.sink.Host, r.sink.Port
 	}
 	if r.outbox, err = os.MkdirTemp("", "herold-"+o.name+"-outbox-"); err != nil {
 		return nil, err
 	}
+	r.Overrides = []override{
+		{env: "HEROLD_REDIS_PREFIX", value: r.prefix},
+		{env: "HEROLD_QUEUE_SUFFIX", value: "-" + o.name + "-" + tag},
+		{env: "HEROLD_SMTP_HOST", value: o.sinkHost},
+		{env: "HEROLD_SMTP_PORT", value: strconv.Itoa(o.sinkPort)},
+		{env: "HEROLD_SMTP_TLS", value: "off"},
+		{env: "HEROLD_SMTP_USERNAME", value: ""},
+		{env: "HEROLD_SMTP_FROM", value: o.from},
+		{env: "HEROLD_SMTP_RATE", value: "0"},
+		{env: "HEROLD_TWILIO_ACCOUNT_SID", value: ""}, // phone channels write to the run's outbox
+		{env: "HEROLD_OUTBOX_DIR", value: r.outbox},
+		{env: "HEROLD_API_KEYS", value: o.apiKeys, secret: o.apiKeys != ""},
+		{env: "HEROLD_API_KEYS_CONFIG", value: ""},
+		{env: "HEROLD_TOKEN_SECRET", value: tag + tag + tag, secret: true}, // never a real one
+		{env: "HEROLD_HASH_SALT", value: tag + tag, secret: true},
+		{env: "HEROLD_RECORD_TTL", value: "1h"},
+		{env: "HEROLD_CAMPAIGN_RECORD_TTL", value: "1h"},
+		{env: "HEROLD_SCHEDULER", value: "false"},
+		{env: "HEROLD_HTTP_ADDR", value: "127.0.0.1:0"},
+		{env: "HEROLD_PUBLIC_URL", value: "http://127.0.0.1:8080"},
+		{env: "HEROLD_METRICS_ADDR", value: ""}, // no listeners a running Herold may hold
+		{env: "HEROLD_DEBUG_ADDR", value: ""},
+		{env: "HEROLD_BOUNCE_SMTP_ADDR", value: ""},
+	}
+	if o.smtpPool > 0 {
+		r.Overrides = append(r.Overrides, override{env: "HEROLD_SMTP_POOL_SIZE", value: strconv.Itoa(o.smtpPool)})
+	}
 	cfg := base
-	cfg.Redis.KeyPrefix = r.prefix
-	cfg.Dispatch.QueueSuffix = "-" + o.name + "-" + tag
-	cfg.SMTP.Host, cfg.SMTP.Port, cfg.SMTP.TLS, cfg.SMTP.Username = r.sink.Host, r.sink.Port, "off", ""
-	cfg.SMTP.PoolSize, cfg.SMTP.From, cfg.SMTP.Rate = o.smtpPool, o.from, 0
-	cfg.Twilio = config.Twilio{} // phone channels write to the run's outbox
-	cfg.Core.OutboxDir, cfg.Core.APIKeys, cfg.Core.APIKeysFile = r.outbox, o.apiKeys, ""
-	cfg.Core.TokenSecret, cfg.Core.HashSalt = tag+tag+tag, tag+tag // this run's own, never a real one
-	cfg.Core.RecordTTL = time.Hour
-	cfg.Campaigns.RecordTTL = time.Hour
-	cfg.Worker.Scheduler = false
-	cfg.HTTP.Addr, cfg.HTTP.PublicURL = "127.0.0.1:0", "http://127.0.0.1:8080"
-	if o.adjust != nil {
-		o.adjust(&cfg)
+	for _, ov := range r.Overrides {
+		if err := config.Set(&cfg, ov.env, ov.value); err != nil {
+			return nil, err
+		}
 	}
 	if r.app, err = app.New(ctx, cfg, app.Options{Role: o.role, Log: log, Redis: rdb, WrapSender: o.wrap}); err != nil {
 		return nil, err

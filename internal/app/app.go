@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -129,6 +130,7 @@ type App struct {
 	scheduler *asynq.Scheduler
 	ownRedis  bool
 	closers   []func() error
+	debugAddr atomic.Value // string: where the pprof endpoint listens (Run)
 }
 
 // New builds Herold. On error it has released what it opened.
@@ -653,6 +655,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		close(recovered)
 	}
 	defer func() { stopRecovering(); <-recovered }()
+	if addr := a.Config.Debug.Addr; addr != "" {
+		stop, err := a.serveDebug(addr)
+		if err != nil {
+			return fail(err)
+		}
+		closers = append(closers, stop)
+	}
 	if a.Role.Scheduler {
 		if err := a.scheduler.Start(); err != nil {
 			return fail(fmt.Errorf("start scheduler: %w", err))

@@ -117,7 +117,7 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 		s, err := email.New(email.Config{
 			Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, TLS: email.TLSMode(cfg.SMTP.TLS),
 			Username: cfg.SMTP.Username, Password: cfg.SMTP.Password, Auth: cfg.SMTP.Auth,
-			PoolSize: cfg.SMTP.PoolSize, Timeout: cfg.SMTP.Timeout, IdleTimeout: cfg.SMTP.IdleTimeout,
+			PoolSize: cfg.SMTPPoolSize(), Timeout: cfg.SMTP.Timeout, IdleTimeout: cfg.SMTP.IdleTimeout,
 			RootCAs: o.smtpRootCAs, ComposeConfig: compose,
 		}, log.With("channel", message.Email))
 		if err != nil {
@@ -127,7 +127,7 @@ func BuildSenders(cfg config.Config, rdb redis.UniversalClient, log *slog.Logger
 		c.Email = s
 		c.ByChannel[message.Email] = limit(message.Email, s, cfg.SMTP.Rate)
 		log.Info("channel ready", "channel", message.Email, "provider", "smtp", "host", cfg.SMTP.Host,
-			"tls", cfg.SMTP.TLS, "pool_size", cfg.SMTP.PoolSize, "dkim", compose.DKIMKey != nil)
+			"tls", cfg.SMTP.TLS, "pool_size", cfg.SMTPPoolSize(), "dkim", compose.DKIMKey != nil)
 	}
 
 	// ---- sms, whatsapp, rcs over Twilio

@@ -489,9 +489,12 @@ func (e *Engine) process(ctx context.Context, p *plan, owner store.Owner, ids []
 	var wg sync.WaitGroup
 	for range e.cfg.Senders {
 		wg.Go(func() {
+			// One recorder per sender, reused: each outcome is copied to
+			// the writer before the next attempt starts.
+			rec := &outcomeRecorder{e: e, p: p}
 			for j := range jobs {
 				e.prio.wait(ctx)
-				e.deliver(ctx, p, j, outs)
+				e.deliver(ctx, p, j, rec, outs)
 			}
 		})
 	}
@@ -709,7 +712,7 @@ func (e *Engine) writeOutcomes(ctx context.Context, c store.Campaign, outs <-cha
 // deliver makes the attempt for one recipient of the campaign (after its
 // local send time, if the campaign has one) and hands its outcome to the
 // outcome writer: the campaign's way of recording, compact and in batches.
-func (e *Engine) deliver(ctx context.Context, p *plan, j job, outs chan<- outcome) {
+func (e *Engine) deliver(ctx context.Context, p *plan, j job, rec *outcomeRecorder, outs chan<- outcome) {
 	base := store.Outcome{Recipient: j.claim.Recipient, Origin: j.claim.Origin, Attempts: j.claim.Attempts, Catalog: e.cat.Version()}
 	// A local send time not reached yet in the recipient's zone.
 	if p.sendAt.Local {
@@ -721,7 +724,7 @@ func (e *Engine) deliver(ctx context.Context, p *plan, j job, outs chan<- outcom
 	spec := p.spec
 	spec.MessageID = store.CampaignMessageID(p.c.ID, j.claim.Recipient)
 	spec.LastTry = base.Attempts+1 >= e.cfg.MaxAttempts
-	rec := &outcomeRecorder{e: e, p: p, base: base}
+	rec.base, rec.out = base, outcome{}
 	_, _ = e.core.Run(ctx, spec, j.snap, rec)
 	outs <- rec.out
 }

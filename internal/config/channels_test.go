@@ -38,7 +38,7 @@ func TestChannelSettings(t *testing.T) {
 	for env, bad := range map[string]string{
 		"HEROLD_SMTP_TLS":                        "sometimes",
 		"HEROLD_SMTP_FROM":                       "Herold <news@example.org>",
-		"HEROLD_SMTP_POOL_SIZE":                  "0",
+		"HEROLD_SMTP_POOL_SIZE":                  "-1",
 		"HEROLD_SMTP_AUTH":                       "cram-md5",
 		"HEROLD_TWILIO_ACCOUNT_SID":              "AC123",
 		"HEROLD_TWILIO_AUTH_TOKEN":               "with space",

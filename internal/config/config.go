@@ -256,3 +256,18 @@ func Table(ptr any) string {
 	}
 	return b.String()
 }
+
+// Set sets the setting of ptr named by its variable env to raw, parsed as
+// Load parses it, for tools that run Herold with a few settings of their
+// own (`herold bench`, `herold load`). It does not validate.
+func Set(ptr any, env, raw string) error {
+	for _, s := range Settings(ptr) {
+		if s.Env == env {
+			if err := set(s.field, raw); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: no such setting", env)
+}

@@ -24,6 +24,20 @@ type Config struct {
 	Dispatch  Dispatch
 	Events    Events
 	Console   Console
+	Debug     Debug
+}
+
+// SMTPPoolSize is how many SMTP connections one worker process keeps:
+// HEROLD_SMTP_POOL_SIZE, or when that is 0, one for each message the
+// campaign worker sends at once and 4 for the message worker's e-mail
+// (invoices), so that no send waits for a connection. With pipelining a
+// connection to a nearby relay carries a few thousand messages a second;
+// a relay farther away needs a connection per send in flight.
+func (c *Config) SMTPPoolSize() int {
+	if c.SMTP.PoolSize > 0 {
+		return c.SMTP.PoolSize
+	}
+	return c.Campaigns.Workers*c.Campaigns.Senders + 4
 }
 
 // HTTP configures the listener shared by the API, webhooks and web pages.

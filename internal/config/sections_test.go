@@ -16,7 +16,7 @@ func TestSections(t *testing.T) {
 		names = append(names, s.Name)
 		n += len(s.Settings)
 	}
-	want := []string{"HTTP", "Redis", "Core", "Worker", "SMTP", "Twilio", "Brand", "Templates", "Pages", "Campaigns", "Dispatch", "Events", "Console"}
+	want := []string{"HTTP", "Redis", "Core", "Worker", "SMTP", "Twilio", "Brand", "Templates", "Pages", "Campaigns", "Dispatch", "Events", "Console", "Debug"}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Errorf("sections (-want +got):\n%s", diff)
 	}

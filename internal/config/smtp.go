@@ -30,7 +30,7 @@ type SMTP struct {
 	ReplyToMarketing     string        `env:"HEROLD_SMTP_REPLY_TO_MARKETING" help:"Reply-To of marketing e-mail"`
 	FromTypes            []string      `env:"HEROLD_SMTP_FROM_TYPES" help:"sender per message type, winning over its class: type=address or type=Name <address>, comma-separated (invoice=Rechnung <rechnung@example.com>)"`
 	ReplyToTypes         []string      `env:"HEROLD_SMTP_REPLY_TO_TYPES" help:"Reply-To per message type: type=address, comma-separated"`
-	PoolSize             int           `env:"HEROLD_SMTP_POOL_SIZE" default:"4" help:"open SMTP connections per worker process, reused across messages"`
+	PoolSize             int           `env:"HEROLD_SMTP_POOL_SIZE" default:"0" help:"open SMTP connections per worker process, reused across messages; 0: one per campaign send (HEROLD_CAMPAIGN_WORKERS × HEROLD_CAMPAIGN_SENDERS) plus 4 for single messages"`
 	Timeout              time.Duration `env:"HEROLD_SMTP_TIMEOUT" default:"30s" help:"SMTP dial and command timeout"`
 	IdleTimeout          time.Duration `env:"HEROLD_SMTP_IDLE_TIMEOUT" default:"30s" help:"an idle pooled connection older than this is replaced before use"`
 	DKIMKeyFile          string        `env:"HEROLD_SMTP_DKIM_KEY_FILE" help:"PEM private key (RSA or Ed25519) for DKIM signing; empty: no DKIM"`
@@ -165,8 +165,8 @@ func (s *SMTP) Validate() error {
 	if s.Port < 0 || s.Port > 65535 {
 		return fmt.Errorf("HEROLD_SMTP_PORT: %d is not a port", s.Port)
 	}
-	if s.PoolSize < 1 {
-		return fmt.Errorf("HEROLD_SMTP_POOL_SIZE: must be at least 1, got %d", s.PoolSize)
+	if s.PoolSize < 0 {
+		return fmt.Errorf("HEROLD_SMTP_POOL_SIZE: must not be negative, got %d", s.PoolSize)
 	}
 	if s.Timeout <= 0 {
 		return fmt.Errorf("HEROLD_SMTP_TIMEOUT: must be positive, got %s", s.Timeout)
