@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/heroldhq/herold/channels"
+	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/config"
@@ -55,6 +56,7 @@ type benchOptions struct {
 	invoiceWindow time.Duration
 	timeout       time.Duration
 	cpuProfile    string
+	batch         int // invoices of the batch road's run; 0: skip it
 }
 
 func benchCommand(ctx context.Context, inv *invocation, args []string) error {
@@ -66,7 +68,8 @@ func benchCommand(ctx context.Context, inv *invocation, args []string) error {
 	fs.IntVar(&o.invoiceRate, "invoice-rate", 20, "invoice e-mails per second while their latency is measured (1-1000)")
 	fs.DurationVar(&o.invoiceWindow, "invoice-window", 10*time.Second, "how long invoices are measured with no campaign running (1s-10m)")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up after this long (at most 4h)")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "also write the CPU profile of the campaign to this file (go tool pprof)")
+	fs.IntVar(&o.batch, "batch", 100_000, "invoices of the billing run through POST /v1/messages/batch (0-1000000; 0: skip)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "also write the CPU profile of the campaign to this file, and of the batch road to FILE.batch (go tool pprof)")
 	var cfg config.Config
 	config.RegisterFlags(&cfg, fs)
 	if err := parseFlags(fs, inv, args, benchAbout, ""); err != nil {
@@ -81,6 +84,8 @@ func benchCommand(ctx context.Context, inv *invocation, args []string) error {
 		return usageErrorf("herold bench: --bare must be 1-1000000, got %d", o.bare)
 	case o.noop < 1 || o.noop > 1_000_000:
 		return usageErrorf("herold bench: --noop must be 1-1000000, got %d", o.noop)
+	case o.batch < 0 || o.batch > 1_000_000:
+		return usageErrorf("herold bench: --batch must be 0-1000000, got %d", o.batch)
 	case o.invoiceRate < 1 || o.invoiceRate > 1000:
 		return usageErrorf("herold bench: --invoice-rate must be 1-1000, got %d", o.invoiceRate)
 	case o.invoiceWindow < time.Second || o.invoiceWindow > 10*time.Minute:
@@ -108,6 +113,7 @@ type bench struct {
 	run      *toolRun
 	lat      *latencies
 	tag      string
+	key      string // the API key of the run's HTTP side
 	// campaignID is the campaign run, for what it keeps afterwards.
 	campaignID string
 	report     benchReport
@@ -132,8 +138,12 @@ func runBench(ctx context.Context, out, progress io.Writer, log *slog.Logger, ba
 
 	// ---- Herold as `herold serve` builds it, to the sink; the deliveries
 	// of invoices are timed as they leave the sender.
+	if b.key, err = apikey.Generate(); err != nil {
+		return err
+	}
 	b.run, err = startToolRun(ctx, base, b.rdb, toolRunOptions{name: "bench",
 		role: app.Role{Name: "bench", HTTP: true, Worker: true}, from: "news@example.com",
+		apiKeys:  "bench:" + b.key + ":send:invoice",
 		sinkHost: b.sink.Host, sinkPort: b.sink.Port,
 		wrap: func(ch message.Channel, s channels.Sender) channels.Sender {
 			return channels.SenderFunc(func(ctx context.Context, m channels.Outbound) (channels.Receipt, error) {
@@ -163,7 +173,7 @@ func runBench(ctx context.Context, out, progress io.Writer, log *slog.Logger, ba
 		{"bare send", func(ctx context.Context) error { return b.bareSend(ctx, &r.bare[0]) }},
 		{"campaign", b.campaign},
 		{"bare send again", func(ctx context.Context) error { return b.bareSend(ctx, &r.bare[1]) }},
-		// (6) the batch road's run of invoices goes here.
+		{"batch road", b.batchRoad},
 		{"Redis memory", b.memory},
 		{"raw asynq", b.rawAsynq},
 	} {
@@ -192,6 +202,7 @@ type benchReport struct {
 
 	bare     [2]sendRun // before and after the campaign
 	campaign campaignRun
+	batch    batchRun
 	shares   cpuShares
 	profErr  error
 
@@ -297,12 +308,6 @@ func (r *benchReport) figShares(w io.Writer) {
 	}
 	fmt.Fprintf(w, "(5) where Herold's CPU goes (CPU profile of the campaign, %.1f s sampled): %s; allocating (runtime.mallocgc, inside the above) %.1f%% (targets: render ≤ 0.02 ms/msg, GC < 3%%)\n",
 		time.Duration(r.shares.total).Seconds(), strings.Join(parts, ", "), 100*float64(r.shares.alloc)/float64(max(r.shares.total, 1)))
-}
-
-// figBatchRoad is the place of the batch road's figure (POST
-// /v1/messages/batch: a run of invoices, its rate against (2)).
-func (r *benchReport) figBatchRoad(w io.Writer) {
-	fmt.Fprintln(w, "(6) batch road (invoices through POST /v1/messages/batch): not measured; this build has no batch road")
 }
 
 func (r *benchReport) figInvoices(w io.Writer) {

@@ -12,6 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +45,7 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 	smtpPool := fs.Int("smtp-pool", 8, "SMTP connections of the worker")
 	recipients := fs.Int("recipients", 500, "distinct recipients the messages go to")
 	batch := fs.Int("batch", 0, "post the messages in batches of this many to POST /v1/messages/batch (1-1000; 0: one POST /v1/messages each)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run (from the first POST to the last delivery) to this file (go tool pprof)")
 	baseline := fs.Bool("baseline", true, "first push N no-op tasks through asynq alone, for the ratio (PERF.md: compare ratios within one run)")
 	if err := parseFlags(fs, inv, args, loadAbout, ""); err != nil {
 		return err
@@ -69,13 +72,14 @@ func loadCommand(ctx context.Context, inv *invocation, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return runLoad(ctx, inv.stdout, log, s, loadParams{n: *n, producers: *producers, concurrency: *concurrency, smtpPool: *smtpPool, recipients: *recipients, batch: *batch, baseline: *baseline})
+	return runLoad(ctx, inv.stdout, log, s, loadParams{n: *n, producers: *producers, concurrency: *concurrency, smtpPool: *smtpPool, recipients: *recipients, batch: *batch, baseline: *baseline, cpuProfile: *cpuProfile})
 }
 
 type loadParams struct {
 	n, producers, concurrency, smtpPool, recipients int
 	batch                                           int // messages per POST /v1/messages/batch; 0: single POSTs
 	baseline                                        bool
+	cpuProfile                                      string
 }
 
 func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s config.Config, p loadParams) (err error) {
@@ -128,6 +132,17 @@ func runLoad(ctx context.Context, out io.Writer, log *slog.Logger, s config.Conf
 	var firstErr error
 	var errOnce sync.Once
 	start := time.Now()
+	if p.cpuProfile != "" {
+		f, err := os.Create(p.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("-cpuprofile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var wg sync.WaitGroup
 	for range p.producers {
 		wg.Go(func() {

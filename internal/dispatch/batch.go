@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -48,7 +49,9 @@ type BatchItem struct {
 // message, with a record each; messages with a send_at wait in their own
 // task. Items are answered in the order given.
 func (s *Service) SubmitBatch(ctx context.Context, key *apikey.Key, subs []Submission) ([]BatchItem, error) {
-	if err := s.ValidateBatch(key, subs, nil); err != nil {
+	now := s.o.Now().UTC()
+	checked, err := s.validateBatch(key, subs, nil, now)
+	if err != nil {
 		return nil, err
 	}
 	for i := range subs {
@@ -66,7 +69,7 @@ func (s *Service) SubmitBatch(ctx context.Context, key *apikey.Key, subs []Submi
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			acc, err := s.submit(ctx, subs[i], func(p pending) {
+			acc, err := s.acceptChecked(ctx, subs[i], checked[i], now, func(p pending) {
 				mu.Lock()
 				pend[i] = p
 				waiting[p.rec.Class] = append(waiting[p.rec.Class], i)
@@ -128,6 +131,27 @@ func (s *Service) SubmitBatch(ctx context.Context, key *apikey.Key, subs []Submi
 // messages for which skip (may be nil) says true are not looked at (the
 // caller found them malformed already).
 func (s *Service) ValidateBatch(key *apikey.Key, subs []Submission, skip func(i int) bool) error {
+	_, err := s.validateBatch(key, subs, skip, s.o.Now().UTC())
+	return err
+}
+
+// checked is one message of a batch as validation left it: good (v), or
+// refused for a reason of its own that is not a field (err: a scope).
+type checked struct {
+	v   valid
+	err error
+}
+
+// acceptChecked accepts one message of a validated batch.
+func (s *Service) acceptChecked(ctx context.Context, sub Submission, c checked, now time.Time, later func(pending)) (Accepted, error) {
+	if c.err != nil {
+		return Accepted{}, c.err
+	}
+	return s.accept(ctx, sub, c.v, now, later)
+}
+
+// validateBatch is ValidateBatch that keeps what validation found of each message.
+func (s *Service) validateBatch(key *apikey.Key, subs []Submission, skip func(i int) bool, now time.Time) ([]checked, error) {
 	var bad invalid.List
 	switch {
 	case len(subs) == 0:
@@ -136,9 +160,9 @@ func (s *Service) ValidateBatch(key *apikey.Key, subs []Submission, skip func(i 
 		bad.Add("messages", "%d messages: at most %d per batch", len(subs), MaxBatch)
 	}
 	if err := bad.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	now := s.o.Now().UTC()
+	out := make([]checked, len(subs))
 	firstUse := map[string]int{}
 	for i, sub := range subs {
 		prefix := fmt.Sprintf("messages[%d].", i)
@@ -153,12 +177,16 @@ func (s *Service) ValidateBatch(key *apikey.Key, subs []Submission, skip func(i 
 			continue
 		}
 		sub.Key = key
-		_, _, _, err := s.validate(sub, now)
+		v, err := s.validated(sub, now)
 		if ve, ok := invalid.As(err); ok {
 			bad.Merge(ve.WithPrefix(prefix))
 		}
+		out[i] = checked{v: v, err: err}
 	}
-	return bad.Err()
+	if err := bad.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // enqueueChunk enqueues one delivery task for the messages pend[i], i in chunk.

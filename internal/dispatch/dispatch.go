@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -86,25 +87,64 @@ func (d *Dispatcher) Deliver(ctx context.Context, id string) error {
 // batch chunk): last says that no try follows this one, so a retryable
 // error fails the message for good.
 func (d *Dispatcher) DeliverTry(ctx context.Context, id string, last bool) error {
-	rec, err := d.o.Store.GetMessage(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		d.o.Log.InfoContext(ctx, "message record gone, nothing to deliver", "message_id", id)
-		return nil
+	var out error
+	d.DeliverChunk(ctx, []string{id}, last, 1, func(_ string, err error) { out = err })
+	return out
+}
+
+// DeliverChunk makes one try of each message of ids, as DeliverTry would,
+// but loads their records and their recipients' facts in one pipeline each
+// instead of two round trips a message, and tries up to parallel of them
+// at once. done hears each message's outcome (from several goroutines).
+func (d *Dispatcher) DeliverChunk(ctx context.Context, ids []string, last bool, parallel int, done func(id string, err error)) {
+	recs, errs := d.o.Store.GetMessages(ctx, ids)
+	var todo []int
+	var rids []message.RecipientID
+	for i, id := range ids {
+		switch err := errs[i]; {
+		case errors.Is(err, store.ErrNotFound):
+			d.o.Log.InfoContext(ctx, "message record gone, nothing to deliver", "message_id", id)
+			done(id, nil)
+		case err != nil:
+			done(id, fmt.Errorf("deliver %s: %w", id, err))
+		case recs[i].Status.Final():
+			done(id, nil)
+		default:
+			todo, rids = append(todo, i), append(rids, recs[i].RecipientID)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("deliver %s: %w", id, err)
+	if len(todo) == 0 {
+		return
 	}
-	if rec.Status.Final() {
-		return nil
-	}
-	// One round trip: profile, ledger and the frequency-cap count.
+	// Profile, ledger and the frequency-cap count of every recipient.
 	since := d.o.Delivery.Catalog().FrequencyCountSince(d.o.Delivery.Now())
-	snap, err := d.o.Store.LoadFactsSince(ctx, rec.RecipientID, since)
+	snaps, err := d.o.Store.LoadFactsBatchSince(ctx, rids, since)
 	if err != nil {
-		return fmt.Errorf("deliver %s: %w", id, err)
+		for _, i := range todo {
+			done(ids[i], fmt.Errorf("deliver %s: %w", ids[i], err))
+		}
+		return
 	}
-	_, err = d.deliverWithSnapshot(ctx, rec, snap, last)
-	return err
+	if len(todo) == 1 {
+		_, err := d.deliverWithSnapshot(ctx, recs[todo[0]], snaps[0], last)
+		done(ids[todo[0]], err)
+		return
+	}
+	sem := make(chan struct{}, max(parallel, 1))
+	var wg sync.WaitGroup
+	for j, i := range todo {
+		if ctx.Err() != nil {
+			done(ids[i], fmt.Errorf("deliver %s: %w", ids[i], ctx.Err()))
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			_, err := d.deliverWithSnapshot(ctx, recs[i], snaps[j], last)
+			done(ids[i], err)
+		})
+	}
+	wg.Wait()
 }
 
 var errSettled = errors.New("message already settled")

@@ -190,10 +190,28 @@ func (s *Service) Submit(ctx context.Context, sub Submission) (Accepted, error) 
 // chunk with others and then calls s.accepted.
 func (s *Service) submit(ctx context.Context, sub Submission, later func(pending)) (Accepted, error) {
 	now := s.o.Now().UTC()
-	spec, rid, inline, err := s.validate(sub, now)
+	v, err := s.validated(sub, now)
 	if err != nil {
 		return Accepted{}, err
 	}
+	return s.accept(ctx, sub, v, now, later)
+}
+
+// valid is what validate found in a good Submission.
+type valid struct {
+	spec   policy.TypeSpec
+	rid    message.RecipientID
+	inline *recipient.Recipient
+}
+
+func (s *Service) validated(sub Submission, now time.Time) (valid, error) {
+	spec, rid, inline, err := s.validate(sub, now)
+	return valid{spec, rid, inline}, err
+}
+
+// accept is Submit from step 2 on, for a Submission validate found good.
+func (s *Service) accept(ctx context.Context, sub Submission, v valid, now time.Time, later func(pending)) (Accepted, error) {
+	spec, rid, inline := v.spec, v.rid, v.inline
 	if sub.Key != nil && sub.Recipient != nil && !sub.Key.Allows(apikey.ScopeRecipients) {
 		return Accepted{}, &ForbiddenError{Scope: apikey.ScopeRecipients}
 	}
@@ -244,9 +262,9 @@ func (s *Service) submit(ctx context.Context, sub Submission, later func(pending
 			}
 			return Accepted{}, fmt.Errorf("submit: upsert recipient %s: %w", rid, err)
 		}
-	} else if _, err := s.o.Store.GetRecipient(ctx, rid); err != nil {
+	} else if ok, err := s.o.Store.RecipientExists(ctx, rid); err != nil || !ok {
 		release()
-		if errors.Is(err, store.ErrNotFound) {
+		if err == nil {
 			return Accepted{}, fmt.Errorf("submit: recipient %s: %w", rid, ErrUnknownRecipient)
 		}
 		return Accepted{}, fmt.Errorf("submit: %w", err)

@@ -49,10 +49,10 @@ func NewBatchTask(q Queues, taskID string, ids []string, c message.Class) (*asyn
 		asynq.MaxRetry(batchTaskRetries)), nil
 }
 
-// TryDeliverer makes one try of a message with a retry budget the caller
-// keeps (dispatch.Dispatcher.DeliverTry).
-type TryDeliverer interface {
-	DeliverTry(ctx context.Context, id string, last bool) error
+// ChunkDeliverer makes one try of each message of a chunk with a retry
+// budget the caller keeps (dispatch.Dispatcher.DeliverChunk).
+type ChunkDeliverer interface {
+	DeliverChunk(ctx context.Context, ids []string, last bool, parallel int, done func(id string, err error))
 }
 
 // Enqueuer is the part of *asynq.Client that hands a message on to its own task.
@@ -62,7 +62,7 @@ type Enqueuer interface {
 
 // BatchOptions configure NewBatchHandler.
 type BatchOptions struct {
-	Deliverer TryDeliverer
+	Deliverer ChunkDeliverer
 	Client    Enqueuer
 	Queues    Queues
 	// MaxRetry is a message's retry budget (HEROLD_MAX_RETRY), the same as
@@ -122,24 +122,17 @@ func (h *BatchHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var (
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
-		sem  = make(chan struct{}, h.o.Parallel)
 	)
-	for _, id := range p.MessageIDs {
+	h.o.Deliverer.DeliverChunk(ctx, p.MessageIDs, last, h.o.Parallel, func(id string, err error) {
 		if ctx.Err() != nil {
-			break // shutting down: the chunk runs again and skips what is settled
+			return // shutting down: the chunk runs again and skips what is settled
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			if err := h.next(ctx, p.Class, id, h.o.Deliverer.DeliverTry(ctx, id, last)); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
+		if err := h.next(ctx, p.Class, id, err); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("batch chunk interrupted: %w", err)
 	}

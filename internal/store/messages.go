@@ -201,6 +201,32 @@ func (s *Store) GetMessage(ctx context.Context, id string) (MessageRecord, error
 	return decodeMessage(id, vals)
 }
 
+// GetMessages returns the records of ids in one pipeline, in their order;
+// errs[i] is what GetMessage would return for ids[i] (ErrNotFound, …).
+func (s *Store) GetMessages(ctx context.Context, ids []string) (recs []MessageRecord, errs []error) {
+	recs, errs = make([]MessageRecord, len(ids)), make([]error, len(ids))
+	cmds := make([]*redis.SliceCmd, len(ids))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HMGet(ctx, s.messageKey(id), "r", "j")
+		}
+		return nil
+	})
+	for i, id := range ids {
+		if err != nil && !isNil(err) {
+			errs[i] = fmt.Errorf("get message %s: %w", id, err)
+			continue
+		}
+		vals, cerr := cmds[i].Result()
+		if cerr != nil {
+			errs[i] = fmt.Errorf("get message %s: %w", id, cerr)
+			continue
+		}
+		recs[i], errs[i] = decodeMessage(id, vals)
+	}
+	return recs, errs
+}
+
 func decodeMessage(id string, vals []any) (MessageRecord, error) {
 	rs, ok1 := vals[0].(string)
 	js, ok2 := vals[1].(string)

@@ -219,3 +219,13 @@ func (s *Store) updateProfile(ctx context.Context, id message.RecipientID, fn fu
 	}
 	return recipient.Recipient{}, ErrConflict
 }
+
+// RecipientExists reports whether recipient id has a profile, without
+// reading it (accepting a message needs no more).
+func (s *Store) RecipientExists(ctx context.Context, id message.RecipientID) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.profileKey(id)).Result()
+	if err != nil {
+		return false, fmt.Errorf("recipient %s exists: %w", id, err)
+	}
+	return n == 1, nil
+}
