@@ -86,7 +86,7 @@ func commands() []command {
 		{"api", "run the HTTP side only: API, people's pages and webhooks", roleCommand(roleAPI())},
 		{"worker", "run the queue worker and the scheduler only", roleCommand(roleWorker())},
 		{"dev", "try Herold: everything of serve on an in-memory Redis; nothing survives a restart", roleCommand(roleDev())},
-		{"catalog", "catalog check [FILE]: validate a message catalog and print its table", catalogCommand},
+		{"catalog", "catalog check|notice|record [FILE]: validate a catalog and print its table; print the privacy notice or the record of processing", catalogCommand},
 		{"apikey", "apikey NAME SCOPE...: make a new API key and its entry for HEROLD_API_KEYS_CONFIG", apikeyCommand},
 		{"console", "console user add NAME ROLE: make an operator console user's entry for HEROLD_CONSOLE_USERS_FILE", consoleCommand},
 		{"config", "print every setting (variable, flag, default, meaning) as a Markdown table", configCommand},
@@ -137,8 +137,12 @@ func printUsage(w io.Writer) {
 	var b strings.Builder
 	b.WriteString("Herold dispatches outbound messages (email, SMS, WhatsApp, RCS) and checks the legal basis of each.\n\n")
 	b.WriteString("Usage: herold <command> [flags]\n\nCommands:\n")
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-*s %s\n", width, c.name, c.summary)
 	}
 	b.WriteString("\nRun `herold <command> --help` for its flags. Every setting is a HEROLD_* environment\n")
 	b.WriteString("variable; a flag of the same name overrides it (HEROLD_HTTP_ADDR → --http-addr).\n")
