@@ -19,6 +19,7 @@ import (
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/metrics"
 	"github.com/heroldhq/herold/internal/policy"
+	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/store"
 )
@@ -116,17 +117,14 @@ func (e *Engine) ServerConfig(logger asynq.Logger) asynq.Config {
 		TaskCheckInterval:        100 * time.Millisecond,
 		DelayedTaskCheckInterval: time.Second,
 		IsFailure:                func(err error) bool { return !errors.Is(err, errPaused) },
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			switch {
-			case errors.Is(err, errPaused):
+		// A chunk whose worker died (lease expired) runs again at once: it
+		// skips everyone it finished and resends only what was in flight.
+		RetryDelayFunc: queue.LeaseExpiredNow(func(n int, err error, t *asynq.Task) time.Duration {
+			if errors.Is(err, errPaused) {
 				return e.cfg.PausePoll
-			case errors.Is(err, asynq.ErrLeaseExpired):
-				// The worker process running the chunk died; asynq's
-				// recoverer hands it back a minute later: go on at once.
-				return 0
 			}
 			return min(asynq.DefaultRetryDelayFunc(n, err, t), time.Minute)
-		},
+		}),
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          logger,
 	}

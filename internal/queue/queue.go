@@ -193,11 +193,6 @@ func RetryDelay(fallback asynq.RetryDelayFunc) asynq.RetryDelayFunc {
 		if d, ok := channels.RetryAfter(err); ok && d > 0 {
 			return d
 		}
-		if errors.Is(err, asynq.ErrLeaseExpired) {
-			// The worker that ran the task died (asynq's recoverer found it
-			// a minute later): nothing failed that a pause would help.
-			return 0
-		}
 		return fallback(n, err, t)
 	}
 }
