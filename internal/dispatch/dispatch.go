@@ -130,6 +130,11 @@ func (d *Dispatcher) DeliverChunk(ctx context.Context, ids []string, last bool, 
 		done(ids[todo[0]], err)
 		return
 	}
+	msgs := make([]store.MessageRecord, len(todo))
+	for j, i := range todo {
+		msgs[j] = recs[i]
+	}
+	begun, berrs := d.beginChunk(ctx, msgs, d.o.Delivery.Now())
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
 	for j, i := range todo {
@@ -140,7 +145,7 @@ func (d *Dispatcher) DeliverChunk(ctx context.Context, ids []string, last bool, 
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			_, err := d.deliverWithSnapshot(ctx, recs[i], snaps[j], last)
+			_, err := d.deliverBegun(ctx, msgs[j], begun[j], berrs[j], snaps[j], last)
 			done(ids[i], err)
 		})
 	}
@@ -162,11 +167,17 @@ func (d *Dispatcher) DeliverWithSnapshot(ctx context.Context, msg store.MessageR
 
 func (d *Dispatcher) deliverWithSnapshot(ctx context.Context, msg store.MessageRecord, snap recipient.Snapshot, last bool) (Outcome, error) {
 	rec, err := d.begin(ctx, msg, d.o.Delivery.Now())
-	if errors.Is(err, errSettled) {
+	return d.deliverBegun(ctx, msg, rec, err, snap, last)
+}
+
+// deliverBegun makes the attempt for rec, which begin (or beginChunk) moved
+// to sending from msg with the error berr.
+func (d *Dispatcher) deliverBegun(ctx context.Context, msg, rec store.MessageRecord, berr error, snap recipient.Snapshot, last bool) (Outcome, error) {
+	if errors.Is(berr, errSettled) {
 		return Outcome{MessageID: rec.ID, Status: rec.Status, Channel: rec.Channel, ProviderID: rec.ProviderID, Skipped: true}, nil
 	}
-	if err != nil {
-		return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, err)
+	if berr != nil {
+		return Outcome{MessageID: msg.ID}, fmt.Errorf("deliver %s: %w", msg.ID, berr)
 	}
 	var out Outcome
 	spec := specOf(rec)
@@ -304,39 +315,60 @@ func (d *Dispatcher) begin(ctx context.Context, msg store.MessageRecord, now tim
 	}
 	var settled store.MessageRecord
 	rec, err := d.o.Store.UpdateMessageFrom(ctx, msg, d.o.RecordTTL, func(r *store.MessageRecord) error {
-		if r.Status.Final() {
-			settled = *r
-			return errSettled
-		}
-		if r.Status == store.StatusSending || outcomeUnknown(r.Attempts) {
-			// The status sending is the mark every try sets before it decides
-			// and calls the provider; finding it, an earlier try stopped
-			// before recording its outcome (its worker died, or Redis went
-			// away after the provider accepted). That try may have sent the
-			// message, or a timed-out or cut-off try may have: this one goes
-			// out again and its attempt says possible_duplicate.
-			//
-			// On every channel it is sent again rather than failed as
-			// ambiguous. E-mail carries the same Message-ID, by which mail
-			// systems drop the second copy. SMS and messengers have no such
-			// key — Twilio's Messages API takes none and cannot be asked
-			// for "our" message — but the mark is set before the decision,
-			// so finding it does not mean the provider was called: most
-			// interrupted tries died before or after the call, not during
-			// it, and failing them would drop messages (an invoice, a
-			// service reply) that were never sent, with no way for anyone
-			// to find out which. A duplicate can happen only to the tries in
-			// flight at a crash, it is decided again now (a STOP or a
-			// withdrawal since stops it), and the record shows it.
-			r.Unconfirmed = true
-		}
-		r.Status, r.UpdatedAt = store.StatusSending, now
-		return nil
+		return markSending(r, now, &settled)
 	})
 	if errors.Is(err, errSettled) {
 		return settled, errSettled
 	}
 	return rec, err
+}
+
+// beginChunk is begin for records read together (a batch chunk, all of
+// them stored): one pipeline moves them all to sending.
+func (d *Dispatcher) beginChunk(ctx context.Context, msgs []store.MessageRecord, now time.Time) ([]store.MessageRecord, []error) {
+	settled := make([]store.MessageRecord, len(msgs))
+	recs, errs := d.o.Store.UpdateMessagesFrom(ctx, msgs, d.o.RecordTTL, func(i int, r *store.MessageRecord) error {
+		return markSending(r, now, &settled[i])
+	})
+	for i, err := range errs {
+		if errors.Is(err, errSettled) {
+			recs[i] = settled[i]
+		}
+	}
+	return recs, errs
+}
+
+// markSending is begin's change of a stored record: settled ones are left as
+// they are (errSettled, with *settled the record), the rest become sending.
+func markSending(r *store.MessageRecord, now time.Time, settled *store.MessageRecord) error {
+	if r.Status.Final() {
+		*settled = *r
+		return errSettled
+	}
+	if r.Status == store.StatusSending || outcomeUnknown(r.Attempts) {
+		// The status sending is the mark every try sets before it decides
+		// and calls the provider; finding it, an earlier try stopped
+		// before recording its outcome (its worker died, or Redis went
+		// away after the provider accepted). That try may have sent the
+		// message, or a timed-out or cut-off try may have: this one goes
+		// out again and its attempt says possible_duplicate.
+		//
+		// On every channel it is sent again rather than failed as
+		// ambiguous. E-mail carries the same Message-ID, by which mail
+		// systems drop the second copy. SMS and messengers have no such
+		// key — Twilio's Messages API takes none and cannot be asked
+		// for "our" message — but the mark is set before the decision,
+		// so finding it does not mean the provider was called: most
+		// interrupted tries died before or after the call, not during
+		// it, and failing them would drop messages (an invoice, a
+		// service reply) that were never sent, with no way for anyone
+		// to find out which. A duplicate can happen only to the tries in
+		// flight at a crash, it is decided again now (a STOP or a
+		// withdrawal since stops it), and the record shows it.
+		r.Unconfirmed = true
+	}
+	r.Status, r.UpdatedAt = store.StatusSending, now
+	return nil
 }
 
 // outcomeUnknown reports whether the last attempt ended without knowing if

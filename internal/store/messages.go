@@ -313,25 +313,10 @@ func cloneMessage(r MessageRecord) MessageRecord {
 // writeMessage stores rec if the stored revision is still rec.Rev, and the
 // provider index if rec has a provider id. It reports false on a lost race.
 func (s *Store) writeMessage(ctx context.Context, rec *MessageRecord, ttl time.Duration) (bool, error) {
-	if rec.Status.Final() {
-		rec.Data = nil // data minimisation: it was only needed to render
-	}
-	if rec.UpdatedAt.IsZero() {
-		rec.UpdatedAt = s.now().UTC()
-	}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return false, fmt.Errorf("update message %s: encode: %w", rec.ID, err)
-	}
 	pipe := s.rdb.Pipeline()
-	cas := casScript.Eval(ctx, pipe, []string{s.messageKey(rec.ID)}, strconv.FormatInt(rec.Rev, 10), strconv.FormatInt(rec.Rev+1, 10), b, ttl.Milliseconds())
-	if rec.ProviderID != "" {
-		pipe.Set(ctx, s.providerKey(rec.ProviderID), rec.ID, ttl)
-	}
-	if rec.Rev == 0 {
-		idx := s.messageIndexKey(rec.RecipientID)
-		pipe.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
-		pipe.PExpire(ctx, idx, ttl)
+	cas, err := s.queueWrite(ctx, pipe, rec, ttl)
+	if err != nil {
+		return false, err
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return false, fmt.Errorf("update message %s: %w", rec.ID, err)
@@ -341,6 +326,82 @@ func (s *Store) writeMessage(ctx context.Context, rec *MessageRecord, ttl time.D
 	}
 	rec.Rev++
 	return true, nil
+}
+
+// queueWrite adds the compare-and-set of rec (at revision rec.Rev) and its
+// index entries to pipe; the returned command answers 1 when it was written.
+func (s *Store) queueWrite(ctx context.Context, pipe redis.Pipeliner, rec *MessageRecord, ttl time.Duration) (*redis.Cmd, error) {
+	if rec.Status.Final() {
+		rec.Data = nil // data minimisation: it was only needed to render
+	}
+	if rec.UpdatedAt.IsZero() {
+		rec.UpdatedAt = s.now().UTC()
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("update message %s: encode: %w", rec.ID, err)
+	}
+	cas := casScript.Eval(ctx, pipe, []string{s.messageKey(rec.ID)}, strconv.FormatInt(rec.Rev, 10), strconv.FormatInt(rec.Rev+1, 10), b, ttl.Milliseconds())
+	if rec.ProviderID != "" {
+		pipe.Set(ctx, s.providerKey(rec.ProviderID), rec.ID, ttl)
+	}
+	if rec.Rev == 0 {
+		idx := s.messageIndexKey(rec.RecipientID)
+		pipe.ZAdd(ctx, idx, redis.Z{Score: float64(rec.CreatedAt.UnixMilli()), Member: rec.ID})
+		pipe.PExpire(ctx, idx, ttl)
+	}
+	return cas, nil
+}
+
+// UpdateMessagesFrom is UpdateMessageFrom for many records read together
+// (a batch chunk): fn(i, r) changes a copy of curs[i], and every change goes
+// out in one pipeline. A record changed meanwhile is updated again on its
+// own, as UpdateMessageFrom would.
+func (s *Store) UpdateMessagesFrom(ctx context.Context, curs []MessageRecord, ttl time.Duration, fn func(i int, r *MessageRecord) error) ([]MessageRecord, []error) {
+	out, errs := make([]MessageRecord, len(curs)), make([]error, len(curs))
+	type write struct {
+		i   int
+		cas *redis.Cmd
+	}
+	var writes []write
+	pipe := s.rdb.Pipeline()
+	now := s.now().UTC()
+	for i, cur := range curs {
+		rec := cloneMessage(cur)
+		rec.UpdatedAt = now
+		tried := len(rec.Attempts)
+		switch err := fn(i, &rec); {
+		case errors.Is(err, ErrSkipUpdate):
+			out[i] = rec
+			continue
+		case err != nil:
+			out[i], errs[i] = rec, err
+			continue
+		}
+		if rec.Unconfirmed && len(rec.Attempts) > tried {
+			rec.Attempts[tried].PossibleDuplicate, rec.Unconfirmed = true, false
+		}
+		cas, err := s.queueWrite(ctx, pipe, &rec, ttl)
+		if err != nil {
+			out[i], errs[i] = rec, err
+			continue
+		}
+		out[i] = rec
+		writes = append(writes, write{i, cas})
+	}
+	if len(writes) == 0 {
+		return out, errs
+	}
+	_, perr := pipe.Exec(ctx)
+	for _, w := range writes {
+		if n, _ := w.cas.Int(); n == 1 && (perr == nil || errors.Is(perr, redis.Nil)) {
+			out[w.i].Rev++
+			continue
+		}
+		// Changed meanwhile, or the pipeline failed: this one on its own.
+		out[w.i], errs[w.i] = s.UpdateMessageFrom(ctx, curs[w.i], ttl, func(r *MessageRecord) error { return fn(w.i, r) })
+	}
+	return out, errs
 }
 
 // PutMessage stores rec as a whole if the stored revision is still rec.Rev

@@ -178,3 +178,58 @@ func TestProviderCallbackBeforeRecordWrite(t *testing.T) {
 		t.Errorf("provider status %q, want delivered", got.ProviderStatus)
 	}
 }
+
+// UpdateMessagesFrom writes many records in one pipeline; one changed since
+// it was read is updated again from what is stored, and a skipped or failing
+// change leaves its record as it is.
+func TestUpdateMessagesFrom(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := newMessageStore(t)
+	for _, id := range []string{"msg_1", "msg_2", "msg_3", "msg_4"} {
+		if err := s.CreateMessage(ctx, &store.MessageRecord{ID: id, Type: "invoice", Class: message.Transactional,
+			RecipientID: "c-1", Status: store.StatusQueued}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read, errs := s.GetMessages(ctx, []string{"msg_1", "msg_2", "msg_3", "msg_4", "msg_none"})
+	if !errors.Is(errs[4], store.ErrNotFound) {
+		t.Fatalf("an unknown id: %v, want ErrNotFound", errs[4])
+	}
+	read = read[:4]
+	// msg_2 changes after it was read.
+	if _, err := s.UpdateMessage(ctx, "msg_2", time.Hour, func(r *store.MessageRecord) error {
+		r.Attempts = append(r.Attempts, store.Attempt{Class: "temporary"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	got, errs := s.UpdateMessagesFrom(ctx, read, time.Hour, func(i int, r *store.MessageRecord) error {
+		switch i {
+		case 2:
+			return store.ErrSkipUpdate
+		case 3:
+			return boom
+		}
+		r.Status = store.StatusSending
+		return nil
+	})
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !errors.Is(errs[3], boom) {
+		t.Fatalf("errors %v", errs)
+	}
+	for i, want := range []struct {
+		status   store.MessageStatus
+		rev      int64
+		attempts int
+	}{{store.StatusSending, 2, 0}, {store.StatusSending, 3, 1}, {store.StatusQueued, 1, 0}, {store.StatusQueued, 1, 0}} {
+		stored, err := s.GetMessage(ctx, read[i].ID)
+		if err != nil || stored.Status != want.status || stored.Rev != want.rev || len(stored.Attempts) != want.attempts {
+			t.Errorf("%s stored: %s rev %d, %d attempts (%v); want %s rev %d, %d attempts", read[i].ID, stored.Status, stored.Rev,
+				len(stored.Attempts), err, want.status, want.rev, want.attempts)
+		}
+		if i < 2 && (got[i].Rev != stored.Rev || got[i].Status != stored.Status) {
+			t.Errorf("%s returned rev %d %s, stored rev %d %s", read[i].ID, got[i].Rev, got[i].Status, stored.Rev, stored.Status)
+		}
+	}
+}
