@@ -63,7 +63,10 @@ type series struct {
 // columnChart draws groups of columns, one group per x label and one column
 // per series, with a legend.
 func columnChart(id, label string, xs []string, ss []series) template.HTML {
-	const width, height, axisH, legendH = 640, 220, 24, 22
+	const width, axisH, perRow, rowH = 640, 24, 3, 20
+	// The legend takes as many rows of three as there are series.
+	legendH := rowH * max(1, (len(ss)+perRow-1)/perRow)
+	height := 198 + legendH
 	var top float64
 	for _, s := range ss {
 		for _, v := range s.Values {
@@ -78,8 +81,9 @@ func columnChart(id, label string, xs []string, ss []series) template.HTML {
 		esc(id), esc(label), width, height)
 	fmt.Fprintf(&sb, `<title>%s</title>`, esc(label))
 	for si, s := range ss {
-		fmt.Fprintf(&sb, `<rect x="%d" y="4" width="12" height="12" class="s%d"></rect><text x="%d" y="15" class="lbl">%s</text>`,
-			si*200, si, si*200+18, esc(s.Name))
+		x, y := (si%perRow)*(width/perRow), 4+(si/perRow)*rowH
+		fmt.Fprintf(&sb, `<rect x="%d" y="%d" width="12" height="12" class="s%d"></rect><text x="%d" y="%d" class="lbl">%s</text>`,
+			x, y, si, x+18, y+11, esc(s.Name))
 	}
 	for xi, x := range xs {
 		gx := float64(xi) * groupW
