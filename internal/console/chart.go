@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Charts are drawn as SVG on the server from the numbers: no chart library,
@@ -63,8 +64,14 @@ type series struct {
 // columnChart draws groups of columns, one group per x label and one column
 // per series, with a legend.
 func columnChart(id, label string, xs []string, ss []series) template.HTML {
-	const width, axisH, perRow, rowH = 640, 24, 3, 20
-	// The legend takes as many rows of three as there are series.
+	const width, axisH, rowH = 640, 24, 20
+	// The legend has as many entries in a row as the longest name leaves
+	// room for (about 7 units a character at this size), at most three.
+	longest := 0
+	for _, s := range ss {
+		longest = max(longest, utf8.RuneCountInString(s.Name))
+	}
+	perRow := min(3, max(1, width/(24+7*longest)))
 	legendH := rowH * max(1, (len(ss)+perRow-1)/perRow)
 	height := 198 + legendH
 	var top float64

@@ -348,7 +348,8 @@ func (c *Console) suppressionLift(w http.ResponseWriter, r *http.Request, rq *re
 	if !c.record(ctx, w, r, rq, rq.entry("suppression.lift", id, reason)) {
 		return
 	}
-	seeOther(w, r, "/console/suppressions?done=lifted")
+	// Back to the search it was lifted from, which now shows what is left.
+	seeOther(w, r, "/console/suppressions?"+url.Values{"q": {strings.TrimSpace(r.PostFormValue("q"))}, "done": {"lifted"}}.Encode())
 }
 
 func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, rq *request) {
