@@ -85,6 +85,13 @@ func keyName(r *http.Request) string {
 // fail answers err for the audience routes: bad input 400, unknown things
 // 404, conflicts 409, campaign states 409, anything else 500 (logged).
 func (a *Audience) fail(w http.ResponseWriter, r *http.Request, what string, err error) {
+	// A saved segment that no longer compiles is the catalog's change, not
+	// bad input: 409, before writeProblem would take its fields for a 400.
+	if si := (*SegmentInvalidError)(nil); errors.As(err, &si) {
+		WriteError(w, &Problem{Status: http.StatusConflict, Code: "segment_invalid", Fields: si.Err.Fields,
+			Message: "the segment's expression does not fit the catalog any more: change it (PUT /v1/segments/" + si.ID + ")"})
+		return
+	}
 	writeProblem(w, r, a.log(), "audience", err, func(err error) *Problem {
 		switch {
 		case errors.Is(err, store.ErrNotFound):

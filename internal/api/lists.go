@@ -1,18 +1,24 @@
 package api
 
 import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/heroldhq/herold/internal/apikey"
 	"github.com/heroldhq/herold/internal/consent"
+	"github.com/heroldhq/herold/internal/invalid"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/segment"
+	"github.com/heroldhq/herold/internal/store"
 )
 
-// listView is one newsletter list of the catalog.
-type listView struct {
+// ListView is one newsletter list of the catalog.
+type ListView struct {
 	Name       string `json:"name"`
 	Type       string `json:"type"` // the message type whose list it is
 	MembersURL string `json:"members_url"`
@@ -23,19 +29,24 @@ func (a *Audience) lists(w http.ResponseWriter, r *http.Request) {
 	if !need(w, r, apikey.ScopeRecipients) {
 		return
 	}
-	out := []listView{}
-	for _, t := range a.Catalog.Types() {
-		for _, l := range t.Lists {
-			out = append(out, listView{Name: l, Type: string(t.Key), MembersURL: "/v1/lists/" + l + "/members"})
-		}
-	}
 	WriteJSON(w, http.StatusOK, struct {
-		Lists []listView `json:"lists"`
-	}{out})
+		Lists []ListView `json:"lists"`
+	}{a.Lists()})
 }
 
-// listMember is one person on a newsletter list.
-type listMember struct {
+// Lists returns the newsletter lists the catalog names, in its order.
+func (a *Audience) Lists() []ListView {
+	out := []ListView{}
+	for _, t := range a.Catalog.Types() {
+		for _, l := range t.Lists {
+			out = append(out, ListView{Name: l, Type: string(t.Key), MembersURL: "/v1/lists/" + l + "/members"})
+		}
+	}
+	return out
+}
+
+// ListMember is one person on a newsletter list.
+type ListMember struct {
 	RecipientID message.RecipientID `json:"recipient_id"`
 	State       string              `json:"state"` // confirmed or pending
 	// RequestedAt is the sign-up (doi_request); ConfirmedAt the
@@ -51,29 +62,9 @@ const candidateBatch = 500
 
 // listMembers answers GET /v1/lists/{list}/members: the confirmed
 // subscribers (?state=pending: the signups waiting for confirmation), in id
-// order, paged. Each person's state is folded from the ledger now, by the
-// rules the policy applies to newsletters; the list's index only says whom
-// to look at.
+// order, paged.
 func (a *Audience) listMembers(w http.ResponseWriter, r *http.Request) {
 	if !need(w, r, apikey.ScopeRecipients) {
-		return
-	}
-	list := r.PathValue("list")
-	known := false
-	for _, t := range a.Catalog.Types() {
-		known = known || slices.Contains(t.Lists, list)
-	}
-	if !known {
-		WriteError(w, Errorf(http.StatusNotFound, "not_found", "no newsletter list %q in the catalog", list))
-		return
-	}
-	want := segment.ListConfirmed
-	switch s := r.URL.Query().Get("state"); s {
-	case "", segment.ListConfirmed:
-	case segment.ListPending:
-		want = s
-	default:
-		WriteError(w, fieldProblem("state", "want confirmed or pending, not %q", s))
 		return
 	}
 	limit, after, err := recipientPaging(r)
@@ -81,20 +72,60 @@ func (a *Audience) listMembers(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, err)
 		return
 	}
-	ctx := r.Context()
+	list := r.PathValue("list")
+	members, next, err := a.ListMembers(r.Context(), list, r.URL.Query().Get("state"), after, limit)
+	if errors.Is(err, store.ErrNotFound) {
+		WriteError(w, Errorf(http.StatusNotFound, "not_found", "no newsletter list %q in the catalog", list))
+		return
+	}
+	if err != nil {
+		a.fail(w, r, "list", err)
+		return
+	}
+	WriteJSON(w, http.StatusOK, struct {
+		List       string       `json:"list"`
+		State      string       `json:"state"`
+		Members    []ListMember `json:"members"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+	}{list, cmp.Or(r.URL.Query().Get("state"), segment.ListConfirmed), members, next})
+}
+
+// ListMembers returns up to limit members of newsletter list in state
+// ("confirmed", the default, or "pending") after the recipient id after,
+// in id order, and the cursor of the next page ("" at the end). Each
+// person's state is folded from the ledger now, by the rules the policy
+// applies to newsletters; the list's index only says whom to look at. A
+// list the catalog does not name is store.ErrNotFound; another state an
+// *invalid.Error on "state".
+func (a *Audience) ListMembers(ctx context.Context, list, state string, after message.RecipientID, limit int) ([]ListMember, string, error) {
+	known := false
+	for _, t := range a.Catalog.Types() {
+		known = known || slices.Contains(t.Lists, list)
+	}
+	if !known {
+		return nil, "", fmt.Errorf("list %q: %w", list, store.ErrNotFound)
+	}
+	want := segment.ListConfirmed
+	switch state {
+	case "", segment.ListConfirmed:
+	case segment.ListPending:
+		want = state
+	default:
+		var bad invalid.List
+		bad.Add("state", "want confirmed or pending, not %q", state)
+		return nil, "", bad.Err()
+	}
 	now := a.now()
-	members := []listMember{}
+	members := []ListMember{}
 	next := ""
 	for len(members) < limit {
 		ids, err := a.Store.ListCandidates(ctx, list, after, candidateBatch)
 		if err != nil {
-			a.fail(w, r, "list", err)
-			return
+			return nil, "", err
 		}
 		snaps, err := a.Store.Snapshots(ctx, ids, true, time.Time{})
 		if err != nil {
-			a.fail(w, r, "list", err)
-			return
+			return nil, "", err
 		}
 		var gone []message.RecipientID
 		for _, sn := range snaps {
@@ -107,7 +138,7 @@ func (a *Audience) listMembers(w http.ResponseWriter, r *http.Request) {
 			if st != want {
 				continue
 			}
-			m := listMember{RecipientID: sn.ID, State: st, Source: e.Source, EventID: e.EventID, RequestedAt: e.Since}
+			m := ListMember{RecipientID: sn.ID, State: st, Source: e.Source, EventID: e.EventID, RequestedAt: e.Since}
 			if st == segment.ListConfirmed {
 				m.RequestedAt, m.ConfirmedAt = e.RequestedAt, e.Since
 			}
@@ -124,10 +155,5 @@ func (a *Audience) listMembers(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	WriteJSON(w, http.StatusOK, struct {
-		List       string       `json:"list"`
-		State      string       `json:"state"`
-		Members    []listMember `json:"members"`
-		NextCursor string       `json:"next_cursor,omitempty"`
-	}{list, want, members, next})
+	return members, next, nil
 }

@@ -64,7 +64,12 @@ func (a *Audience) listRecipients(w http.ResponseWriter, r *http.Request) {
 	}
 	page := recipientPage{Recipients: []recipient.Recipient{}}
 	if segID != "" {
-		seg, err := a.compiled(r, segID)
+		def, err := a.Store.Segment(ctx, segID, 0)
+		if err != nil {
+			a.fail(w, r, "segment", err)
+			return
+		}
+		seg, err := a.compiled(def)
 		if err != nil {
 			a.fail(w, r, "segment", err)
 			return

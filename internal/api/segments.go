@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -19,8 +20,9 @@ import (
 	"github.com/heroldhq/herold/internal/store"
 )
 
-// segmentRequest is the body of POST and PUT /v1/segments.
-type segmentRequest struct {
+// SegmentInput is the body of POST and PUT /v1/segments, and what the
+// operator console's segment editor sends.
+type SegmentInput struct {
 	ID          string `json:"id,omitempty"` // POST: optional, else generated
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
@@ -33,8 +35,8 @@ type segmentRequest struct {
 
 var segmentIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
-// check validates a request's fields; the expression against the catalog.
-func (a *Audience) checkSegment(req segmentRequest, post bool) error {
+// checkSegment validates an input's fields; the expression against the catalog.
+func (a *Audience) checkSegment(req SegmentInput, post bool) error {
 	var bad invalid.List
 	switch n := utf8.RuneCountInString(strings.TrimSpace(req.Name)); {
 	case n == 0:
@@ -60,18 +62,14 @@ func (a *Audience) checkSegment(req segmentRequest, post bool) error {
 	return bad.Err()
 }
 
-// segmentBody checks the scope and reads and checks a POST (post) or PUT
-// body; on failure it has answered.
-func (a *Audience) segmentBody(w http.ResponseWriter, r *http.Request, post bool) (segmentRequest, bool) {
-	var req segmentRequest
+// segmentBody checks the scope and reads a POST or PUT body (CreateSegment
+// and UpdateSegment check it); on failure it has answered.
+func (a *Audience) segmentBody(w http.ResponseWriter, r *http.Request, _ bool) (SegmentInput, bool) {
+	var req SegmentInput
 	if !need(w, r, apikey.ScopeSegments) {
 		return req, false
 	}
 	if err := DecodeJSON(w, r, a.MaxBody, &req); err != nil {
-		WriteError(w, err)
-		return req, false
-	}
-	if err := a.checkSegment(req, post); err != nil {
 		WriteError(w, err)
 		return req, false
 	}
@@ -83,20 +81,31 @@ func (a *Audience) createSegment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := req.ID
+	seg, err := a.CreateSegment(r.Context(), req, keyName(r))
+	if err != nil {
+		a.fail(w, r, "segment", err)
+		return
+	}
+	w.Header().Set("Location", "/v1/segments/"+seg.ID)
+	WriteJSON(w, http.StatusCreated, seg)
+}
+
+// CreateSegment checks in as POST /v1/segments does and stores it as
+// version 1, by by (an API key's or console user's name). Bad input is an
+// *invalid.Error naming each bad field (the expression's part in
+// "expression"); an id in use is store.ErrConflict.
+func (a *Audience) CreateSegment(ctx context.Context, in SegmentInput, by string) (store.Segment, error) {
+	if err := a.checkSegment(in, true); err != nil {
+		return store.Segment{}, err
+	}
+	id := in.ID
 	if id == "" {
 		b := make([]byte, 6)
 		_, _ = rand.Read(b) // never fails (crypto/rand)
 		id = "seg_" + hex.EncodeToString(b)
 	}
-	seg, err := a.Store.CreateSegment(r.Context(), store.Segment{ID: id, Name: strings.TrimSpace(req.Name),
-		Description: req.Description, Expression: req.Expression, CreatedBy: keyName(r)})
-	if err != nil {
-		a.fail(w, r, "segment", err)
-		return
-	}
-	w.Header().Set("Location", "/v1/segments/"+id)
-	WriteJSON(w, http.StatusCreated, seg)
+	return a.Store.CreateSegment(ctx, store.Segment{ID: id, Name: strings.TrimSpace(in.Name),
+		Description: in.Description, Expression: in.Expression, CreatedBy: by})
 }
 
 func (a *Audience) segments(w http.ResponseWriter, r *http.Request) {
@@ -152,13 +161,24 @@ func (a *Audience) updateSegment(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	seg, err := a.Store.UpdateSegment(r.Context(), r.PathValue("id"), store.Segment{Name: strings.TrimSpace(req.Name),
-		Description: req.Description, Expression: req.Expression, UpdatedBy: keyName(r)}, req.Version)
+	seg, err := a.UpdateSegment(r.Context(), r.PathValue("id"), req, keyName(r))
 	if err != nil {
 		a.fail(w, r, "segment", err)
 		return
 	}
 	WriteJSON(w, http.StatusOK, seg)
+}
+
+// UpdateSegment checks in as PUT /v1/segments/{id} does (in.ID must be
+// empty: id names the segment) and stores it as the next version. With
+// in.Version set, a segment changed meanwhile is store.ErrConflict; an
+// unknown one store.ErrNotFound.
+func (a *Audience) UpdateSegment(ctx context.Context, id string, in SegmentInput, by string) (store.Segment, error) {
+	if err := a.checkSegment(in, false); err != nil {
+		return store.Segment{}, err
+	}
+	return a.Store.UpdateSegment(ctx, id, store.Segment{Name: strings.TrimSpace(in.Name),
+		Description: in.Description, Expression: in.Expression, UpdatedBy: by}, in.Version)
 }
 
 func (a *Audience) deleteSegment(w http.ResponseWriter, r *http.Request) {
@@ -172,29 +192,35 @@ func (a *Audience) deleteSegment(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// compiled loads the current version of segment id and compiles it. A
-// saved expression that no longer fits the catalog (a type was removed) is
-// a 409 naming what is wrong.
-func (a *Audience) compiled(r *http.Request, id string) (*segment.Segment, error) {
-	def, err := a.Store.Segment(r.Context(), id, 0)
-	if err != nil {
-		return nil, err
-	}
+// SegmentInvalidError is a saved segment whose expression no longer fits
+// the catalog (a type was removed): Err names what is wrong. The API
+// answers it 409; invalid.As finds Err.
+type SegmentInvalidError struct {
+	ID  string
+	Err *invalid.Error
+}
+
+func (e *SegmentInvalidError) Error() string {
+	return "segment " + e.ID + " does not fit the catalog any more: " + e.Err.Error()
+}
+
+func (e *SegmentInvalidError) Unwrap() error { return e.Err }
+
+// compiled compiles version def of a segment against the catalog.
+func (a *Audience) compiled(def store.Segment) (*segment.Segment, error) {
 	seg, err := segment.Compile(def.Expression, a.Catalog)
 	if err != nil {
-		ie, _ := invalid.As(err)
-		p := &Problem{Status: http.StatusConflict, Code: "segment_invalid",
-			Message: "the segment's expression does not fit the catalog any more: change it (PUT /v1/segments/" + id + ")"}
-		if ie != nil {
-			p.Fields = ie.Fields
+		ie, ok := invalid.As(err)
+		if !ok {
+			return nil, err
 		}
-		return nil, p
+		return nil, &SegmentInvalidError{ID: def.ID, Err: ie}
 	}
 	return seg, nil
 }
 
-// segmentCount is the answer of GET /v1/segments/{id}/count.
-type segmentCount struct {
+// SegmentCount is the answer of GET /v1/segments/{id}/count.
+type SegmentCount struct {
 	SegmentID string                `json:"segment_id"`
 	Version   int                   `json:"version"`
 	At        time.Time             `json:"at"`
@@ -219,23 +245,33 @@ func (a *Audience) countSegment(w http.ResponseWriter, r *http.Request) {
 		}
 		n = v
 	}
-	id := r.PathValue("id")
-	def, err := a.Store.Segment(r.Context(), id, 0)
+	out, err := a.CountSegment(r.Context(), r.PathValue("id"), n)
 	if err != nil {
 		a.fail(w, r, "segment", err)
 		return
 	}
-	seg, err := a.compiled(r, id)
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// CountSegment evaluates the current version of segment id over every
+// recipient now, as a campaign's start would: how many are in it, with the
+// first sample ids. Unknown: store.ErrNotFound; no longer fitting the
+// catalog: *SegmentInvalidError.
+func (a *Audience) CountSegment(ctx context.Context, id string, sample int) (SegmentCount, error) {
+	def, err := a.Store.Segment(ctx, id, 0)
 	if err != nil {
-		a.fail(w, r, "segment", err)
-		return
+		return SegmentCount{}, err
+	}
+	seg, err := a.compiled(def)
+	if err != nil {
+		return SegmentCount{}, err
 	}
 	t0 := time.Now()
 	env := a.env()
-	out := segmentCount{SegmentID: id, Version: def.Version, At: env.Now, Sample: []message.RecipientID{}}
-	st, err := segment.Scan(r.Context(), a.Store, seg, env, segment.ScanOptions{}, func(members []recipient.Snapshot) error {
+	out := SegmentCount{SegmentID: id, Version: def.Version, At: env.Now, Sample: []message.RecipientID{}}
+	st, err := segment.Scan(ctx, a.Store, seg, env, segment.ScanOptions{}, func(members []recipient.Snapshot) error {
 		for _, m := range members {
-			if len(out.Sample) == n {
+			if len(out.Sample) == sample {
 				break
 			}
 			out.Sample = append(out.Sample, m.ID)
@@ -243,13 +279,12 @@ func (a *Audience) countSegment(w http.ResponseWriter, r *http.Request) {
 		return nil
 	})
 	if err != nil {
-		a.fail(w, r, "segment", err)
-		return
+		return SegmentCount{}, err
 	}
 	out.Count, out.Scanned, out.Elapsed = st.Matched, st.Scanned, time.Since(t0).Round(time.Millisecond).String()
-	a.log().InfoContext(r.Context(), "segment counted", "segment_id", id, "version", def.Version, "count", out.Count,
+	a.log().InfoContext(ctx, "segment counted", "segment_id", id, "version", def.Version, "count", out.Count,
 		"scanned", out.Scanned, "took", out.Elapsed)
-	WriteJSON(w, http.StatusOK, out)
+	return out, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

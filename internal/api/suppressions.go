@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -33,66 +34,87 @@ func (a *Audience) suppressions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	type page struct {
-		Suppressions []store.SuppressionEntry `json:"suppressions"`
-		NextCursor   string                   `json:"next_cursor,omitempty"`
-	}
-	var (
-		cp   message.ContactPoint
-		addr string
-		err  error
-	)
-	switch {
-	case q.Get("email") != "" && q.Get("phone") != "":
-		WriteError(w, fieldProblem("email", "give email or phone, not both"))
-		return
-	case q.Get("email") != "":
-		cp = message.EmailAddress
-		if addr, err = recipient.NormalizeEmail(q.Get("email")); err != nil {
-			WriteError(w, fieldProblem("email", "%v", err))
-			return
-		}
-	case q.Get("phone") != "":
-		cp = message.MobileNumber
-		if addr, err = recipient.NormalizeMobile(q.Get("phone"), a.Region); err != nil {
-			WriteError(w, fieldProblem("phone", "%v", err))
-			return
-		}
-	}
-	if addr != "" {
-		list, err := a.Store.SuppressionsOf(r.Context(), cp, addr)
-		if err != nil {
-			a.fail(w, r, "suppression", err)
-			return
-		}
-		if list == nil {
-			list = []store.SuppressionEntry{}
-		}
-		WriteJSON(w, http.StatusOK, page{Suppressions: list})
-		return
-	}
 	limit, err := pageLimit(r, 100, 1000)
 	if err != nil {
 		WriteError(w, err)
 		return
 	}
-	var cursor uint64
-	if c := q.Get("cursor"); c != "" {
-		if cursor, err = strconv.ParseUint(c, 10, 64); err != nil {
-			WriteError(w, fieldProblem("cursor", "not a cursor from a previous page"))
-			return
-		}
-	}
-	list, next, err := a.Store.Suppressions(r.Context(), cursor, limit)
+	list, next, err := a.FindSuppressions(r.Context(), SuppressionQuery{Email: q.Get("email"), Phone: q.Get("phone"),
+		Cursor: q.Get("cursor"), Limit: limit})
 	if err != nil {
 		a.fail(w, r, "suppression", err)
 		return
 	}
-	p := page{Suppressions: list}
-	if next != 0 {
-		p.NextCursor = strconv.FormatUint(next, 10)
+	WriteJSON(w, http.StatusOK, struct {
+		Suppressions []store.SuppressionEntry `json:"suppressions"`
+		NextCursor   string                   `json:"next_cursor,omitempty"`
+	}{list, next})
+}
+
+// SuppressionQuery asks for the entries covering one address (Email) or
+// number (Phone, national numbers in the default region), or, with
+// neither, for a page of the whole list from Cursor ("" starts).
+type SuppressionQuery struct {
+	Email, Phone string
+	Cursor       string
+	Limit        int // a page's length; <= 0: 100
+}
+
+// FindSuppressions answers q: the entries, never nil, and the next page's
+// cursor ("" at the end; an address's entries are one page). A bad address,
+// number or cursor is an *invalid.Error naming it.
+func (a *Audience) FindSuppressions(ctx context.Context, q SuppressionQuery) ([]store.SuppressionEntry, string, error) {
+	var (
+		bad  invalid.List
+		cp   message.ContactPoint
+		addr string
+		err  error
+	)
+	switch {
+	case q.Email != "" && q.Phone != "":
+		bad.Add("email", "give email or phone, not both")
+	case q.Email != "":
+		cp = message.EmailAddress
+		if addr, err = recipient.NormalizeEmail(q.Email); err != nil {
+			bad.Add("email", "%v", err)
+		}
+	case q.Phone != "":
+		cp = message.MobileNumber
+		if addr, err = recipient.NormalizeMobile(q.Phone, a.Region); err != nil {
+			bad.Add("phone", "%v", err)
+		}
 	}
-	WriteJSON(w, http.StatusOK, p)
+	var cursor uint64
+	if q.Cursor != "" && addr == "" {
+		if cursor, err = strconv.ParseUint(q.Cursor, 10, 64); err != nil {
+			bad.Add("cursor", "not a cursor from a previous page")
+		}
+	}
+	if err := bad.Err(); err != nil {
+		return nil, "", err
+	}
+	if addr != "" {
+		list, err := a.Store.SuppressionsOf(ctx, cp, addr)
+		if list == nil {
+			list = []store.SuppressionEntry{}
+		}
+		return list, "", err
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	list, next, err := a.Store.Suppressions(ctx, cursor, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	if list == nil {
+		list = []store.SuppressionEntry{}
+	}
+	if next == 0 {
+		return list, "", nil
+	}
+	return list, strconv.FormatUint(next, 10), nil
 }
 
 // suppressionImport is the body of POST /v1/suppressions.
@@ -214,28 +236,41 @@ func (a *Audience) liftSuppression(w http.ResponseWriter, r *http.Request) {
 	if req.Reason == "" {
 		req.Reason = r.URL.Query().Get("reason")
 	}
-	req.Reason = strings.TrimSpace(req.Reason)
-	switch {
-	case req.Reason == "":
-		WriteError(w, fieldProblem("reason", "required: say why the suppression is lifted (it is kept in the audit trail)"))
-		return
-	case utf8.RuneCountInString(req.Reason) > maxLiftReason:
-		WriteError(w, fieldProblem("reason", "longer than %d characters", maxLiftReason))
-		return
-	case strings.ContainsFunc(req.Reason, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
-		WriteError(w, fieldProblem("reason", "contains control characters"))
-		return
-	}
-	entry, rec, err := a.Store.LiftSuppression(r.Context(), r.PathValue("id"), keyName(r), req.Reason)
+	entry, rec, err := a.LiftSuppression(r.Context(), r.PathValue("id"), req.Reason, keyName(r))
 	if err != nil {
 		a.fail(w, r, "suppression", err)
 		return
 	}
-	a.log().InfoContext(r.Context(), "suppression lifted", "suppression_id", entry.ID, "audit_id", rec.ID, "by", keyName(r))
 	WriteJSON(w, http.StatusOK, struct {
 		Lifted store.SuppressionEntry `json:"lifted"`
 		Audit  store.AuditRecord      `json:"audit"`
 	}{entry, rec})
+}
+
+// LiftSuppression removes suppression entry id for the reason given (in
+// words an auditor can follow: required, at most 1000 characters) and
+// records who (by) lifted it, when and why in the audit trail. A bad reason
+// is an *invalid.Error on "reason"; an unknown entry store.ErrNotFound.
+func (a *Audience) LiftSuppression(ctx context.Context, id, reason, by string) (store.SuppressionEntry, store.AuditRecord, error) {
+	reason = strings.TrimSpace(reason)
+	var bad invalid.List
+	switch {
+	case reason == "":
+		bad.Add("reason", "required: say why the suppression is lifted (it is kept in the audit trail)")
+	case utf8.RuneCountInString(reason) > maxLiftReason:
+		bad.Add("reason", "longer than %d characters", maxLiftReason)
+	case strings.ContainsFunc(reason, func(c rune) bool { return unicode.IsControl(c) && c != '\n' }):
+		bad.Add("reason", "contains control characters")
+	}
+	if err := bad.Err(); err != nil {
+		return store.SuppressionEntry{}, store.AuditRecord{}, err
+	}
+	entry, rec, err := a.Store.LiftSuppression(ctx, id, by, reason)
+	if err != nil {
+		return entry, rec, err
+	}
+	a.log().InfoContext(ctx, "suppression lifted", "suppression_id", entry.ID, "audit_id", rec.ID, "by", by)
+	return entry, rec, nil
 }
 
 // audit answers GET /v1/audit: the audit trail, oldest first, page by page

@@ -45,6 +45,7 @@ import (
 	"github.com/heroldhq/herold/internal/recipient"
 	"github.com/heroldhq/herold/internal/redisconn"
 	"github.com/heroldhq/herold/internal/render"
+	"github.com/heroldhq/herold/internal/stats"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/token"
 	"github.com/heroldhq/herold/internal/webhooks"
@@ -111,11 +112,12 @@ type App struct {
 	Campaigns  *campaign.Engine
 	Pages      *pages.Pages
 	Rights     *privacy.Rights // export and erasure, for the API and the console
-	// Events hears everything that happens (the webhook hub); Metrics
-	// counts it; Bounces takes bounce and complaint reports (nil when
+	// Events hears everything that happens (the webhook hub and Stats);
+	// Metrics counts it; Bounces takes bounce and complaint reports (nil when
 	// HEROLD_BOUNCE_DOMAIN is not set).
 	Events  events.Publisher
 	Hub     *webhooks.Hub
+	Stats   *stats.Stats // the console's charts over time
 	Metrics *metrics.Metrics
 	Bounces *bounce.Processor
 	verp    *bounce.VERP
@@ -206,7 +208,13 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 		Config: hcfg, Log: log.With("component", "webhooks"), Observer: a.Metrics, Now: o.Now}); err != nil {
 		return nil, err
 	}
-	a.Events = a.Hub
+	// Stats counts the same events per hour for the console's charts.
+	a.Stats = stats.New(stats.Options{Redis: a.Redis, Prefix: cfg.Redis.KeyPrefix, Now: o.Now,
+		ClassOf: func(t message.Type) (message.Class, bool) {
+			spec, ok := a.Catalog.Type(t)
+			return spec.Class, ok
+		}})
+	a.Events = events.Multi(a.Hub, a.Stats)
 
 	// The store keys suppression entries and the e-mail/phone indexes by
 	// HMAC(salt, address), so it is made once the salt is known.
@@ -339,7 +347,9 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	(&api.Campaigns{Engine: a.Campaigns, Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(),
 		Templates: needs, MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
 	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
-	(&api.Audience{Store: a.Store, Campaigns: a.Campaigns, Catalog: a.Catalog, Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "audience"), Now: o.Now}).Routes(a.apiMux)
+	audience := &api.Audience{Store: a.Store, Campaigns: a.Campaigns, Catalog: a.Catalog, Region: cfg.Core.DefaultRegion,
+		MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "audience"), Now: o.Now}
+	audience.Routes(a.apiMux)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
 		Statuses: a.Store, Inbound: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
 	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiMux)
@@ -352,12 +362,14 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	if err := a.wirePages(tokenSecret, log.With("component", "pages")); err != nil {
 		return nil, err
 	}
-	// ---- Operator console at /console/ (off without HEROLD_CONSOLE_USERS_FILE).
+	// ---- Operator console at /console/ (off without HEROLD_CONSOLE_USERS_FILE),
+	// on the services above (console.go); its campaign form is validated
+	// with the API's rules, templates' needs included.
 	if err := console.Mount(a.mux, console.Options{Config: cfg.Console, PublicURL: cfg.HTTP.PublicURL, Secret: tokenSecret,
 		Redis: a.Redis, Prefix: cfg.Redis.KeyPrefix, Log: log.With("component", "console"), Now: o.Now, Store: a.Store,
-		Campaigns: a.Campaigns, CampaignForm: &api.Campaigns{Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales()},
+		Campaigns: a.Campaigns, CampaignForm: &api.Campaigns{Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(), Templates: needs},
 		Delivery: a.Delivery, Rights: a.Rights, Inspector: a.Inspector, Region: cfg.Core.DefaultRegion,
-		Queues: a.Queues, CampaignQueue: ccfg.Queue, Plugins: console.Plugins{Webhooks: a.Hub}}); err != nil {
+		Queues: a.Queues, CampaignQueue: ccfg.Queue, Plugins: a.consolePlugins(audience)}); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -577,6 +589,13 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
 	hubDone := make(chan struct{})
 	go func() { defer close(hubDone); _ = a.Hub.Run(hubCtx) }()
+	// So does Stats' flush, which runs once more after the workers stopped.
+	statsCtx, stopStats := context.WithCancel(context.WithoutCancel(ctx))
+	statsDone := make(chan struct{})
+	go func() {
+		defer close(statsDone)
+		a.Stats.Run(statsCtx, func(err error) { a.Log.Warn("console statistics not written; kept for the next try", "err", err) })
+	}()
 	var started []*asynq.Server
 	var closers []func(context.Context)
 	stopWorkers := func() {
@@ -587,6 +606,8 @@ func (a *App) Run(ctx context.Context, ln net.Listener, ready func(addr string))
 		wg.Wait()
 		stopHub()
 		<-hubDone
+		stopStats()
+		<-statsDone
 	}
 	fail := func(err error) error {
 		srv.Close()

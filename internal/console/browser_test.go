@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"os"
@@ -22,13 +23,8 @@ import (
 	"github.com/heroldhq/herold/internal/dispatch"
 	"github.com/heroldhq/herold/internal/message"
 	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/webhooks"
 )
-
-// withSegments switches on the segment part of the marketing walk: a draft
-// campaign from a segment, dry-run, then started. It needs the audience
-// work's Segments and Drafts wired into the console (plug.go); until then
-// the campaign is made from ids.
-const withSegments = false
 
 // The texts the compliance officer must see word for word.
 const (
@@ -37,18 +33,23 @@ const (
 )
 
 // TestBrowserConsole drives the console in headless Chromium against Herold
-// with its real worker, Redis and SMTP sink: marketing creates and starts a
-// campaign and watches it finish; compliance finds a person by e-mail, reads
-// the consent timeline with its exact texts, asks "Why?" for their message
-// and erases them; a viewer finds no change action and is refused every
-// one. Each screen is photographed at 1280 and 390 px and checked with
-// axe-core for serious and critical violations; the audit log holds every
-// change the test made.
+// with its real worker, Redis and SMTP sink: marketing saves a segment (a
+// bad expression first), makes a draft campaign from it, dry-runs it (the
+// counts add up to the audience), starts it and watches it finish, and
+// reads the newsletter lists; compliance finds a person by e-mail, reads
+// the consent timeline with its exact texts, asks "Why?" for their message,
+// erases them, finds a suppression by address and lifts it with a reason;
+// admin reads a webhook's delivery log and replays one; a viewer finds no
+// change action and is refused every one. Each screen is photographed at
+// 1280 and 390 px and checked with axe-core for serious and critical
+// violations; the audit log holds every change the test made.
 func TestBrowserConsole(t *testing.T) {
 	t.Parallel()
 	exe := chromium(t)
 	axe := axeSource(t)
-	h := start(t, nil, nil)
+	recv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(recv.Close)
+	h := start(t, map[string]string{"HEROLD_WEBHOOKS_ALLOW_PRIVATE": "true"}, nil)
 	shots := artifactDir(t)
 	t.Logf("screenshots: %s", shots)
 
@@ -75,6 +76,15 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSettled(t, h.Store, acc.ID)
+	// Newsletter sign-ups, one confirmed and one pending; a webhook endpoint
+	// that hears the campaign's deliveries.
+	seedSubscriber(t, h, message.RecipientID(audience[0]), "news", true)
+	seedSubscriber(t, h, message.RecipientID(audience[1]), "news", false)
+	hookURL, hookEvents := recv.URL+"/hooks/herold", []string{"message.delivered"}
+	ep, _, err := h.Hub.Create(t.Context(), webhooks.EndpointInput{URL: &hookURL, EventTypes: &hookEvents})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// ---- the browser
 	opts := []chromedp.ExecAllocatorOption{
@@ -103,16 +113,17 @@ func TestBrowserConsole(t *testing.T) {
 		t.Fatal("axe finds no violation on a page with an unlabelled image and field: the check cannot fail")
 	}
 
-	// ---- marketing: create, start, watch it finish
+	// ---- marketing: a segment, a draft from it, dry run, start, watch it finish
 	w.signIn("marketing")
 	w.screen("overview", "/console/", "#queues")
 	w.screen("campaigns", "/console/campaigns", "#new-campaign")
 	w.screen("campaign-new", "/console/campaigns/new", "#campaign-form")
-	var id string
-	if withSegments {
-		id = w.campaignFromSegment(audience)
-	} else {
-		id = w.campaignFromIDs(audience)
+	segID, id := w.campaignFromSegment()
+	if got, want := w.attr("#dryrun", "data-total"), w.attr("#dryrun", "data-audience"); got != want || want != "3" {
+		t.Errorf("dry run: rows add up to %s, audience %s; want both 3", got, want)
+	}
+	if got := w.attr(`#dryrun tr[data-channel="email"][data-outcome="allowed"]`, "data-count"); got != "3" {
+		t.Errorf("dry run: %s allowed on e-mail, want 3", got)
 	}
 	w.do("start", chromedp.Click(chromedp.ID("action-start")),
 		chromedp.WaitVisible(chromedp.CSS(`#page-notice`)))
@@ -128,6 +139,19 @@ func TestBrowserConsole(t *testing.T) {
 		t.Errorf("%d delivered rows in the outcomes, want 3", n)
 	}
 	w.screen("catalog", "/console/catalog", "#catalog-version")
+	w.screen("segments", "/console/segments", "#segments")
+	w.screen("lists", "/console/lists", "#lists")
+	w.screen("list", "/console/lists/news", "#members")
+	w.screen("list-pending", "/console/lists/news?state=pending", `#members[data-state="pending"]`)
+	if n := w.count(`#members tr[data-recipient]`); n != 1 {
+		t.Errorf("%d pending sign-ups, want 1", n)
+	}
+	// The events the campaign told, counted (Run flushes every few seconds).
+	if err := h.Stats.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	w.screen("overview-stats", "/console/", "#chart-24h")
+	w.screen("campaign-rate", "/console/campaigns/"+id, "#chart-rate")
 	w.signOut()
 
 	// ---- compliance: find by e-mail, timeline, Why?, erase
@@ -170,7 +194,34 @@ func TestBrowserConsole(t *testing.T) {
 	if _, err := h.Store.GetRecipient(t.Context(), person.ID); err == nil {
 		t.Errorf("the person is still there after the erasure")
 	}
+	// A suppression from the previous provider, found by address and lifted.
+	if _, err := h.Store.ImportSuppressions(t.Context(), []store.SuppressionInput{{Contact: message.EmailAddress,
+		Address: "kunde2@example.de", Channel: "email", Reason: "hard_bounce"}}, "test", "old ESP"); err != nil {
+		t.Fatal(err)
+	}
+	w.screen("suppressions", "/console/suppressions", "#suppressions-search")
+	w.do("find a suppression", chromedp.SendKeys(chromedp.ID("sq"), "Kunde2@example.de"),
+		chromedp.Click(chromedp.ID("suppressions-submit")), chromedp.WaitVisible(chromedp.CSS(`#suppressions tr[data-suppression]`)))
+	w.capture("suppression")
+	sid := w.attr(`#suppressions tr[data-suppression]`, "data-suppression")
+	w.do("lift it", chromedp.SendKeys(chromedp.CSS(`#suppressions input[name="reason"]`), "Kundin bat telefonisch darum, Ticket 4711"),
+		chromedp.Click(chromedp.CSS(`#suppressions form.lift button`)), chromedp.WaitVisible(chromedp.ID("page-notice")))
+	w.capture("suppression-lifted")
+	if n := w.count(`#suppressions tr[data-suppression]`); n != 0 {
+		t.Errorf("%d entries listed after the lift", n)
+	}
 	w.screen("audit", "/console/audit", "#audit-log")
+	w.signOut()
+
+	// ---- admin: the webhook's delivery log and a replay
+	did := waitDelivery(t, h, ep.ID)
+	w.signIn("admin")
+	w.screen("webhooks", "/console/webhooks", "#webhooks")
+	w.screen("webhook", "/console/webhooks/"+ep.ID, "#deliveries")
+	w.do("replay", chromedp.Click(chromedp.CSS(`#deliveries tr[data-delivery="`+did+`"] button`)),
+		chromedp.WaitVisible(chromedp.ID("page-notice")))
+	w.capture("webhook-replayed")
+	w.screen("users", "/console/users", "#main")
 	w.signOut()
 
 	// ---- viewer: no change action in the UI, every one refused
@@ -181,10 +232,19 @@ func TestBrowserConsole(t *testing.T) {
 		{"viewer-campaign", "/console/campaigns/" + id, "#state"},
 		{"viewer-outcomes", "/console/campaigns/" + id + "/recipients", "#outcomes"},
 		{"viewer-catalog", "/console/catalog", "#catalog-version"},
+		{"viewer-segments", "/console/segments", "#segments"},
+		{"viewer-segment", "/console/segments/" + segID, "#segment-expression"},
 	} {
 		w.screen(p.name, p.path, p.sel)
-		if n := w.count(`main form[method="post"], #new-campaign, a[href$="/erase"]`); n != 0 {
+		if n := w.count(`main form[method="post"], #new-campaign, #new-segment, #segment-campaign, a[href$="/erase"]`); n != 0 {
 			t.Errorf("%s: %d change controls shown to a viewer", p.path, n)
+		}
+	}
+	// Screens of other roles are refused and not in the navigation.
+	for _, p := range []string{"/console/lists", "/console/suppressions", "/console/webhooks", "/console/people", "/console/audit"} {
+		w.do("viewer opens "+p, chromedp.Navigate(w.base+p), chromedp.WaitVisible(chromedp.CSS(`#error-message[data-status="403"]`)))
+		if n := w.count(`nav.nav a[href="` + p + `"]`); n != 0 {
+			t.Errorf("the viewer's navigation offers %s", p)
 		}
 	}
 	// A forged form with the viewer's own token gets the 403 page.
@@ -199,17 +259,18 @@ func TestBrowserConsole(t *testing.T) {
 
 	viewer := signedIn(t, h, console.Viewer)
 	tok := viewer.csrf()
-	for _, path := range changeRoutes(id, string(person.ID), acc.ID) {
-		a := viewer.post(path, url.Values{"csrf": {tok}, "confirm": {string(person.ID)}, "format": {"csv"}, "name": {"x"}})
-		if a.Status != http.StatusForbidden && a.Status != http.StatusNotFound {
-			t.Errorf("viewer POST %s: %d, want 403", path, a.Status)
-		}
-		if a.Status == http.StatusForbidden && !strings.Contains(a.Body, `data-status="403"`) {
-			t.Errorf("viewer POST %s: no 403 page", path)
+	for _, path := range changeRoutes(id, string(person.ID), segID, sid, ep.ID, did) {
+		a := viewer.post(path, url.Values{"csrf": {tok}, "confirm": {string(person.ID)}, "format": {"csv"}, "name": {"x"},
+			"expression": {"kind = customer"}, "reason": {"x"}})
+		if a.Status != http.StatusForbidden || !strings.Contains(a.Body, `data-status="403"`) {
+			t.Errorf("viewer POST %s: %d, want the 403 page", path, a.Status)
 		}
 	}
 	if st, err := h.Campaigns.Status(t.Context(), id); err != nil || st.State != store.CampaignDone {
 		t.Errorf("campaign after the viewer's tries: %v %v, want done", st.State, err)
+	}
+	if _, err := h.Store.Segment(t.Context(), segID, 0); err != nil {
+		t.Errorf("segment after the viewer's tries: %v", err)
 	}
 
 	// ---- the audit log holds every change made above
@@ -219,8 +280,11 @@ func TestBrowserConsole(t *testing.T) {
 		got[e.User+" "+e.Action+" "+e.Target] = true
 	}
 	for _, want := range []string{
-		"marketing signin ", "marketing campaign.create " + id, "marketing campaign.start " + id, "marketing signout ",
-		"compliance person.erase " + string(person.ID), "viewer denied /console/campaigns/" + id + "/cancel",
+		"marketing signin ", "marketing segment.save " + segID, "marketing campaign.create " + id,
+		"marketing campaign.dryrun " + id, "marketing campaign.start " + id, "marketing signout ",
+		"compliance person.erase " + string(person.ID), "compliance suppression.lift " + sid,
+		"admin webhook.replay " + ep.ID + "/" + did,
+		"viewer denied /console/campaigns/" + id + "/cancel", "viewer denied /console/segments/" + segID + "/delete",
 	} {
 		if !got[want] {
 			t.Errorf("audit log lacks %q; has %v", want, got)
@@ -231,11 +295,11 @@ func TestBrowserConsole(t *testing.T) {
 }
 
 // changeRoutes lists every change the console offers (with the ids of the
-// test's campaign, person and message).
-func changeRoutes(campaign, person, msg string) []string {
+// test's campaign, person, segment, suppression and webhook delivery).
+func changeRoutes(campaign, person, segment, suppression, endpoint, delivery string) []string {
 	out := []string{"/console/campaigns", "/console/people/" + person + "/export", "/console/people/" + person + "/erase",
-		"/console/segments", "/console/segments/s1/delete", "/console/suppressions/x/lift",
-		"/console/webhooks/w/deliveries/d/replay"}
+		"/console/segments", "/console/segments/" + segment + "/delete", "/console/suppressions/" + suppression + "/lift",
+		"/console/webhooks/" + endpoint + "/deliveries/" + delivery + "/replay", "/console/audit/export"}
 	for _, op := range []string{"start", "pause", "resume", "cancel", "dryrun"} {
 		out = append(out, "/console/campaigns/"+campaign+"/"+op)
 	}
@@ -246,53 +310,75 @@ func offer() map[string]any {
 	return map[string]any{"title": "Allnet Flat", "price": 19.99, "valid_until": "2026-12-31", "url": "https://example.com/o"}
 }
 
-// campaignFromIDs fills the create form with ids and a send time an hour
-// ahead, so that "Start now" starts it.
-func (w *walk) campaignFromIDs(ids []string) string {
+// campaignFromSegment saves a segment of the customers the offer may reach
+// by e-mail (after a bad expression, which the editor refuses naming the
+// bad part), makes a draft campaign from it and dry-runs it; the caller
+// starts it. It returns the segment's and the campaign's ids.
+func (w *walk) campaignFromSegment() (string, string) {
 	data, _ := json.Marshal(map[string]any{"offer": offer()})
-	w.do("create campaign",
-		chromedp.Navigate(w.base+"/console/campaigns/new"),
+	w.do("a bad segment",
+		chromedp.Navigate(w.base+"/console/segments/new"),
+		chromedp.WaitVisible(chromedp.ID("segment-form")),
+		chromedp.SendKeys(chromedp.ID("seg-name"), "Winterkunden"),
+		chromedp.SendKeys(chromedp.ID("expression"), "kind=customer and reachable(promo_offer, fax)"),
+		chromedp.Click(chromedp.ID("segment-save")),
+		chromedp.WaitVisible(chromedp.ID("expr-err")))
+	if msg := w.text("#expr-err"); !strings.Contains(msg, "fax") {
+		w.t.Errorf("the editor's message does not name the bad part: %q", msg)
+	}
+	w.capture("segment-invalid")
+	w.do("segment",
+		chromedp.SetValue(chromedp.ID("expression"), "kind=customer and reachable(promo_offer, email)"),
+		chromedp.Click(chromedp.ID("segment-save")),
+		chromedp.WaitVisible(chromedp.ID("segment-count")))
+	w.capture("segment")
+	if got := w.attr("#segment-count", "data-count"); got != "3" {
+		w.t.Errorf("segment counts %s, want 3", got)
+	}
+	segID := strings.TrimPrefix(w.location(), w.base+"/console/segments/")
+	w.do("draft from the segment",
+		chromedp.Click(chromedp.ID("segment-campaign")),
 		chromedp.WaitVisible(chromedp.ID("campaign-form")),
 		chromedp.SendKeys(chromedp.ID("name"), "Winterangebot"),
 		chromedp.SetValue(chromedp.ID("type"), "promo_offer"),
 		chromedp.Click(chromedp.ID("ch-email")),
-		chromedp.SetValue(chromedp.ID("data"), string(data)),
-		chromedp.Click(chromedp.ID("when-later")),
-		chromedp.SendKeys(chromedp.ID("send_at"), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)),
-		chromedp.SetValue(chromedp.ID("audience"), strings.Join(ids, "\n")),
+		chromedp.SetValue(chromedp.ID("data"), string(data)))
+	if got := w.attr("#segment option[selected]", "value"); got != segID {
+		w.t.Errorf("the form from the segment's page chose segment %q, want %s", got, segID)
+	}
+	w.capture("campaign-new-segment")
+	w.do("create the draft",
 		chromedp.Click(chromedp.ID("campaign-submit")),
-		chromedp.WaitVisible(chromedp.CSS(`#main[data-page="campaign"] #action-start`)),
-	)
-	w.capture("campaign-scheduled")
-	return strings.TrimPrefix(w.location(), w.base+"/console/campaigns/")
-}
-
-// campaignFromSegment is the walk once segments and drafts exist: a segment
-// of the ids, a draft campaign from it, a dry run whose counts add up to the
-// audience; then the caller starts it.
-func (w *walk) campaignFromSegment(ids []string) string {
-	data, _ := json.Marshal(map[string]any{"offer": offer()})
-	w.do("segment",
-		chromedp.Navigate(w.base+"/console/segments/new"),
-		chromedp.SendKeys(chromedp.ID("seg-name"), "Winter customers"),
-		chromedp.SendKeys(chromedp.ID("expression"), "kind=customer and reachable(promo_offer, email)"),
-		chromedp.Click(chromedp.ID("segment-save")),
-		chromedp.WaitVisible(chromedp.ID("segment-count")))
-	w.capture("segment")
-	w.do("draft from the segment",
-		chromedp.Navigate(w.base+"/console/campaigns/new"),
-		chromedp.SendKeys(chromedp.ID("name"), "Winterangebot"),
-		chromedp.SetValue(chromedp.ID("type"), "promo_offer"),
-		chromedp.Click(chromedp.ID("ch-email")),
-		chromedp.SetValue(chromedp.ID("data"), string(data)),
-		chromedp.Click(chromedp.ID("when-draft")),
-		chromedp.SetValue(chromedp.ID("segment"), "Winter customers"),
-		chromedp.Click(chromedp.ID("campaign-submit")),
-		chromedp.WaitVisible(chromedp.ID("action-dryrun")),
+		chromedp.WaitVisible(chromedp.ID("action-dryrun")))
+	w.capture("campaign-draft")
+	w.do("dry run",
 		chromedp.Click(chromedp.ID("action-dryrun")),
 		chromedp.WaitVisible(chromedp.ID("dryrun")))
 	w.capture("dryrun")
-	return strings.TrimPrefix(w.location(), w.base+"/console/campaigns/")
+	// The dry run's answer is the page of its POST, /console/campaigns/{id}/dryrun.
+	return segID, strings.TrimSuffix(strings.TrimPrefix(w.location(), w.base+"/console/campaigns/"), "/dryrun")
+}
+
+// waitDelivery waits (at most a minute) for a delivered call to endpoint
+// eid and returns its id.
+func waitDelivery(t *testing.T, h *apptest.Herold, eid string) string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		ds, err := h.Hub.Deliveries(t.Context(), eid, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range ds {
+			if d.State == webhooks.StateDelivered {
+				return d.ID
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delivered webhook call to %s: %+v", eid, ds)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // ---- the walk through the console
@@ -471,10 +557,13 @@ func axeSource(t *testing.T) string {
 	t.Helper()
 	path := os.Getenv("HEROLD_AXE_JS")
 	if path == "" {
+		if _, err := exec.LookPath("npm"); err != nil {
+			t.Fatal("npm is not installed: apt-get install -y npm (it brings nodejs), or set HEROLD_AXE_JS to an axe.min.js; the browser test never skips")
+		}
 		dir := t.TempDir()
 		cmd := exec.Command("npm", "install", "--prefix", dir, "--no-audit", "--no-fund", "--silent", "axe-core@4")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("npm install axe-core (or set HEROLD_AXE_JS to axe.min.js): %v\n%s", err, out)
+			t.Fatalf("npm install axe-core (needs the npm registry; or set HEROLD_AXE_JS to an axe.min.js): %v\n%s", err, out)
 		}
 		path = filepath.Join(dir, "node_modules", "axe-core", "axe.min.js")
 	}
@@ -487,8 +576,9 @@ func axeSource(t *testing.T) string {
 
 // docShots are the screenshots docs/console.md shows; with
 // HEROLD_CONSOLE_DOCS_SHOTS=1 the test writes them (only them) to docs/console.
-var docShots = map[string]bool{"overview-1280": true, "campaign-done-1280": true, "campaign-done-390": true,
-	"person-1280": true, "why-1280": true, "why-390": true, "audit-1280": true, "viewer-403-390": true}
+var docShots = map[string]bool{"overview-stats-1280": true, "campaign-done-1280": true, "campaign-done-390": true,
+	"segment-invalid-1280": true, "dryrun-1280": true, "dryrun-390": true, "list-1280": true, "suppression-1280": true,
+	"webhook-1280": true, "person-1280": true, "why-1280": true, "why-390": true, "audit-1280": true, "viewer-403-390": true}
 
 func docsShots() bool { return os.Getenv("HEROLD_CONSOLE_DOCS_SHOTS") != "" }
 

@@ -134,7 +134,11 @@ func (c *Console) newForm(r *http.Request, values url.Values) (campaignForm, err
 }
 
 func (c *Console) campaignNew(w http.ResponseWriter, r *http.Request, rq *request) {
-	f, err := c.newForm(r, nil)
+	var values url.Values
+	if seg := r.URL.Query().Get("segment"); seg != "" && c.plugins.Drafts != nil {
+		values = url.Values{"when": {"draft"}, "segment": {seg}} // from the segment's page
+	}
+	f, err := c.newForm(r, values)
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
@@ -274,7 +278,17 @@ func (c *Console) campaignCreate(w http.ResponseWriter, r *http.Request, rq *req
 	}
 	camp.CreatedBy = "console:" + rq.User.Name
 	if draft {
-		err = c.plugins.Drafts.CreateDraft(ctx, camp, audience, segment)
+		err = c.plugins.Drafts.CreateWith(ctx, camp, audience, campaign.CreateOptions{Draft: true, Segment: segment})
+		if ie, ok := invalid.As(err); ok {
+			// The segment was deleted since the form was drawn.
+			f, ferr := c.newForm(r, values)
+			if ferr != nil {
+				c.internal(w, r, rq, ferr)
+				return
+			}
+			c.renderPage(w, r, rq, http.StatusBadRequest, "campaign_new", &page{Title: "campaigns.new", Data: f, Fields: ie.Fields})
+			return
+		}
 	} else {
 		err = c.camps.Create(ctx, camp, audience)
 	}
@@ -337,7 +351,23 @@ type campaignData struct {
 	Failed     []countRow
 	Actions    []string // what may be done in this state
 	Rate       template.HTML
-	DryRun     *DryRun
+	DryRun     *dryRunData
+	Segment    string // the segment the audience comes from, if any
+}
+
+// dryRunData is a dry run's report with its total, which adds up to the
+// audience: allowed, delayed and suppressed per channel, plus duplicates.
+type dryRunData struct {
+	campaign.DryRunReport
+	Total int64
+}
+
+func dryRunOf(rep campaign.DryRunReport) *dryRunData {
+	d := &dryRunData{DryRunReport: rep, Total: rep.Duplicates}
+	for _, row := range rep.Rows {
+		d.Total += row.Count
+	}
+	return d
 }
 
 func rows(m map[string]int64) []countRow {
@@ -353,6 +383,9 @@ func rows(m map[string]int64) []countRow {
 func (c *Console) actions(st store.CampaignState) []string {
 	switch st {
 	case store.CampaignScheduled:
+		if c.plugins.Drafts != nil {
+			return []string{"dryrun", "start", "pause", "cancel"}
+		}
 		return []string{"start", "pause", "cancel"}
 	case store.CampaignRunning:
 		return []string{"pause", "cancel"}
@@ -360,12 +393,13 @@ func (c *Console) actions(st store.CampaignState) []string {
 		return []string{"resume", "cancel"}
 	case store.CampaignDone, store.CampaignCanceled:
 		return nil
-	}
-	// A state this engine does not know yet: a draft of the audience work.
-	if c.plugins.Drafts != nil {
+	case store.CampaignDraft:
+		if c.plugins.Drafts == nil {
+			return []string{"cancel"}
+		}
 		return []string{"dryrun", "start", "cancel"}
 	}
-	return []string{"cancel"}
+	return []string{"cancel"} // a state this console does not know: ending it is always safe
 }
 
 func (c *Console) loadCampaign(w http.ResponseWriter, r *http.Request, rq *request) (store.CampaignStatus, bool) {
@@ -381,10 +415,15 @@ func (c *Console) loadCampaign(w http.ResponseWriter, r *http.Request, rq *reque
 	return st, true
 }
 
-func (c *Console) campaignData(r *http.Request, st store.CampaignStatus) (campaignData, error) {
+func (c *Console) campaignData(r *http.Request, rq *request, st store.CampaignStatus) (campaignData, error) {
 	d := campaignData{CampaignStatus: st, Progress: progressOf(st), Suppressed: rows(st.Counters.Suppressed),
 		Failed: rows(st.Counters.Failed), Actions: c.actions(st.State)}
-	if c.plugins.Stats != nil {
+	if src, err := c.camps.Source(r.Context(), st.ID); err == nil {
+		d.Segment = src.Segment
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return d, err
+	}
+	if c.plugins.Stats != nil && !st.StartedAt.IsZero() {
 		s, err := c.plugins.Stats.CampaignRate(r.Context(), st.ID, st.StartedAt)
 		if err != nil {
 			return d, err
@@ -394,7 +433,8 @@ func (c *Console) campaignData(r *http.Request, st store.CampaignStatus) (campai
 			for i := range xs {
 				xs[i] = s.Start.Add(time.Duration(i) * s.Step).In(c.zone()).Format("15:04")
 			}
-			d.Rate = columnChart("chart-rate", s.Name, xs, []series{{Name: s.Name, Values: s.Values}})
+			label := rq.L.T("campaign.perminute")
+			d.Rate = columnChart("chart-rate", label, xs, []series{{Name: rq.L.T("campaign.delivered"), Values: s.Values}})
 		}
 	}
 	return d, nil
@@ -405,7 +445,7 @@ func (c *Console) campaignPage(w http.ResponseWriter, r *http.Request, rq *reque
 	if !ok {
 		return
 	}
-	d, err := c.campaignData(r, st)
+	d, err := c.campaignData(r, rq, st)
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
@@ -429,10 +469,10 @@ func (c *Console) campaignSteer(w http.ResponseWriter, r *http.Request, rq *requ
 	var err error
 	switch op {
 	case "start":
-		if st.State == store.CampaignScheduled {
-			err = c.camps.StartNow(ctx, id)
+		if st.State == store.CampaignDraft {
+			err = c.plugins.Drafts.Start(ctx, id) // evaluates its segment now
 		} else {
-			err = c.plugins.Drafts.Start(ctx, id)
+			err = c.camps.StartNow(ctx, id)
 		}
 	case "pause":
 		_, err = c.camps.Pause(ctx, id)
@@ -441,19 +481,27 @@ func (c *Console) campaignSteer(w http.ResponseWriter, r *http.Request, rq *requ
 	case "cancel":
 		err = c.camps.Cancel(ctx, id)
 	case "dryrun":
-		// Deciding everybody now changes nothing: no audit entry, and the
-		// answer is shown, not stored.
+		// Deciding everybody now sends nothing, but it reads the audience's
+		// personal data and keeps the report (GET /v1/campaigns/{id}/dry-run):
+		// recorded like a change.
 		dr, err := c.plugins.Drafts.DryRun(ctx, id)
+		if errors.Is(err, campaign.ErrState) {
+			c.fail(w, r, rq, http.StatusConflict, "error.state")
+			return
+		}
 		if err != nil {
 			c.internal(w, r, rq, err)
 			return
 		}
-		d, err := c.campaignData(r, st)
+		if !c.record(ctx, w, r, rq, rq.entry("campaign.dryrun", id, fmt.Sprintf("audience=%d allowed=%d", dr.Audience, dr.Allowed))) {
+			return
+		}
+		d, err := c.campaignData(r, rq, st)
 		if err != nil {
 			c.internal(w, r, rq, err)
 			return
 		}
-		d.DryRun = &dr
+		d.DryRun = dryRunOf(dr)
 		c.renderPage(w, r, rq, http.StatusOK, "campaign", &page{Heading: st.Name, Data: d, Notice: "done.dryrun"})
 		return
 	}

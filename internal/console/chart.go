@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // Charts are drawn as SVG on the server from the numbers: no chart library,
@@ -63,7 +64,16 @@ type series struct {
 // columnChart draws groups of columns, one group per x label and one column
 // per series, with a legend.
 func columnChart(id, label string, xs []string, ss []series) template.HTML {
-	const width, height, axisH, legendH = 640, 220, 24, 22
+	const width, axisH, rowH = 640, 24, 20
+	// The legend has as many entries in a row as the longest name leaves
+	// room for (about 7 units a character at this size), at most three.
+	longest := 0
+	for _, s := range ss {
+		longest = max(longest, utf8.RuneCountInString(s.Name))
+	}
+	perRow := min(3, max(1, width/(24+7*longest)))
+	legendH := rowH * max(1, (len(ss)+perRow-1)/perRow)
+	height := 198 + legendH
 	var top float64
 	for _, s := range ss {
 		for _, v := range s.Values {
@@ -78,8 +88,9 @@ func columnChart(id, label string, xs []string, ss []series) template.HTML {
 		esc(id), esc(label), width, height)
 	fmt.Fprintf(&sb, `<title>%s</title>`, esc(label))
 	for si, s := range ss {
-		fmt.Fprintf(&sb, `<rect x="%d" y="4" width="12" height="12" class="s%d"></rect><text x="%d" y="15" class="lbl">%s</text>`,
-			si*200, si, si*200+18, esc(s.Name))
+		x, y := (si%perRow)*(width/perRow), 4+(si/perRow)*rowH
+		fmt.Fprintf(&sb, `<rect x="%d" y="%d" width="12" height="12" class="s%d"></rect><text x="%d" y="%d" class="lbl">%s</text>`,
+			x, y, si, x+18, y+11, esc(s.Name))
 	}
 	for xi, x := range xs {
 		gx := float64(xi) * groupW

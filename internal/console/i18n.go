@@ -144,6 +144,22 @@ func (l Locale) Reason(code string) string {
 	return code
 }
 
+// Class names a message class.
+func (l Locale) Class(c string) string {
+	if _, ok := texts["class."+c]; ok {
+		return l.T("class." + c)
+	}
+	return c
+}
+
+// Status names a message status.
+func (l Locale) Status(st string) string {
+	if _, ok := texts["mstatus."+st]; ok {
+		return l.T("mstatus." + st)
+	}
+	return st
+}
+
 // Basis says a legal basis in words.
 func (l Locale) Basis(b string) string {
 	if b == "" {
@@ -336,6 +352,7 @@ var texts = map[string]map[string]string{
 	"campaign.actions":         {de: "Steuern", en: "Control"},
 	"campaign.details":         {de: "Angaben", en: "Details"},
 	"campaign.rate":            {de: "Zustellungen pro Minute (live)", en: "Deliveries per minute (live)"},
+	"campaign.perminute":       {de: "Zustellungen pro Minute seit dem Start", en: "Deliveries per minute since the start"},
 	"campaign.reasons":         {de: "Gründe", en: "Reasons"},
 	"campaign.reasons.caption": {de: "Nicht zugestellt, nach Grund", en: "Not delivered, by reason"},
 	"campaign.reasons.none":    {de: "Bisher wurde niemand unterdrückt und nichts schlug fehl.", en: "Nobody was suppressed and nothing failed so far."},
@@ -364,10 +381,16 @@ var texts = map[string]map[string]string{
 	"channel.rcs":      {de: "RCS", en: "RCS"},
 	"channel.all":      {de: "alle Kanäle", en: "all channels"},
 
-	"dryrun.title":   {de: "Probelauf", en: "Dry run"},
-	"dryrun.caption": {de: "%s Empfänger, entschieden am", en: "%s recipients, decided on"},
-	"dryrun.count":   {de: "Anzahl", en: "Count"},
-	"dryrun.sample":  {de: "Beispiele", en: "Examples"},
+	"dryrun.title":      {de: "Probelauf", en: "Dry run"},
+	"dryrun.caption":    {de: "%s Empfänger, entschieden am", en: "%s recipients, decided on"},
+	"dryrun.count":      {de: "Anzahl", en: "Count"},
+	"dryrun.sample":     {de: "Beispiele", en: "Examples"},
+	"dryrun.outcome":    {de: "Ergebnis", en: "Outcome"},
+	"dryrun.allowed":    {de: "würde gesendet", en: "would be sent"},
+	"dryrun.delayed":    {de: "würde warten", en: "would wait"},
+	"dryrun.suppressed": {de: "unterdrückt", en: "suppressed"},
+	"dryrun.total":      {de: "Summe (= Zielgruppe)", en: "Total (= audience)"},
+	"dryrun.segment":    {de: "Segment %s, Version %d: jetzt %s Personen. Beim Start wird es erneut ausgewertet.", en: "Segment %s, version %d: %s people now. It is evaluated again at the start."},
 
 	"outcomes.back":      {de: "Zurück zur Kampagne", en: "Back to the campaign"},
 	"outcomes.caption":   {de: "Empfänger mit ihrem Ergebnis und der Entscheidung", en: "Recipients with their outcome and the decision"},
@@ -489,6 +512,10 @@ var texts = map[string]map[string]string{
 	"mstatus.canceled":    {de: "storniert", en: "canceled"},
 	"mstatus.read":        {de: "gelesen", en: "read"},
 	"mstatus.undelivered": {de: "nicht zustellbar", en: "undelivered"},
+	"mstatus.bounced":     {de: "gebounct", en: "bounced"},
+	"bounce.hard":         {de: "Hard Bounce", en: "hard bounce"},
+	"bounce.soft":         {de: "Soft Bounce", en: "soft bounce"},
+	"bounce.complaint":    {de: "Beschwerde", en: "complaint"},
 	"message.created":     {de: "Angenommen", en: "Accepted"},
 
 	"erase.title":    {de: "%s löschen", en: "Erase %s"},
@@ -606,6 +633,10 @@ var texts = map[string]map[string]string{
 	"segments.expression.hint": {de: "z. B. kind=customer and locale=de and reachable(promo_offer, email)", en: "e.g. kind=customer and locale=de and reachable(promo_offer, email)"},
 	"segments.save":            {de: "Speichern", en: "Save"},
 	"segments.delete":          {de: "Segment löschen", en: "Delete segment"},
+	"segments.now":             {de: "Jetzt im Segment", en: "In the segment now"},
+	"segments.campaign":        {de: "Kampagne aus diesem Segment anlegen", en: "Create a campaign from this segment"},
+	"segments.description":     {de: "Beschreibung", en: "Description"},
+	"segments.conflict":        {de: "Das Segment wurde inzwischen geändert: laden Sie es neu und ändern Sie es dann.", en: "The segment was changed meanwhile: reload it, then change it."},
 
 	"lists.title":       {de: "Newsletter-Listen", en: "Newsletter lists"},
 	"lists.caption":     {de: "Listen mit bestätigten und offenen Anmeldungen", en: "Lists with confirmed and pending sign-ups"},
@@ -615,6 +646,7 @@ var texts = map[string]map[string]string{
 	"lists.empty":       {de: "Niemand.", en: "Nobody."},
 	"lists.requested":   {de: "Angemeldet", en: "Signed up"},
 	"lists.confirmedat": {de: "Bestätigt", en: "Confirmed"},
+	"lists.members":     {de: "Mitglieder", en: "Members"},
 
 	"suppressions.title":   {de: "Sperrliste", en: "Suppression list"},
 	"suppressions.q":       {de: "Adresse oder Nummer", en: "Address or number"},
@@ -624,14 +656,16 @@ var texts = map[string]map[string]string{
 	"suppressions.lift":    {de: "Aufheben", en: "Lift"},
 	"suppressions.reason":  {de: "Begründung", en: "Reason"},
 	"suppressions.none":    {de: "Keine Einträge.", en: "No entries."},
+	"suppressions.q.hint":  {de: "E-Mail-Adresse oder Mobilnummer; leer: die ganze Liste", en: "E-mail address or mobile number; empty: the whole list"},
 
-	"webhooks.title":   {de: "Webhooks", en: "Webhooks"},
-	"webhooks.caption": {de: "Endpunkte der Produzenten", en: "Producers' endpoints"},
-	"webhooks.events":  {de: "Ereignisse", en: "Events"},
-	"webhooks.enabled": {de: "aktiv", en: "enabled"},
-	"webhooks.none":    {de: "Kein Endpunkt.", en: "No endpoint."},
-	"webhooks.log":     {de: "Zustellungen, neueste zuerst", en: "Deliveries, newest first"},
-	"webhooks.last":    {de: "Letzter Versuch", en: "Last attempt"},
-	"webhooks.replay":  {de: "Wiederholen", en: "Replay"},
-	"webhooks.nolog":   {de: "Noch keine Zustellung.", en: "No delivery yet."},
+	"webhooks.title":    {de: "Webhooks", en: "Webhooks"},
+	"webhooks.caption":  {de: "Endpunkte der Produzenten", en: "Producers' endpoints"},
+	"webhooks.events":   {de: "Ereignisse", en: "Events"},
+	"webhooks.enabled":  {de: "aktiv", en: "enabled"},
+	"webhooks.disabled": {de: "abgeschaltet", en: "disabled"},
+	"webhooks.none":     {de: "Kein Endpunkt.", en: "No endpoint."},
+	"webhooks.log":      {de: "Zustellungen, neueste zuerst", en: "Deliveries, newest first"},
+	"webhooks.last":     {de: "Letzter Versuch", en: "Last attempt"},
+	"webhooks.replay":   {de: "Wiederholen", en: "Replay"},
+	"webhooks.nolog":    {de: "Noch keine Zustellung.", en: "No delivery yet."},
 }

@@ -5,11 +5,15 @@ import (
 	"context"
 	"html/template"
 	"maps"
+	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/heroldhq/herold/internal/webhooks"
 )
 
 // recentCampaigns is how many of the newest campaigns the overview adds up.
@@ -31,8 +35,8 @@ type overviewData struct {
 	Suppressed     template.HTML
 	SuppressedNone bool
 	Campaigns      int
-	// With Stats (the events work): deliveries per class and final status,
-	// suppressions per reason, bounce and complaint rates, failing webhooks.
+	// With Stats: deliveries per class and final status, suppressions per
+	// reason, bounce and complaint rates; with Webhooks: failing endpoints.
 	Deliveries24h, Deliveries7d, StatSuppressions, Bounces, FailingWebhooks template.HTML
 }
 
@@ -98,6 +102,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rq *request) 
 			return
 		}
 	}
+	if c.plugins.Webhooks != nil {
+		if err := c.failingWebhooks(ctx, rq, &d, c.now().Add(-7*24*time.Hour)); err != nil {
+			c.internal(w, r, rq, err)
+			return
+		}
+	}
 	c.render(w, r, rq, http.StatusOK, "overview", "overview.title", d)
 }
 
@@ -143,14 +153,14 @@ func (c *Console) statCharts(ctx context.Context, rq *request, d *overviewData) 
 		for i := range ss[0].Values {
 			at := ss[0].Start.Add(time.Duration(i) * ss[0].Step)
 			if step >= 24*time.Hour {
-				xs = append(xs, rq.L.Day(at))
+				xs = append(xs, rq.L.Day(at.In(rq.L.Zone)))
 			} else {
 				xs = append(xs, at.In(rq.L.Zone).Format("15:04"))
 			}
 		}
 		out := make([]series, len(ss))
 		for i, s := range ss {
-			out[i] = series{Name: s.Name, Values: s.Values}
+			out[i] = series{Name: rq.L.Class(s.Class) + " " + rq.L.Status(s.Status), Values: s.Values}
 		}
 		return columnChart(id, label, xs, out), nil
 	}
@@ -158,26 +168,79 @@ func (c *Console) statCharts(ctx context.Context, rq *request, d *overviewData) 
 	if d.Deliveries24h, err = draw("chart-24h", rq.L.T("overview.deliveries24h"), now.Add(-24*time.Hour), 3*time.Hour); err != nil {
 		return err
 	}
-	if d.Deliveries7d, err = draw("chart-7d", rq.L.T("overview.deliveries7d"), now.Add(-7*24*time.Hour), 24*time.Hour); err != nil {
+	// Seven whole days in the console's zone, today the last.
+	y, m, day := now.In(rq.L.Zone).Date()
+	weekAgo := time.Date(y, m, day-6, 0, 0, 0, 0, rq.L.Zone)
+	if d.Deliveries7d, err = draw("chart-7d", rq.L.T("overview.deliveries7d"), weekAgo, 24*time.Hour); err != nil {
 		return err
 	}
-	counts := func(id, label, key string, f func(context.Context, time.Time) ([]Count, error)) (template.HTML, error) {
-		cs, err := f(ctx, now.Add(-7*24*time.Hour))
-		if err != nil || len(cs) == 0 {
-			return "", err
+	week := now.Add(-7 * 24 * time.Hour)
+	sup, err := c.plugins.Stats.Suppressions(ctx, week)
+	if err != nil {
+		return err
+	}
+	if len(sup) > 0 {
+		bars := make([]bar, len(sup))
+		for i, x := range sup {
+			bars[i] = bar{Label: rq.L.Reason(x.Key), Value: x.Value}
 		}
-		bars := make([]bar, len(cs))
-		for i, x := range cs {
-			bars[i] = bar{Label: x.Labels[key], Value: x.Value}
+		d.StatSuppressions = barChart("chart-stat-suppressed", rq.L.T("overview.suppressed7d"), bars)
+	}
+	rates, err := c.plugins.Stats.BounceRates(ctx, week)
+	if err != nil {
+		return err
+	}
+	if len(rates) > 0 {
+		bars := make([]bar, len(rates))
+		for i, x := range rates {
+			// Percent with two decimals: 0.3 % of e-mails bouncing hard
+			// is already a problem with Gmail and Yahoo.
+			bars[i] = bar{Label: rq.L.T("bounce."+x.Key) + " (%)", Value: math.Round(x.Value*10000) / 100}
 		}
-		return barChart(id, label, bars), nil
+		d.Bounces = barChart("chart-bounces", rq.L.T("overview.bounces"), bars)
 	}
-	if d.StatSuppressions, err = counts("chart-stat-suppressed", rq.L.T("overview.suppressed7d"), "reason", c.plugins.Stats.Suppressions); err != nil {
+	return nil
+}
+
+// failingWebhooks counts, per endpoint, the failed and retrying deliveries
+// since since among its newest ones (the log is bounded, so this reads at
+// most webhookScan deliveries per endpoint).
+func (c *Console) failingWebhooks(ctx context.Context, rq *request, d *overviewData, since time.Time) error {
+	eps, err := c.plugins.Webhooks.List(ctx)
+	if err != nil {
 		return err
 	}
-	if d.Bounces, err = counts("chart-bounces", rq.L.T("overview.bounces"), "kind", c.plugins.Stats.BounceRates); err != nil {
-		return err
+	var bars []bar
+	for _, ep := range eps {
+		ds, err := c.plugins.Webhooks.Deliveries(ctx, ep.ID, webhookScan)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, dl := range ds {
+			if dl.CreatedAt.After(since) && (dl.State == webhooks.StateFailed || dl.State == webhooks.StateRetrying) {
+				n++
+			}
+		}
+		if n > 0 {
+			bars = append(bars, bar{Label: endpointLabel(ep), Value: float64(n)})
+		}
 	}
-	d.FailingWebhooks, err = counts("chart-webhooks", rq.L.T("overview.webhooks"), "endpoint", c.plugins.Stats.FailingWebhooks)
-	return err
+	slices.SortStableFunc(bars, func(a, b bar) int { return cmp.Compare(b.Value, a.Value) })
+	if len(bars) > 0 {
+		d.FailingWebhooks = barChart("chart-webhooks", rq.L.T("overview.webhooks"), bars)
+	}
+	return nil
+}
+
+// webhookScan is how many of an endpoint's newest deliveries the overview reads.
+const webhookScan = 50
+
+// endpointLabel names an endpoint by its host: the overview is for every
+// role, and a path or query may carry a receiver's token.
+func endpointLabel(ep webhooks.Endpoint) string {
+	if u, err := url.Parse(ep.URL); err == nil && u.Host != "" {
+		return u.Host + " (" + ep.ID + ")"
+	}
+	return ep.ID
 }

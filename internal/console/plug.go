@@ -3,15 +3,18 @@ package console
 // The screens whose data other parts of Herold provide take it through
 // these interfaces: the audience work (segments, drafts and dry runs, lists,
 // suppressions) and the events work (webhooks, delivery statistics). Each
-// is small and shaped after the service that will implement it, so wiring
-// one is a line in internal/app. A nil one hides its screen and its
-// navigation entry, and its routes answer 404.
+// is shaped after the service behind it: the campaign engine, the webhook
+// hub and stats.Stats satisfy theirs as they are; internal/app adapts the
+// audience API's service (api.Audience) to the others. A nil one hides its
+// screen and its navigation entry, and its routes answer 404.
 
 import (
 	"context"
 	"time"
 
+	"github.com/heroldhq/herold/internal/campaign"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/stats"
 	"github.com/heroldhq/herold/internal/store"
 	"github.com/heroldhq/herold/internal/webhooks"
 )
@@ -46,61 +49,51 @@ func (p Plugins) has(name string) bool {
 
 // Segment is a saved audience definition.
 type Segment struct {
-	ID         string
-	Name       string
-	Expression string // the segment language as the API takes it
-	Version    int
-	UpdatedAt  time.Time
+	ID          string
+	Name        string
+	Description string
+	Expression  string // the segment language as the API takes it
+	Version     int
+	UpdatedAt   time.Time
+	UpdatedBy   string
 }
 
-// Segments stores and evaluates segments (the audience work's segment
-// service). Save validates the expression and returns an *invalid.Error
-// naming the bad part (field "expression" or "expression.<path>") and
-// writes nothing then. Get of an unknown id: store.ErrNotFound.
+// Segments stores and evaluates segments: internal/app adapts the
+// audience API's service (api.Audience) to it. Save validates as POST and
+// PUT /v1/segments do and returns an *invalid.Error naming the bad part
+// (field "expression", the message saying where) and writes nothing then.
+// Get, Delete and Count of an unknown id: store.ErrNotFound.
 type Segments interface {
 	List(ctx context.Context) ([]Segment, error)
 	Get(ctx context.Context, id string) (Segment, error)
-	// Save creates (s.ID "") or updates a segment and returns it as stored.
-	Save(ctx context.Context, s Segment) (Segment, error)
+	// Save creates (s.ID "") or updates a segment, by console user by, and
+	// returns it as stored. An update based on s.Version when another
+	// version is current by now is store.ErrConflict.
+	Save(ctx context.Context, s Segment, by string) (Segment, error)
 	Delete(ctx context.Context, id string) error
-	// Count evaluates the segment now: how many recipients it holds and a
-	// few of their ids.
+	// Count evaluates the segment now, as a campaign's start would: how
+	// many recipients it holds and the first sample of their ids. A saved
+	// expression that no longer fits the catalog is an *invalid.Error.
 	Count(ctx context.Context, id string, sample int) (int64, []message.RecipientID, error)
 }
 
-// DryRunRow is one line of a dry run: how many of the audience a channel
-// would reach, or which reason stops them, with a few sample ids.
-type DryRunRow struct {
-	Channel message.Channel
-	Reason  string // a policy.Reason, or "allowed", or quiet_hours for a delay
-	Count   int64
-	Sample  []message.RecipientID
-}
-
-// DryRun is the answer of a dry run: every audience member decided now.
-type DryRun struct {
-	At       time.Time
-	Audience int64
-	Rows     []DryRunRow
-}
-
-// Drafts creates campaigns that wait to be started, and dry-runs them (the
-// audience work's draft campaigns). CreateDraft validates like
-// campaign.Engine.Create; segmentID, when not empty, is the audience instead
-// of ids (evaluated at Start).
+// Drafts creates campaigns that wait to be started (with an audience from
+// a segment, evaluated at the start), dry-runs and starts them: the
+// campaign engine itself. CreateWith's campaign is validated first, by
+// api.Campaigns.Validate, like every campaign the console creates.
 type Drafts interface {
-	CreateDraft(ctx context.Context, c store.Campaign, audience []message.RecipientID, segmentID string) error
-	DryRun(ctx context.Context, id string) (DryRun, error)
-	// Start starts a draft now (its audience is the segment's at this moment).
+	CreateWith(ctx context.Context, c store.Campaign, audience []message.RecipientID, o campaign.CreateOptions) error
+	DryRun(ctx context.Context, id string) (campaign.DryRunReport, error)
+	// Start starts a draft (its audience is the segment's at this moment).
 	Start(ctx context.Context, id string) error
 }
 
-// ListInfo is one newsletter list with its member counts.
+var _ Drafts = (*campaign.Engine)(nil)
+
+// ListInfo is one newsletter list of the catalog.
 type ListInfo struct {
-	Key       string
-	Name      string
-	Confirmed int64
-	Pending   int64
+	Name string
+	Type message.Type // the message type whose list it is
 }
 
 // ListMember is one subscriber of a list (an id, never an address).
@@ -108,11 +101,13 @@ type ListMember struct {
 	RecipientID message.RecipientID
 	RequestedAt time.Time
 	ConfirmedAt time.Time // zero while pending
+	Source      string    // where the sign-up came from (web_form, …)
 }
 
-// Lists lists newsletter lists and their members (the audience work's
-// list service). state is "confirmed" or "pending"; cursor "" starts,
-// the returned "" ends.
+// Lists lists newsletter lists and their members, each person's state
+// folded from the ledger now (the audience API's service). state is
+// "confirmed" or "pending"; cursor "" starts, the returned "" ends. An
+// unknown list is store.ErrNotFound, a bad cursor an *invalid.Error.
 type Lists interface {
 	Lists(ctx context.Context) ([]ListInfo, error)
 	Members(ctx context.Context, list, state, cursor string, limit int) ([]ListMember, string, error)
@@ -126,14 +121,18 @@ type SuppressionEntry struct {
 	Reason  string
 	Source  string
 	At      time.Time
-	// RecipientID is the person it belongs to, if one still exists.
+	By      string
+	Note    string
+	// RecipientID is the person the searched address belongs to, if one
+	// exists (entries hold hashes only, so a listing cannot tell).
 	RecipientID message.RecipientID
 }
 
-// Suppressions searches and lifts suppression entries (the audience work's
-// suppression service). query is "" for all, or an address or number to
-// look up; Lift records who lifted it and why, and fails with
-// *invalid.Error for an empty reason.
+// Suppressions searches and lifts suppression entries (the audience API's
+// service). query is "" for all, or an address or number to look up (a bad
+// one: *invalid.Error on "q"); Lift records who lifted it and why in the
+// store's audit trail, and fails with *invalid.Error on "reason" for an
+// empty reason, store.ErrNotFound for an unknown entry.
 type Suppressions interface {
 	Find(ctx context.Context, query, cursor string, limit int) ([]SuppressionEntry, string, error)
 	Lift(ctx context.Context, id, reason, by string) error
@@ -150,35 +149,20 @@ type Webhooks interface {
 
 var _ Webhooks = (*webhooks.Hub)(nil)
 
-// Count is one number of a statistic, e.g. class=marketing status=delivered.
-type Count struct {
-	Labels map[string]string
-	Value  float64
-}
-
-// Series is a statistic over time: one value per bucket from Start on.
-type Series struct {
-	Name   string // e.g. "marketing delivered"
-	Start  time.Time
-	Step   time.Duration
-	Values []float64
-}
-
-// Stats answers the overview's questions over time (the events work's
-// counters): deliveries per class and final status, suppressions per
-// reason, bounce and complaint rates, failing webhook endpoints, and a
-// campaign's deliveries per minute.
+// Stats answers the overview's questions over time (*stats.Stats, counted
+// from the events): deliveries per class and final status, suppressions
+// per reason, bounce and complaint rates, and a campaign's deliveries per
+// minute. Failing webhook endpoints come from Webhooks' delivery logs.
 type Stats interface {
 	// Deliveries per class and final status since since, in buckets of step.
-	Deliveries(ctx context.Context, since time.Time, step time.Duration) ([]Series, error)
-	// Suppressions per reason since since (labels: reason).
-	Suppressions(ctx context.Context, since time.Time) ([]Count, error)
-	// BounceRates are the shares of delivered e-mails that bounced (labels:
-	// kind hard|soft|complaint) since since.
-	BounceRates(ctx context.Context, since time.Time) ([]Count, error)
-	// FailingWebhooks lists endpoints with failed deliveries since since
-	// (labels: endpoint).
-	FailingWebhooks(ctx context.Context, since time.Time) ([]Count, error)
+	Deliveries(ctx context.Context, since time.Time, step time.Duration) ([]stats.Series, error)
+	// Suppressions per reason since since.
+	Suppressions(ctx context.Context, since time.Time) ([]stats.Count, error)
+	// BounceRates are the shares of delivered e-mails that bounced, per
+	// kind hard|soft|complaint, since since.
+	BounceRates(ctx context.Context, since time.Time) ([]stats.Count, error)
 	// CampaignRate is campaign id's deliveries per minute since since.
-	CampaignRate(ctx context.Context, id string, since time.Time) (Series, error)
+	CampaignRate(ctx context.Context, id string, since time.Time) (stats.Series, error)
 }
+
+var _ Stats = (*stats.Stats)(nil)

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/heroldhq/herold/internal/invalid"
@@ -158,10 +160,17 @@ func (c *Console) segmentList(w http.ResponseWriter, r *http.Request, rq *reques
 	c.render(w, r, rq, http.StatusOK, "segments", "segments.title", list)
 }
 
+// segmentEdit shows a segment with its count and sample now, or the empty
+// editor. A saved expression that no longer fits the catalog shows what is
+// wrong with it in the editor instead of a count.
 func (c *Console) segmentEdit(w http.ResponseWriter, r *http.Request, rq *request) {
 	var d segmentData
+	var fields []invalid.Field
+	status := http.StatusOK
 	if id := r.PathValue("id"); id != "" {
-		s, err := c.plugins.Segments.Get(r.Context(), id)
+		ctx, cancel := withTimeout(r.Context())
+		defer cancel()
+		s, err := c.plugins.Segments.Get(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
 			c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
 			return
@@ -171,27 +180,54 @@ func (c *Console) segmentEdit(w http.ResponseWriter, r *http.Request, rq *reques
 			return
 		}
 		d.Segment = s
-		if d.Count, d.Sample, err = c.plugins.Segments.Count(r.Context(), id, 10); err != nil {
+		d.Count, d.Sample, err = c.plugins.Segments.Count(ctx, id, 10)
+		if ie, ok := invalid.As(err); ok {
+			fields, status = ie.Fields, http.StatusConflict
+		} else if err != nil {
 			c.internal(w, r, rq, err)
 			return
+		} else {
+			d.Counted = true
 		}
-		d.Counted = true
 	}
-	c.render(w, r, rq, http.StatusOK, "segment", "segments.edit", d)
+	title, heading := "segments.new", ""
+	if d.Segment.ID != "" {
+		heading = d.Segment.Name
+	}
+	c.renderPage(w, r, rq, status, "segment", &page{Title: title, Heading: heading, Data: d, Fields: fields})
 }
 
 func (c *Console) segmentSave(w http.ResponseWriter, r *http.Request, rq *request) {
-	in := Segment{ID: r.PostFormValue("id"), Name: strings.TrimSpace(r.PostFormValue("name")), Expression: r.PostFormValue("expression")}
-	s, err := c.plugins.Segments.Save(r.Context(), in)
+	in := Segment{ID: r.PostFormValue("id"), Name: r.PostFormValue("name"),
+		Description: r.PostFormValue("description"), Expression: r.PostFormValue("expression")}
+	if v := r.PostFormValue("version"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.fail(w, r, rq, http.StatusBadRequest, "error.form")
+			return
+		}
+		in.Version = n
+	}
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	s, err := c.plugins.Segments.Save(ctx, in, "console:"+rq.User.Name)
 	if ie, ok := invalid.As(err); ok {
-		c.renderPage(w, r, rq, http.StatusBadRequest, "segment", &page{Title: "segments.edit", Data: segmentData{Segment: in}, Fields: ie.Fields})
+		c.renderPage(w, r, rq, http.StatusBadRequest, "segment", &page{Title: "segments.new", Data: segmentData{Segment: in}, Fields: ie.Fields})
 		return
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
+		return
+	case errors.Is(err, store.ErrConflict):
+		c.renderPage(w, r, rq, http.StatusConflict, "segment", &page{Title: "segments.new", Data: segmentData{Segment: in},
+			Fields: []invalid.Field{{Field: "version", Message: rq.L.T("segments.conflict")}}})
+		return
+	case err != nil:
 		c.internal(w, r, rq, err)
 		return
 	}
-	if !c.record(r.Context(), w, r, rq, rq.entry("segment.save", s.ID, fmt.Sprintf("version=%d", s.Version))) {
+	if !c.record(ctx, w, r, rq, rq.entry("segment.save", s.ID, fmt.Sprintf("version=%d", s.Version))) {
 		return
 	}
 	seeOther(w, r, "/console/segments/"+s.ID+"?done=saved")
@@ -199,7 +235,12 @@ func (c *Console) segmentSave(w http.ResponseWriter, r *http.Request, rq *reques
 
 func (c *Console) segmentDelete(w http.ResponseWriter, r *http.Request, rq *request) {
 	id := r.PathValue("id")
-	if err := c.plugins.Segments.Delete(r.Context(), id); err != nil {
+	err := c.plugins.Segments.Delete(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
+		return
+	}
+	if err != nil {
 		c.internal(w, r, rq, err)
 		return
 	}
@@ -225,20 +266,33 @@ type listData struct {
 	Next    string
 }
 
+// listsPerPage is the length of a page of a list's members.
+const listsPerPage = 100
+
 func (c *Console) listPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	state := r.URL.Query().Get("state")
 	if state != "pending" {
 		state = "confirmed"
 	}
 	list := r.PathValue("list")
-	ms, next, err := c.plugins.Lists.Members(r.Context(), list, state, r.URL.Query().Get("cursor"), 100)
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	ms, next, err := c.plugins.Lists.Members(ctx, list, state, r.URL.Query().Get("cursor"), listsPerPage)
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
+		return
+	}
+	if _, ok := invalid.As(err); ok {
+		c.fail(w, r, rq, http.StatusBadRequest, "error.form")
+		return
+	}
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
 	}
 	d := listData{List: list, State: state, Members: ms}
 	if next != "" {
-		d.Next = fmt.Sprintf("/console/lists/%s?state=%s&cursor=%s", list, state, next)
+		d.Next = "/console/lists/" + url.PathEscape(list) + "?" + url.Values{"state": {state}, "cursor": {next}}.Encode()
 	}
 	c.renderPage(w, r, rq, http.StatusOK, "list", &page{Heading: list, Data: d})
 }
@@ -249,35 +303,53 @@ type suppressionsData struct {
 	Next    string
 }
 
+// suppressionsPerPage is the length of a page of the suppression list.
+const suppressionsPerPage = 100
+
 func (c *Console) suppressionsPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	q := strings.TrimSpace(r.URL.Query().Get("q"))
-	es, next, err := c.plugins.Suppressions.Find(r.Context(), q, r.URL.Query().Get("cursor"), 100)
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	es, next, err := c.plugins.Suppressions.Find(ctx, q, r.URL.Query().Get("cursor"), suppressionsPerPage)
+	d := suppressionsData{Query: q, Entries: es}
+	if ie, ok := invalid.As(err); ok {
+		d.Entries = nil
+		c.renderPage(w, r, rq, http.StatusBadRequest, "suppressions", &page{Title: "suppressions.title", Data: d, Fields: ie.Fields})
+		return
+	}
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
 	}
-	d := suppressionsData{Query: q, Entries: es}
 	if next != "" {
-		d.Next = "/console/suppressions?q=" + q + "&cursor=" + next
+		d.Next = "/console/suppressions?" + url.Values{"q": {q}, "cursor": {next}}.Encode()
 	}
-	c.render(w, r, rq, http.StatusOK, "suppressions", "suppressions.title", d)
+	c.renderPage(w, r, rq, http.StatusOK, "suppressions", &page{Title: "suppressions.title", Data: d})
 }
 
 func (c *Console) suppressionLift(w http.ResponseWriter, r *http.Request, rq *request) {
 	id, reason := r.PathValue("id"), strings.TrimSpace(r.PostFormValue("reason"))
-	err := c.plugins.Suppressions.Lift(r.Context(), id, reason, "console:"+rq.User.Name)
+	ctx, cancel := withTimeout(r.Context())
+	defer cancel()
+	err := c.plugins.Suppressions.Lift(ctx, id, reason, "console:"+rq.User.Name)
 	if ie, ok := invalid.As(err); ok {
-		c.renderPage(w, r, rq, http.StatusBadRequest, "suppressions", &page{Title: "suppressions.title", Data: suppressionsData{}, Fields: ie.Fields})
+		c.renderPage(w, r, rq, http.StatusBadRequest, "suppressions", &page{Title: "suppressions.title",
+			Data: suppressionsData{Query: r.PostFormValue("q")}, Fields: ie.Fields})
+		return
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
 		return
 	}
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
 	}
-	if !c.record(r.Context(), w, r, rq, rq.entry("suppression.lift", id, reason)) {
+	if !c.record(ctx, w, r, rq, rq.entry("suppression.lift", id, reason)) {
 		return
 	}
-	seeOther(w, r, "/console/suppressions?done=lifted")
+	// Back to the search it was lifted from, which now shows what is left.
+	seeOther(w, r, "/console/suppressions?"+url.Values{"q": {strings.TrimSpace(r.PostFormValue("q"))}, "done": {"lifted"}}.Encode())
 }
 
 func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, rq *request) {
@@ -285,6 +357,9 @@ func (c *Console) webhooksPage(w http.ResponseWriter, r *http.Request, rq *reque
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
+	}
+	for i := range eps {
+		eps[i].Secrets = nil // signing secrets are shown once, at creation, and never here
 	}
 	c.render(w, r, rq, http.StatusOK, "webhooks", "webhooks.title", eps)
 }
@@ -296,22 +371,32 @@ type webhookData struct {
 
 func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	ep, err := c.plugins.Webhooks.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
+	if errors.Is(err, webhooks.ErrNotFound) {
 		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
 		return
 	}
+	if err != nil {
+		c.internal(w, r, rq, err)
+		return
+	}
+	ep.Secrets = nil
 	ds, err := c.plugins.Webhooks.Deliveries(r.Context(), ep.ID, 100)
 	if err != nil {
 		c.internal(w, r, rq, err)
 		return
 	}
-	c.renderPage(w, r, rq, http.StatusOK, "webhook", &page{Heading: ep.URL, Data: webhookData{ep, ds}})
+	c.renderPage(w, r, rq, http.StatusOK, "webhook", &page{Heading: endpointLabel(ep), Data: webhookData{ep, ds}})
 }
 
 func (c *Console) webhookReplay(w http.ResponseWriter, r *http.Request, rq *request) {
 	eid, did := r.PathValue("id"), r.PathValue("did")
-	if _, err := c.plugins.Webhooks.Replay(r.Context(), eid, did); err != nil {
+	_, err := c.plugins.Webhooks.Replay(r.Context(), eid, did)
+	if errors.Is(err, webhooks.ErrNotFound) {
 		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
+		return
+	}
+	if err != nil {
+		c.internal(w, r, rq, err)
 		return
 	}
 	if !c.record(r.Context(), w, r, rq, rq.entry("webhook.replay", eid+"/"+did, "")) {
