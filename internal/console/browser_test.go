@@ -355,8 +355,8 @@ func (w *walk) campaignFromSegment() (string, string) {
 		chromedp.Click(chromedp.ID("action-dryrun")),
 		chromedp.WaitVisible(chromedp.ID("dryrun")))
 	w.capture("dryrun")
-	// The dry run's answer is the page of its POST, /console/campaigns/{id}/dryrun.
-	return segID, strings.TrimSuffix(strings.TrimPrefix(w.location(), w.base+"/console/campaigns/"), "/dryrun")
+	// The dry run redirects to the campaign's page, which shows its report.
+	return segID, strings.TrimPrefix(w.location(), w.base+"/console/campaigns/")
 }
 
 // waitDelivery waits (at most a minute) for a delivered call to endpoint

@@ -450,6 +450,17 @@ func (c *Console) campaignPage(w http.ResponseWriter, r *http.Request, rq *reque
 		c.internal(w, r, rq, err)
 		return
 	}
+	if c.plugins.Drafts != nil {
+		// The last dry run, also the page a dry run redirects to, so a
+		// reload shows it again instead of deciding everybody once more.
+		// One that cannot be read is left out, never a reason the page fails.
+		switch rep, err := c.plugins.Drafts.LastDryRun(r.Context(), st.ID); {
+		case err == nil:
+			d.DryRun = dryRunOf(rep)
+		case !errors.Is(err, store.ErrNotFound):
+			c.log.WarnContext(r.Context(), "last dry run not shown", "campaign_id", st.ID, "err", err)
+		}
+	}
 	c.renderPage(w, r, rq, http.StatusOK, "campaign", &page{Heading: st.Name, Data: d})
 }
 
@@ -496,13 +507,8 @@ func (c *Console) campaignSteer(w http.ResponseWriter, r *http.Request, rq *requ
 		if !c.record(ctx, w, r, rq, rq.entry("campaign.dryrun", id, fmt.Sprintf("audience=%d allowed=%d", dr.Audience, dr.Allowed))) {
 			return
 		}
-		d, err := c.campaignData(r, rq, st)
-		if err != nil {
-			c.internal(w, r, rq, err)
-			return
-		}
-		d.DryRun = dryRunOf(dr)
-		c.renderPage(w, r, rq, http.StatusOK, "campaign", &page{Heading: st.Name, Data: d, Notice: "done.dryrun"})
+		// The campaign page shows the stored report (post, redirect, get).
+		seeOther(w, r, "/console/campaigns/"+id+"?done=dryrun")
 		return
 	}
 	if errors.Is(err, campaign.ErrState) {

@@ -84,6 +84,8 @@ type Segments interface {
 type Drafts interface {
 	CreateWith(ctx context.Context, c store.Campaign, audience []message.RecipientID, o campaign.CreateOptions) error
 	DryRun(ctx context.Context, id string) (campaign.DryRunReport, error)
+	// LastDryRun is the stored report of the last dry run (store.ErrNotFound: none).
+	LastDryRun(ctx context.Context, id string) (campaign.DryRunReport, error)
 	// Start starts a draft (its audience is the segment's at this moment).
 	Start(ctx context.Context, id string) error
 }
