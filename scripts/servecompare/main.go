@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -41,6 +42,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// perfDir, when set, is where each run's perf recording goes.
+var perfDir string
+
 func main() {
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "Usage: go run ./scripts/servecompare [flags] HEROLD_BINARY...\n\n")
@@ -49,6 +53,7 @@ func main() {
 	n := flag.Int("n", 20000, "campaign audience, customers (1000-1000000)")
 	rounds := flag.Int("rounds", 2, "rounds; each runs every build once, in the order given (1-20)")
 	sink := flag.String("sink", "", "binary whose `herold sink` is the SMTP sink (default: the last build given)")
+	flag.StringVar(&perfDir, "perf", "", "also record the serve process during the campaign with Linux perf into this folder")
 	redisURL := flag.String("redis", cmpOr(os.Getenv("HEROLD_REDIS_URL"), "redis://127.0.0.1:6379/0"), "Redis of every build (default HEROLD_REDIS_URL)")
 	flag.Parse()
 	bins := flag.Args()
@@ -150,6 +155,19 @@ func cpuOf(pid int) time.Duration {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	sy, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+sy) * 10 * time.Millisecond
+}
+
+// startPerf records the serve process's stacks with Linux perf until it is
+// interrupted, into DIR/round<N>-<binary>.perf.data (perf report -i FILE).
+func startPerf(dir, bin string, round, pid int) *exec.Cmd {
+	out := filepath.Join(dir, fmt.Sprintf("round%d-%s.perf.data", round+1, filepath.Base(bin)))
+	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(pid), "-o", out)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "servecompare: perf: %v\n", err)
+		return nil
+	}
+	return cmd
 }
 
 func run(rdb *redis.Client, bin, sinkBin, redisURL string, n, round int) (string, error) {
@@ -290,6 +308,7 @@ func run(rdb *redis.Client, bin, sinkBin, redisURL string, n, round int) (string
 	}
 	// The campaign starts at send_at; measure from its first delivery on.
 	var t0 time.Time
+	var perf *exec.Cmd
 	for {
 		out, err := call("GET", "/v1/campaigns/"+id, nil)
 		if err != nil {
@@ -307,6 +326,9 @@ func run(rdb *redis.Client, bin, sinkBin, redisURL string, n, round int) (string
 			fmt.Fprintln(skIn, "stats")
 			sc.Scan()
 			sk0 = strings.Fields(sc.Text())
+			if perfDir != "" {
+				perf = startPerf(perfDir, bin, round, srv.Process.Pid)
+			}
 		}
 		if st.State == "done" {
 			break
@@ -315,6 +337,10 @@ func run(rdb *redis.Client, bin, sinkBin, redisURL string, n, round int) (string
 	}
 	wall := time.Since(t0)
 	cpu := cpuOf(srv.Process.Pid) - cpu0
+	if perf != nil {
+		perf.Process.Signal(os.Interrupt)
+		perf.Wait()
+	}
 	fmt.Fprintln(skIn, "stats")
 	sc.Scan()
 	sk1 := strings.Fields(sc.Text())
