@@ -35,7 +35,7 @@ type Audience struct {
 }
 
 // Routes registers the audience routes on mux.
-func (a *Audience) Routes(mux *http.ServeMux) {
+func (a *Audience) Routes(mux Mux) {
 	mux.HandleFunc("GET /v1/recipients", a.listRecipients)
 	mux.HandleFunc("POST /v1/recipients/import", a.importRecipients)
 	mux.HandleFunc("GET /v1/lists", a.lists)

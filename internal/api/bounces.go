@@ -21,7 +21,7 @@ type Bounces struct {
 }
 
 // Routes registers the bounce routes on mux.
-func (b *Bounces) Routes(mux *http.ServeMux) {
+func (b *Bounces) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/bounces", b.post)
 	mux.HandleFunc("GET /v1/bounces/{id}", b.get)
 }

@@ -42,7 +42,7 @@ type Campaigns struct {
 }
 
 // Routes registers the campaign routes on mux.
-func (c *Campaigns) Routes(mux *http.ServeMux) {
+func (c *Campaigns) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/campaigns", c.create)
 	mux.HandleFunc("GET /v1/campaigns/{id}", c.get)
 	mux.HandleFunc("POST /v1/campaigns/{id}/audience", c.upload)

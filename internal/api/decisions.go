@@ -29,7 +29,7 @@ type Decisions struct {
 }
 
 // Routes registers the decisions API on mux.
-func (h *Decisions) Routes(mux *http.ServeMux) {
+func (h *Decisions) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/decisions", h.decide)
 }
 

@@ -24,7 +24,7 @@ type Hooks struct {
 }
 
 // Routes registers the webhook endpoint routes on mux.
-func (h *Hooks) Routes(mux *http.ServeMux) {
+func (h *Hooks) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/webhooks", h.create)
 	mux.HandleFunc("GET /v1/webhooks", h.list)
 	mux.HandleFunc("GET /v1/webhooks/{id}", h.get)

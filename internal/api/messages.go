@@ -41,7 +41,7 @@ type Messages struct {
 }
 
 // Routes registers the message routes on mux.
-func (m *Messages) Routes(mux *http.ServeMux) {
+func (m *Messages) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/messages", m.create)
 	mux.HandleFunc("POST /v1/messages/batch", m.batch)
 	mux.HandleFunc("GET /v1/messages/{id}", m.get)

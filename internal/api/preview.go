@@ -25,7 +25,7 @@ type Preview struct {
 }
 
 // Routes registers POST /v1/preview.
-func (p *Preview) Routes(mux *http.ServeMux) {
+func (p *Preview) Routes(mux Mux) {
 	mux.HandleFunc("POST /v1/preview", p.preview)
 }
 

@@ -51,7 +51,7 @@ type Recipients struct {
 }
 
 // Routes registers the recipients API on mux.
-func (h *Recipients) Routes(mux *http.ServeMux) {
+func (h *Recipients) Routes(mux Mux) {
 	mux.HandleFunc("PUT /v1/recipients/{id}", h.put)
 	mux.HandleFunc("PATCH /v1/recipients/{id}", h.patch)
 	mux.HandleFunc("GET /v1/recipients/{id}", h.get)

@@ -64,7 +64,7 @@ type Webhooks struct {
 }
 
 // Routes registers the webhook handlers on mux. They need no API key.
-func (h *Webhooks) Routes(mux *http.ServeMux) {
+func (h *Webhooks) Routes(mux Mux) {
 	mux.HandleFunc("POST "+TwilioStatusPath, h.status)
 	mux.HandleFunc("POST "+TwilioInboundPath, h.inbound)
 }

@@ -18,6 +18,7 @@ import (
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -81,6 +82,9 @@ type Options struct {
 	// RetryDelay replaces the message worker's retry delays (default: a
 	// provider's Retry-After, else asynq's exponential back-off).
 	RetryDelay asynq.RetryDelayFunc
+	// WrapHTTP, if set, wraps everything served on HEROLD_HTTP_ADDR (the
+	// end-to-end tests check each /v1 exchange against the API description).
+	WrapHTTP func(http.Handler) http.Handler
 	// DelayedTaskCheck is how often the workers look for due scheduled and
 	// retried tasks (default 1s; asynq's own default of 5s would delay every
 	// send_at by up to that).
@@ -129,6 +133,9 @@ type App struct {
 	opts      Options
 	mux       *http.ServeMux // everything on HEROLD_HTTP_ADDR
 	apiMux    *http.ServeMux // the /v1 routes, reached only through api.Authenticate
+	// routes and apiRoutes register on mux and apiMux and remember the
+	// patterns, for APIRoutes.
+	routes, apiRoutes *api.RouteTable
 	scheduler *asynq.Scheduler
 	ownRedis  bool
 	closers   []func() error
@@ -335,24 +342,28 @@ func New(ctx context.Context, cfg config.Config, o Options) (_ *App, err error) 
 	// its scopes.
 	a.mux = http.NewServeMux()
 	a.apiMux = http.NewServeMux()
-	a.mux.HandleFunc("GET /healthz", a.healthz)
-	a.mux.HandleFunc("GET /readyz", a.readyz)
-	a.mux.Handle("/v1/", api.Authenticate(a.Keys, api.Fallback(a.apiMux)))
+	a.routes, a.apiRoutes = api.NewRouteTable(a.mux), api.NewRouteTable(a.apiMux)
+	a.routes.HandleFunc("GET /healthz", a.healthz)
+	a.routes.HandleFunc("GET /readyz", a.readyz)
+	// The API description needs no key: it is the more specific pattern, so
+	// "/v1/" never sees it.
+	a.routes.HandleFunc("GET "+api.OpenAPIPath, api.ServeOpenAPI)
+	a.routes.Handle("/v1/", api.Authenticate(a.Keys, api.Fallback(a.apiMux)))
 	a.Rights = privacy.New(a.Store, a.Events, privacy.WithLog(log.With("component", "privacy")))
 	(&api.Recipients{Store: a.Store, Rights: a.Rights, Catalog: a.Catalog, Log: log.With("component", "recipients"),
-		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
+		Region: cfg.Core.DefaultRegion, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiRoutes)
 	(&api.Decisions{Store: a.Store, Catalog: a.Catalog, Zones: zones, Log: log.With("component", "decisions"),
-		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiMux)
-	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, MaxBatchBody: cfg.HTTP.MaxBatchBody, Log: dlog}).Routes(a.apiMux)
+		MaxBody: cfg.HTTP.MaxBody, Now: o.Now}).Routes(a.apiRoutes)
+	(&api.Messages{Service: a.Messages, MaxBody: cfg.HTTP.MaxBody, MaxBatchBody: cfg.HTTP.MaxBatchBody, Log: dlog}).Routes(a.apiRoutes)
 	(&api.Campaigns{Engine: a.Campaigns, Catalog: a.Catalog, Config: ccfg, Locales: a.Renderer.Locales(),
-		Templates: needs, MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiMux)
-	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiMux)
+		Templates: needs, MaxBody: cfg.HTTP.MaxBody, Log: clog, Now: o.Now}).Routes(a.apiRoutes)
+	(&api.Preview{Renderer: a.Renderer, Catalog: a.Catalog, MaxBody: cfg.HTTP.MaxBody}).Routes(a.apiRoutes)
 	audience := &api.Audience{Store: a.Store, Campaigns: a.Campaigns, Catalog: a.Catalog, Region: cfg.Core.DefaultRegion,
 		MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "audience"), Now: o.Now}
-	audience.Routes(a.apiMux)
+	audience.Routes(a.apiRoutes)
 	(&api.Webhooks{AuthToken: cfg.Twilio.AuthToken, PublicURL: cfg.HTTP.PublicURL,
-		Statuses: a.Store, Inbound: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.mux)
-	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiMux)
+		Statuses: a.Store, Inbound: a.Feedback, Events: a.Events, Log: log.With("component", "twilio"), Now: o.Now}).Routes(a.routes)
+	(&api.Hooks{Hub: a.Hub, MaxBody: cfg.HTTP.MaxBody, Log: log.With("component", "webhooks")}).Routes(a.apiRoutes)
 	if err := a.wireBounces(log.With("component", "bounces")); err != nil {
 		return nil, err
 	}
@@ -390,7 +401,7 @@ func (a *App) wireBounces(log *slog.Logger) error {
 		Effects: a.Feedback, Observer: a.Metrics, ReportTTL: b.ReportTTL, MaxSize: b.MaxSize, Log: log, Now: a.opts.Now}); err != nil {
 		return err
 	}
-	(&api.Bounces{Processor: a.Bounces, Log: log}).Routes(a.apiMux)
+	(&api.Bounces{Processor: a.Bounces, Log: log}).Routes(a.apiRoutes)
 	return nil
 }
 
@@ -531,13 +542,32 @@ func (a *App) wirePages(secret string, log *slog.Logger) error {
 // Handler is everything Herold serves on HEROLD_HTTP_ADDR in its role: the
 // whole HTTP side, or only /healthz and /readyz for a worker.
 func (a *App) Handler() http.Handler {
+	var h http.Handler
 	if a.Role.HTTP {
-		return api.Fallback(a.mux)
+		h = api.Fallback(a.mux)
+	} else {
+		health := http.NewServeMux()
+		health.HandleFunc("GET /healthz", a.healthz)
+		health.HandleFunc("GET /readyz", a.readyz)
+		h = api.Fallback(health)
 	}
-	health := http.NewServeMux()
-	health.HandleFunc("GET /healthz", a.healthz)
-	health.HandleFunc("GET /readyz", a.readyz)
-	return api.Fallback(health)
+	if a.opts.WrapHTTP != nil {
+		h = a.opts.WrapHTTP(h)
+	}
+	return h
+}
+
+// APIRoutes returns the patterns of the /v1 API this App serves, such as
+// "POST /v1/messages" (the authenticated subtree "/v1/" itself aside), for
+// the test that holds them against the API description.
+func (a *App) APIRoutes() []string {
+	var out []string
+	for _, p := range append(a.routes.Patterns(), a.apiRoutes.Patterns()...) {
+		if _, path, _ := strings.Cut(p, " "); strings.HasPrefix(path, "/v1/") {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // workers makes the asynq servers of a worker role: the message worker
