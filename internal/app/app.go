@@ -130,16 +130,16 @@ type App struct {
 	// before Run.
 	Tasks *asynq.ServeMux
 
-	opts      Options
-	mux       *http.ServeMux // everything on HEROLD_HTTP_ADDR
-	apiMux    *http.ServeMux // the /v1 routes, reached only through api.Authenticate
+	opts   Options
+	mux    *http.ServeMux // everything on HEROLD_HTTP_ADDR
+	apiMux *http.ServeMux // the /v1 routes, reached only through api.Authenticate
 	// routes and apiRoutes register on mux and apiMux and remember the
 	// patterns, for APIRoutes.
 	routes, apiRoutes *api.RouteTable
-	scheduler *asynq.Scheduler
-	ownRedis  bool
-	closers   []func() error
-	debugAddr atomic.Value // string: where the pprof endpoint listens (Run)
+	scheduler         *asynq.Scheduler
+	ownRedis          bool
+	closers           []func() error
+	debugAddr         atomic.Value // string: where the pprof endpoint listens (Run)
 }
 
 // New builds Herold. On error it has released what it opened.
