@@ -3,8 +3,9 @@
 // Redis under a key prefix and queues of the test's own, e-mail over SMTP to a
 // real server (internal/smtpsink) that keeps the mails, SMS, WhatsApp and RCS
 // to a fake of Twilio's Messages API that checks what twilio-go sends, and the
-// HTTP side on a loopback port. It is for tests only: the shipped binary never
-// links it.
+// HTTP side on a loopback port. Every request to the /v1 API and its answer
+// are checked against the API description (internal/openapitest). It is for
+// tests only: the shipped binary never links it.
 package apptest
 
 import (
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"github.com/heroldhq/herold/internal/app"
 	"github.com/heroldhq/herold/internal/config"
 	"github.com/heroldhq/herold/internal/message"
+	"github.com/heroldhq/herold/internal/openapitest"
 	"github.com/heroldhq/herold/internal/queue"
 	"github.com/heroldhq/herold/internal/redistest"
 	"github.com/heroldhq/herold/internal/smtpsink"
@@ -78,6 +81,9 @@ type Herold struct {
 	Twilio *TwilioFake
 	// URL is where the HTTP side answers, e.g. http://127.0.0.1:40123.
 	URL string
+	// API counts the /v1 exchanges checked against the API description:
+	// every one is (internal/openapitest), and a mismatch fails the test.
+	API *openapitest.Stats
 
 	t      testing.TB
 	rdb    redis.UniversalClient
@@ -185,8 +191,16 @@ func (h *Herold) start(o Options) {
 	if o.Redis != nil {
 		rdb = o.Redis
 	}
+	h.API = &openapitest.Stats{}
+	checker := openapitest.Herold(t)
 	a, err := app.New(t.Context(), cfg, app.Options{
 		Role: o.Role, Log: o.Log, Redis: rdb, Now: o.Now, TwilioTransport: h.Twilio.Transport(), WrapSender: o.WrapSender,
+		WrapHTTP: func(next http.Handler) http.Handler {
+			if !o.Role.HTTP {
+				return next // no API: a worker answers /healthz and /readyz only
+			}
+			return checker.Handler(t, h.API, next)
+		},
 		RetryDelay:       func(int, error, *asynq.Task) time.Duration { return 50 * time.Millisecond },
 		DelayedTaskCheck: 100 * time.Millisecond,
 	})

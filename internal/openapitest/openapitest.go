@@ -8,6 +8,7 @@ package openapitest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/content"
 	vErrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/helpers"
 
@@ -46,7 +49,11 @@ func New(doc []byte) (*Checker, error) {
 	if v := d.GetVersion(); !strings.HasPrefix(v, "3.1") {
 		return nil, fmt.Errorf("openapi: version %q, want 3.1", v)
 	}
-	v, errs := validator.NewValidator(d)
+	var opts []config.Option
+	for _, mt := range ndjsonTypes {
+		opts = append(opts, config.WithBodyDecoder(mt, content.DecoderFunc(decodeNDJSON)))
+	}
+	v, errs := validator.NewValidator(d, opts...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("openapi: build validator: %w", errs[0])
 	}
@@ -149,6 +156,36 @@ func (c *Checker) Check(e Exchange) Result {
 		}
 	}
 	return r
+}
+
+// ndjsonTypes are the media types of newline-delimited JSON that Herold
+// takes (imports, audience uploads) and gives (the audit export).
+var ndjsonTypes = []string{"application/x-ndjson", "application/ndjson", "application/jsonl"}
+
+// decodeNDJSON decodes newline-delimited JSON as the array of its lines, so
+// the description gives the schema of a line as the items of an array. A
+// line that is not JSON is its text, for the schema to refuse (or, where
+// Herold skips bad lines, to take).
+func decodeNDJSON(in *content.DecodeInput) (any, error) {
+	if in == nil || in.Body == nil {
+		return nil, nil
+	}
+	b, err := io.ReadAll(in.Body)
+	if err != nil {
+		return nil, err
+	}
+	lines := []any{}
+	for line := range bytes.Lines(b) {
+		if line = bytes.TrimSpace(line); len(line) == 0 {
+			continue
+		}
+		var v any
+		if json.Unmarshal(line, &v) != nil {
+			v = string(line)
+		}
+		lines = append(lines, v)
+	}
+	return lines, nil
 }
 
 // undocumented reports whether errs say that the description has no such
