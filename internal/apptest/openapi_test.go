@@ -12,6 +12,7 @@ import (
 
 	"github.com/heroldhq/herold/internal/api"
 	"github.com/heroldhq/herold/internal/apptest"
+	"github.com/heroldhq/herold/internal/openapitest"
 )
 
 const tourKey = "tour-key-0123456789abcdef"
@@ -144,9 +145,13 @@ func TestOpenAPITourOfTheAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	served, _ := io.ReadAll(res.Body)
 	res.Body.Close()
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") || res.Header.Get("ETag") == "" {
 		t.Fatalf("GET %s: %d %v", api.OpenAPIPath, res.StatusCode, res.Header)
+	}
+	if _, err := openapitest.New(served); err != nil { // what is served is valid OpenAPI 3.1
+		t.Fatal(err)
 	}
 	req, _ := http.NewRequest("GET", h.URL+api.OpenAPIPath, nil)
 	req.Header.Set("If-None-Match", res.Header.Get("ETag"))
