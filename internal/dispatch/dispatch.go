@@ -98,7 +98,8 @@ func (d *Dispatcher) DeliverTry(ctx context.Context, id string, last bool) error
 // at once. done hears each message's outcome (from several goroutines).
 func (d *Dispatcher) DeliverChunk(ctx context.Context, ids []string, last bool, parallel int, done func(id string, err error)) {
 	recs, errs := d.o.Store.GetMessages(ctx, ids)
-	var todo []int
+	// open are the indexes of ids still to try: stored and not settled.
+	var open []int
 	var rids []message.RecipientID
 	for i, id := range ids {
 		switch err := errs[i]; {
@@ -110,34 +111,34 @@ func (d *Dispatcher) DeliverChunk(ctx context.Context, ids []string, last bool, 
 		case recs[i].Status.Final():
 			done(id, nil)
 		default:
-			todo, rids = append(todo, i), append(rids, recs[i].RecipientID)
+			open, rids = append(open, i), append(rids, recs[i].RecipientID)
 		}
 	}
-	if len(todo) == 0 {
+	if len(open) == 0 {
 		return
 	}
 	// Profile, ledger and the frequency-cap count of every recipient.
 	since := d.o.Delivery.Catalog().FrequencyCountSince(d.o.Delivery.Now())
 	snaps, err := d.o.Store.LoadFactsBatchSince(ctx, rids, since)
 	if err != nil {
-		for _, i := range todo {
+		for _, i := range open {
 			done(ids[i], fmt.Errorf("deliver %s: %w", ids[i], err))
 		}
 		return
 	}
-	if len(todo) == 1 {
-		_, err := d.deliverWithSnapshot(ctx, recs[todo[0]], snaps[0], last)
-		done(ids[todo[0]], err)
+	if len(open) == 1 {
+		_, err := d.deliverWithSnapshot(ctx, recs[open[0]], snaps[0], last)
+		done(ids[open[0]], err)
 		return
 	}
-	msgs := make([]store.MessageRecord, len(todo))
-	for j, i := range todo {
+	msgs := make([]store.MessageRecord, len(open))
+	for j, i := range open {
 		msgs[j] = recs[i]
 	}
 	begun, berrs := d.beginChunk(ctx, msgs, d.o.Delivery.Now())
 	sem := make(chan struct{}, max(parallel, 1))
 	var wg sync.WaitGroup
-	for j, i := range todo {
+	for j, i := range open {
 		if ctx.Err() != nil {
 			done(ids[i], fmt.Errorf("deliver %s: %w", ids[i], ctx.Err()))
 			continue
