@@ -249,12 +249,7 @@ func (c *Console) personExport(w http.ResponseWriter, r *http.Request, rq *reque
 		return
 	}
 	exp, err := c.rights.Export(ctx, id, c.core.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	b, err := json.MarshalIndent(exp, "", "  ")
@@ -300,12 +295,7 @@ func (c *Console) personErase(w http.ResponseWriter, r *http.Request, rq *reques
 		return
 	}
 	err = c.rights.Erase(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	if !c.record(ctx, w, r, rq, rq.entry("person.erase", string(id), "")) {

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/heroldhq/herold/internal/consent"
 	"github.com/heroldhq/herold/internal/invalid"
+	"github.com/heroldhq/herold/internal/store"
+	"github.com/heroldhq/herold/internal/webhooks"
 )
 
 // page is what the layout and every page template get.
@@ -161,6 +164,21 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, rq *request, stat
 func (c *Console) internal(w http.ResponseWriter, r *http.Request, rq *request, err error) {
 	c.log.ErrorContext(r.Context(), "console request failed", "path", r.URL.Path, "err", err)
 	c.fail(w, r, rq, http.StatusInternalServerError, "error.internal")
+}
+
+// loaded answers a failed read of what a page shows: 404 for something
+// that does not exist (a store or webhook id), 500 for anything else. It
+// reports whether err was nil, so the page goes on.
+func (c *Console) loaded(w http.ResponseWriter, r *http.Request, rq *request, err error) bool {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, webhooks.ErrNotFound):
+		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
+	default:
+		c.internal(w, r, rq, err)
+	}
+	return false
 }
 
 // assetHandler serves the embedded CSS and script; they change only with

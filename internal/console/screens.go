@@ -171,12 +171,7 @@ func (c *Console) segmentEdit(w http.ResponseWriter, r *http.Request, rq *reques
 		ctx, cancel := withTimeout(r.Context())
 		defer cancel()
 		s, err := c.plugins.Segments.Get(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-			return
-		}
-		if err != nil {
-			c.internal(w, r, rq, err)
+		if !c.loaded(w, r, rq, err) {
 			return
 		}
 		d.Segment = s
@@ -236,12 +231,7 @@ func (c *Console) segmentSave(w http.ResponseWriter, r *http.Request, rq *reques
 func (c *Console) segmentDelete(w http.ResponseWriter, r *http.Request, rq *request) {
 	id := r.PathValue("id")
 	err := c.plugins.Segments.Delete(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	if !c.record(r.Context(), w, r, rq, rq.entry("segment.delete", id, "")) {
@@ -337,12 +327,7 @@ func (c *Console) suppressionLift(w http.ResponseWriter, r *http.Request, rq *re
 			Data: suppressionsData{Query: r.PostFormValue("q")}, Fields: ie.Fields})
 		return
 	}
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	if !c.record(ctx, w, r, rq, rq.entry("suppression.lift", id, reason)) {
@@ -371,12 +356,7 @@ type webhookData struct {
 
 func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, rq *request) {
 	ep, err := c.plugins.Webhooks.Get(r.Context(), r.PathValue("id"))
-	if errors.Is(err, webhooks.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	ep.Secrets = nil
@@ -391,12 +371,7 @@ func (c *Console) webhookPage(w http.ResponseWriter, r *http.Request, rq *reques
 func (c *Console) webhookReplay(w http.ResponseWriter, r *http.Request, rq *request) {
 	eid, did := r.PathValue("id"), r.PathValue("did")
 	_, err := c.plugins.Webhooks.Replay(r.Context(), eid, did)
-	if errors.Is(err, webhooks.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	if !c.record(r.Context(), w, r, rq, rq.entry("webhook.replay", eid+"/"+did, "")) {

@@ -66,12 +66,7 @@ func (c *Console) spec(t message.Type) *policy.TypeSpec {
 // decision with its evidence.
 func (c *Console) messageWhy(w http.ResponseWriter, r *http.Request, rq *request) {
 	rec, err := c.st.GetMessage(r.Context(), r.PathValue("mid"))
-	if errors.Is(err, store.ErrNotFound) {
-		c.fail(w, r, rq, http.StatusNotFound, "error.notfound")
-		return
-	}
-	if err != nil {
-		c.internal(w, r, rq, err)
+	if !c.loaded(w, r, rq, err) {
 		return
 	}
 	d := whyData{MessageID: rec.ID, RecipientID: rec.RecipientID, CampaignID: rec.CampaignID, Type: rec.Type,
